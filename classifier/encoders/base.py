@@ -1,0 +1,42 @@
+"""What every encoder offers the rest of needlens."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+
+@dataclass
+class TokenBatch:
+    """Padded token ids for one forward pass; ``truncated`` marks texts cut to fit the window."""
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    truncated: list[bool]
+
+
+class TextEncoder(nn.Module):
+    """A module mapping token ids to one fixed-size vector per text."""
+
+    dim: int
+
+    def tokenize(self, texts: Sequence[str]) -> TokenBatch:
+        raise NotImplementedError
+
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        """Token lengths, used to bucket texts of similar length into one batch."""
+        raise NotImplementedError
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def save_extras(self, model_dir: Path) -> dict[str, str]:
+        """Write what loading needs besides the weights; return facts for the config."""
+        return {}
+
+    def check_saved_facts(self, model_dir: Path, facts: dict[str, str]) -> None:
+        """Refuse a model whose frozen base differs from the one installed here."""

@@ -1,0 +1,66 @@
+"""Any local Hugging Face encoder directory (e.g. bert-base-chinese) as a needlens encoder.
+
+Loaded with ``local_files_only`` so nothing is fetched from a hub. A saved needlens model
+keeps the encoder's config and tokenizer under ``encoder/`` so it loads without the
+original directory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from classifier.encoders.base import TextEncoder, TokenBatch
+
+SUBDIR = "encoder"
+
+
+class HFEncoder(TextEncoder):
+    """Mean-pooled token states of a transformer encoder."""
+
+    def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, max_tokens: int) -> None:
+        super().__init__()
+        self.model = model
+        self.tokenizer = tokenizer
+        self.max_tokens = min(max_tokens, getattr(model.config, "max_position_embeddings", max_tokens))
+        self.dim = int(model.config.hidden_size)
+
+    @classmethod
+    def from_pretrained_dir(cls, path: Path, max_tokens: int) -> HFEncoder:
+        if not path.is_dir():
+            raise FileNotFoundError(f"base model directory not found: {path}")
+        model = AutoModel.from_pretrained(path, local_files_only=True)
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        return cls(model, tokenizer, max_tokens)
+
+    @classmethod
+    def from_saved(cls, model_dir: Path, max_tokens: int) -> HFEncoder:
+        """Architecture and tokenizer from the saved model; weights follow from model.safetensors."""
+        config = AutoConfig.from_pretrained(model_dir / SUBDIR, local_files_only=True)
+        tokenizer = AutoTokenizer.from_pretrained(model_dir / SUBDIR, local_files_only=True)
+        return cls(AutoModel.from_config(config), tokenizer, max_tokens)
+
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        encoded = self.tokenizer(list(texts), add_special_tokens=True, truncation=False)["input_ids"]
+        return [len(ids) for ids in encoded]
+
+    def tokenize(self, texts: Sequence[str]) -> TokenBatch:
+        full = self.token_counts(texts)
+        batch = self.tokenizer(
+            list(texts), padding=True, truncation=True, max_length=self.max_tokens, return_tensors="pt"
+        )
+        truncated = [n > self.max_tokens for n in full]
+        return TokenBatch(batch["input_ids"], batch["attention_mask"], truncated)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        states = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        mask = attention_mask.unsqueeze(-1).to(states.dtype)
+        return (states * mask).sum(1) / mask.sum(1).clamp_min(1.0)
+
+    def save_extras(self, model_dir: Path) -> dict[str, str]:
+        self.model.config.save_pretrained(model_dir / SUBDIR)
+        self.tokenizer.save_pretrained(model_dir / SUBDIR)
+        return {"encoder_dir": SUBDIR}

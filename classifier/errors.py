@@ -1,0 +1,5 @@
+"""Errors that carry a user-facing reason; the CLI and API turn them into one clear line."""
+
+
+class ModelLoadError(RuntimeError):
+    """A model directory that cannot be used, with the reason in words."""

@@ -1,0 +1,114 @@
+"""The label contract (spec v1.1): the one place that spells the label names.
+
+Every other module asks this one for names, Chinese names, order and validation, so a
+change to the spec is a change here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
+SCHEMA_VERSION = "1.1"
+
+
+class Need(StrEnum):
+    """Need levels (需求三阶), multi-label; the order is the model's output order."""
+
+    SURFACE = "surface"
+    EMOTIONAL = "emotional"
+    GROWTH = "growth"
+
+
+class Cause(StrEnum):
+    """Complaint cause, exactly one; the order is the model's output order."""
+
+    SYSTEM_ERROR = "system_error"
+    PERCEPTION_MISMATCH = "perception_mismatch"
+    NONE = "none"
+
+
+NEEDS: tuple[Need, ...] = tuple(Need)
+CAUSES: tuple[Cause, ...] = tuple(Cause)
+
+CHINESE_NAMES: dict[str, str] = {
+    Need.SURFACE: "表层需求",
+    Need.EMOTIONAL: "情感需求",
+    Need.GROWTH: "成长需求",
+    Cause.SYSTEM_ERROR: "系统误差",
+    Cause.PERCEPTION_MISMATCH: "认知错位",
+    Cause.NONE: "非投诉",
+}
+_BY_CHINESE = {zh: en for en, zh in CHINESE_NAMES.items()}
+
+
+def canonical_label(value: str) -> str:
+    """Accept a label by its English or Chinese name (analysts write both)."""
+    value = value.strip()
+    return str(_BY_CHINESE.get(value, value))
+
+
+def _split_needs(value: Any) -> Any:
+    if isinstance(value, str):
+        value = [part for part in value.replace("|", ",").replace("，", ",").split(",") if part.strip()]
+    if isinstance(value, list | tuple):
+        return [canonical_label(v) if isinstance(v, str) else v for v in value]
+    return value
+
+
+def _canonical_cause(value: Any) -> Any:
+    return canonical_label(value) if isinstance(value, str) else value
+
+
+class Labels(BaseModel):
+    """One judgement: the need levels and the cause of a text."""
+
+    model_config = ConfigDict(frozen=True)
+
+    needs: Annotated[list[Need], BeforeValidator(_split_needs), Field(min_length=1)]
+    cause: Annotated[Cause, BeforeValidator(_canonical_cause)]
+
+    @field_validator("needs")
+    @classmethod
+    def _unique_in_schema_order(cls, needs: list[Need]) -> list[Need]:
+        return [n for n in NEEDS if n in needs]
+
+
+class LabeledRecord(Labels):
+    """A record in the spec's JSONL format; extra fields (genre, hard, …) are kept."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+    id: str = Field(min_length=1)
+    text: str = Field(min_length=1)
+    source: str | None = None
+    domain: str | None = None
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, text: str) -> str:
+        if not text.strip():
+            raise ValueError("text is blank")
+        return text
+
+
+class RecordError(ValueError):
+    """A record that breaks the spec, with where it is so the user can fix it."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        super().__init__(f"{where}: {reason}")
+        self.where = where
+        self.reason = reason
+
+
+def parse_record(raw: Any, where: str) -> LabeledRecord:
+    """Validate one raw record, turning pydantic's report into one readable line."""
+    if not isinstance(raw, dict):
+        raise RecordError(where, f"expected a JSON object, got {type(raw).__name__}")
+    try:
+        return LabeledRecord.model_validate(raw)
+    except ValidationError as exc:
+        reasons = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or 'record'}: {err['msg']}" for err in exc.errors())
+        raise RecordError(where, reasons) from None

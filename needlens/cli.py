@@ -1,0 +1,167 @@
+"""`needlens label|train|evaluate|demo|check-data`: parse flags, call the library, report.
+
+Every user mistake (bad data, missing column, unreadable file, unusable model) ends as
+one line on stderr and exit code 2; nothing here knows how labeling or training works.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from classifier.errors import ModelLoadError
+from classifier.settings import Settings
+from classifier.tabular import TableError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    help="Chinese customer-feedback needs and complaint-cause classifier.",
+)
+console = Console()
+err_console = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+ModelOption = Annotated[
+    Path | None, typer.Option("--model", "-m", help="model directory [default: NEEDLENS_MODEL_DIR or models/default]")
+]
+
+
+def _user_errors(func: F) -> F:
+    """Turn the library's user-facing errors into one line and exit 2."""
+    from training.data import DataError
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (DataError, TableError, ModelLoadError, FileNotFoundError) as exc:
+            err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _settings(**overrides: Any) -> Settings:
+    settings = Settings()
+    settings = settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+    if settings.threads:
+        import torch
+
+        torch.set_num_threads(settings.threads)
+    return settings
+
+
+@app.command()
+@_user_errors
+def train(
+    data: Annotated[
+        Path | None, typer.Option(help="JSONL file or directory of JSONL files [default: data/seed]")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="model directory to write [default: models/default]")
+    ] = None,
+    base_model: Annotated[str | None, typer.Option(help="'use-m3' or a local Hugging Face encoder directory")] = None,
+    epochs: Annotated[int | None, typer.Option(min=1)] = None,
+    seed: Annotated[int | None, typer.Option()] = None,
+) -> None:
+    """Fine-tune a model on labeled JSONL, tune thresholds, calibrate, and save it with its report."""
+    from training.pipeline import train_model
+    from training.report import print_report
+
+    settings = _settings()
+    training = settings.training.model_copy(
+        update={k: v for k, v in {"base_model": base_model, "epochs": epochs, "seed": seed}.items() if v is not None}
+    )
+    report = train_model(data or settings.default_data, out or settings.model_dir, training, log=console.print)
+    print_report(report, console)
+
+
+@app.command()
+@_user_errors
+def evaluate(
+    data: Annotated[Path, typer.Option(help="labeled JSONL file or directory")],
+    model: ModelOption = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="report directory [default: reports/MODEL/DATA]")
+    ] = None,
+) -> None:
+    """Score a model on labeled data beside its TF-IDF baseline; write report.json and report.md."""
+    from classifier.inference import Predictor
+    from training.data import fingerprint, read_records, to_dataset
+    from training.evaluate import evaluation_report
+    from training.report import print_report, write_report
+
+    settings = _settings()
+    model_dir = model or settings.model_dir
+    records = read_records(data)
+    predictor = Predictor.load(model_dir, settings.batch_size)
+    facts = {"path": str(data), "fingerprint": fingerprint(records)}
+    report = evaluation_report(predictor, model_dir, to_dataset(records), facts)
+    out_dir = out or Path("reports") / model_dir.name / data.stem
+    json_path, md_path = write_report(report, out_dir)
+    print_report(report, console)
+    console.print(f"wrote {json_path} and {md_path}")
+
+
+@app.command()
+@_user_errors
+def label(
+    input: Annotated[Path, typer.Argument(help="CSV, TSV, JSONL, XLSX or Parquet file of feedback")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="output file; its extension picks the format")],
+    text_column: Annotated[str, typer.Option(help="column holding the text")] = "text",
+    id_column: Annotated[str, typer.Option(help="column holding the row id")] = "id",
+    model: ModelOption = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="texts per forward pass")] = None,
+    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+) -> None:
+    """Label every row of a file; rerun the same command to resume an interrupted job."""
+    _label(input, output, text_column, id_column, _settings(batch_size=batch_size), model, progress)
+
+
+def _label(
+    source: Path, output: Path, text_column: str, id_column: str, settings: Settings, model: Path | None, progress: bool
+) -> None:
+    from classifier.batch import LabelJob
+    from classifier.inference import Predictor
+    from needlens.summary import print_label_summary
+
+    predictor = Predictor.load(model or settings.model_dir, settings.batch_size)
+    job = LabelJob(predictor, settings.chunk_rows, settings.max_chars)
+    try:
+        summary = job.run(source, output, text_column, id_column, progress=progress)
+    except KeyboardInterrupt:
+        err_console.print("interrupted: finished rows are kept; run the same command again to resume")
+        raise typer.Exit(130) from None
+    print_label_summary(summary, console)
+
+
+@app.command()
+@_user_errors
+def demo(
+    output: Annotated[Path, typer.Option("--output", "-o")] = Path("out/sample_labeled.csv"),
+) -> None:
+    """Train the default model if there is none, then label the bundled sample and summarise it."""
+    settings = _settings()
+    if not (settings.model_dir / "config.json").is_file():
+        console.print(f"no model at {settings.model_dir}: training the default model from {settings.default_data}")
+        train(data=None, out=None, base_model=None, epochs=None, seed=None)
+    _label(settings.sample_file, output, "text", "id", settings, None, progress=True)
+
+
+@app.command("check-data")
+@_user_errors
+def check_data(data: Annotated[Path, typer.Argument(help="labeled JSONL file or directory")]) -> None:
+    """Validate labeled data against the spec and print its label distribution."""
+    from training.data import fingerprint, read_records
+    from training.data_stats import print_data_stats
+
+    records = read_records(data)
+    print_data_stats(records, console)
+    console.print(f"{len(records)} valid records, fingerprint {fingerprint(records)[:16]}")

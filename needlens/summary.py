@@ -1,0 +1,41 @@
+"""Terminal summaries of a labeling run, for the analyst watching the command finish."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from classifier.batch import LabelSummary
+from classifier.labels import CAUSES, CHINESE_NAMES, NEEDS
+
+
+def _share(count: int, total: int) -> str:
+    return f"{count} ({100 * count / total:.0f}%)" if total else "0"
+
+
+def print_label_summary(summary: LabelSummary, console: Console) -> None:
+    resumed = f", {summary.resumed_rows} kept from an earlier run" if summary.resumed_rows else ""
+    console.print(
+        f"[bold]{summary.rows}[/] rows → {summary.output}: {summary.labeled} labeled, "
+        f"{summary.errors} with errors{resumed} ({summary.seconds:.1f} s)"
+    )
+    counts = Table(title="labels")
+    counts.add_column("label")
+    counts.add_column("rows", justify="right")
+    for label in NEEDS:
+        counts.add_row(f"need  {label} {CHINESE_NAMES[label]}", _share(summary.need_counts[label], summary.labeled))
+    for label in CAUSES:
+        counts.add_row(f"cause {label} {CHINESE_NAMES[label]}", _share(summary.cause_counts[label], summary.labeled))
+    for code, n in sorted(summary.error_counts.items()):
+        counts.add_row(f"[red]error {code}[/]", str(n))
+    console.print(counts)
+    if summary.examples:
+        examples = Table(title="examples", show_lines=True)
+        for column in ("id", "text", "needs", "cause"):
+            examples.add_column(column, overflow="fold")
+        for text, row in summary.examples:
+            shown = text if len(text) <= 80 else text[:79] + "…"
+            needs = ", ".join(f"{n} {row[f'p_{n}']:.2f}" for n in row["needs"])
+            cause = row["cause"]
+            examples.add_row(str(row["id"]), shown, needs, f"{cause} {row['p_' + cause]:.2f}")
+        console.print(examples)

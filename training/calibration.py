@@ -1,0 +1,52 @@
+"""Temperature scaling and per-need thresholds, both fitted on validation data only."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+from scipy.special import log_expit, log_softmax
+
+from classifier.labels import NEEDS
+
+_LOG_T_BOUNDS = (np.log(0.05), np.log(20.0))
+
+
+def _fit_temperature(nll_at) -> float:  # type: ignore[no-untyped-def]
+    """Minimise validation NLL over log-temperature (bounded, so it cannot run away)."""
+    result = minimize_scalar(lambda log_t: nll_at(np.exp(log_t)), bounds=_LOG_T_BOUNDS, method="bounded")
+    return float(np.exp(result.x))
+
+
+def fit_need_temperatures(need_logits: np.ndarray, need_true: np.ndarray) -> list[float]:
+    temps = []
+    for j in range(len(NEEDS)):
+        z, y = need_logits[:, j].astype(np.float64), need_true[:, j]
+
+        def nll(t: float, z: np.ndarray = z, y: np.ndarray = y) -> float:
+            return float(-(y * log_expit(z / t) + (1 - y) * log_expit(-z / t)).mean())
+
+        temps.append(_fit_temperature(nll))
+    return temps
+
+
+def fit_cause_temperature(cause_logits: np.ndarray, cause_true: np.ndarray) -> float:
+    z = cause_logits.astype(np.float64)
+
+    def nll(t: float) -> float:
+        return float(-log_softmax(z / t, axis=1)[np.arange(len(cause_true)), cause_true].mean())
+
+    return _fit_temperature(nll)
+
+
+def tune_thresholds(need_probs: np.ndarray, need_true: np.ndarray) -> list[float]:
+    """Per need, the threshold with the best validation F1; ties go to the one nearest 0.5."""
+    grid = np.round(np.arange(0.05, 0.951, 0.01), 2)
+    thresholds = []
+    for j in range(len(NEEDS)):
+        y = need_true[:, j].astype(bool)
+        pred = need_probs[:, j][None, :] >= grid[:, None]
+        tp = (pred & y).sum(1)
+        f1 = 2 * tp / np.maximum(pred.sum(1) + y.sum(), 1)
+        best = np.flatnonzero(f1 >= f1.max() - 1e-12)
+        thresholds.append(float(grid[best[np.argmin(np.abs(grid[best] - 0.5))]]))
+    return thresholds

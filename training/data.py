@@ -1,0 +1,102 @@
+"""Labeled data in the spec's JSONL format, validated, fingerprinted and split deterministically."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from datasets import ClassLabel, Dataset
+from datasets.utils.logging import disable_progress_bar
+
+from classifier.labels import CAUSES, NEEDS, LabeledRecord, RecordError, parse_record
+
+disable_progress_bar()  # a few thousand rows cast in milliseconds; the bars were noise
+
+
+class DataError(ValueError):
+    """Unusable training or evaluation data; lists the first offending rows by file and line."""
+
+
+def data_files(path: Path) -> list[Path]:
+    """A JSONL file, or every ``*.jsonl`` file under a directory (sorted, so order is stable)."""
+    if path.is_dir():
+        files = sorted(path.rglob("*.jsonl"))
+        if not files:
+            raise DataError(f"{path}: no .jsonl files in this directory")
+        return files
+    if not path.is_file():
+        raise DataError(f"{path}: no such file or directory")
+    return [path]
+
+
+def read_records(path: Path, max_errors: int = 20) -> list[LabeledRecord]:
+    """Read and validate every record; all problems are reported together, not one per run."""
+    records: list[LabeledRecord] = []
+    errors: list[str] = []
+    seen_ids: dict[str, str] = {}
+    for file in data_files(path):
+        with file.open(encoding="utf-8") as handle:
+            for line_no, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                where = f"{file}:{line_no}"
+                try:
+                    record = parse_record(json.loads(line), where)
+                except json.JSONDecodeError as exc:
+                    errors.append(f"{where}: not valid JSON ({exc.msg})")
+                    continue
+                except RecordError as exc:
+                    errors.append(str(exc))
+                    continue
+                if record.id in seen_ids:
+                    errors.append(f"{where}: id {record.id!r} already used at {seen_ids[record.id]}")
+                    continue
+                seen_ids[record.id] = where
+                records.append(record)
+    if errors:
+        shown = "\n  ".join(errors[:max_errors])
+        more = f"\n  … and {len(errors) - max_errors} more" if len(errors) > max_errors else ""
+        raise DataError(f"{len(errors)} invalid record(s):\n  {shown}{more}")
+    if not records:
+        raise DataError(f"{path}: no records")
+    return records
+
+
+def fingerprint(records: Iterable[LabeledRecord]) -> str:
+    """Content hash of texts and labels, independent of file layout and record order."""
+    lines = sorted(json.dumps([r.text, [str(n) for n in r.needs], str(r.cause)], ensure_ascii=False) for r in records)
+    return hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
+
+
+def to_dataset(records: list[LabeledRecord]) -> Dataset:
+    """Columns the trainer reads: text, multi-hot needs, cause index (a ClassLabel, so splits can stratify)."""
+    return Dataset.from_dict(
+        {
+            "id": [r.id for r in records],
+            "text": [r.text for r in records],
+            "domain": [r.domain or "" for r in records],
+            "needs": [[float(n in r.needs) for n in NEEDS] for r in records],
+            "cause": [CAUSES.index(r.cause) for r in records],
+        }
+    ).cast_column("cause", ClassLabel(names=[str(c) for c in CAUSES]))
+
+
+@dataclass(frozen=True)
+class Split:
+    train: Dataset
+    validation: Dataset
+
+
+def split_dataset(dataset: Dataset, validation_fraction: float, seed: int) -> Split:
+    """Same data and seed give the same split; stratified on cause so every class is validated."""
+    parts = dataset.train_test_split(test_size=validation_fraction, seed=seed, stratify_by_column="cause")
+    return Split(train=parts["train"], validation=parts["test"])
+
+
+def label_arrays(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """Multi-hot needs (n, 3) as int and cause indices (n,)."""
+    return np.asarray(dataset["needs"], dtype=np.int64), np.asarray(dataset["cause"], dtype=np.int64)

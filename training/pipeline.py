@@ -1,0 +1,117 @@
+"""`needlens train` end to end: data → split → fine-tune → calibrate → evaluate → model directory.
+
+The directory is written under a temporary name and renamed into place, so an interrupted
+run never leaves a half-written model where inference would load it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from classifier.inference import Predictor, calibrated_probabilities, compute_logits
+from classifier.modeling import NeedlensModel
+from classifier.settings import TrainingSettings
+from training.baseline import TfidfBaseline
+from training.calibration import fit_cause_temperature, fit_need_temperatures, tune_thresholds
+from training.data import fingerprint, label_arrays, read_records, split_dataset, to_dataset
+from training.evaluate import evaluation_report
+from training.model_card import render_model_card
+from training.report import write_report
+from training.trainer import EpochRecord, fine_tune
+
+
+def train_model(
+    data_path: Path,
+    out_dir: Path,
+    settings: TrainingSettings,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Train, calibrate and save a model; returns its validation report."""
+    started = time.monotonic()
+    torch.manual_seed(settings.seed)
+    records = read_records(data_path)
+    data_fp = fingerprint(records)
+    split = split_dataset(to_dataset(records), settings.validation_fraction, settings.seed)
+    log(
+        f"data: {len(records)} records from {data_path} → {len(split.train)} train / {len(split.validation)} validation"
+    )
+
+    model = NeedlensModel.from_base(settings.base_model, settings.dropout, settings.max_tokens)
+
+    def on_epoch(r: EpochRecord) -> None:
+        log(f"epoch {r.epoch:2d}  loss {r.train_loss:.4f}  validation score {r.validation_score:.4f}")
+
+    result = fine_tune(model, split.train, split.validation, settings, on_epoch)
+    model.round_to_storage_precision()
+
+    config = model.config
+    logits = compute_logits(model, split.validation["text"][:], settings.batch_size * 2)
+    need_true, cause_true = label_arrays(split.validation)
+    config.need_temperatures = fit_need_temperatures(logits.needs, need_true)
+    config.cause_temperature = fit_cause_temperature(logits.cause, cause_true)
+    need_probs, _ = calibrated_probabilities(logits, config)
+    config.need_thresholds = tune_thresholds(need_probs, need_true)
+    config.model_version = f"needlens-{datetime.now(UTC):%Y%m%d-%H%M%S}-{data_fp[:8]}"
+
+    baseline = TfidfBaseline(settings.seed).fit(split.train["text"][:], *label_arrays(split.train))
+    training_facts = {
+        "data": {"path": str(data_path), "records": len(records), "fingerprint": data_fp},
+        "split": {
+            "train": len(split.train),
+            "validation": len(split.validation),
+            "validation_ids": split.validation["id"][:],
+        },
+        "settings": settings.model_dump(),
+        "best_epoch": result.best_epoch,
+        "history": [asdict(h) for h in result.history],
+        "seconds": time.monotonic() - started,
+        "torch": torch.__version__,
+    }
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        model.save_pretrained(staging)
+        baseline.save(staging)
+        (staging / "training.json").write_text(
+            json.dumps(training_facts, ensure_ascii=False, indent=2), encoding="utf-8"
+        )
+        report = evaluation_report(
+            Predictor(model, settings.batch_size * 2),
+            staging,
+            split.validation,
+            {
+                "path": f"{data_path} (validation split)",
+                "fingerprint": data_fp,
+                "note": "Validation split: it also set thresholds and temperatures.",
+            },
+        )
+        (staging / "metrics.json").write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
+        write_report(report, staging / "reports" / "validation")
+        (staging / "README.md").write_text(render_model_card(config, training_facts, report), encoding="utf-8")
+        _replace_dir(staging, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    log(f"saved {config.model_version} to {out_dir} in {time.monotonic() - started:.0f} s")
+    return report
+
+
+def _replace_dir(new: Path, target: Path) -> None:
+    """Swap ``new`` in for ``target`` with renames only, so readers see the old or the new model."""
+    old = target.with_name(f".{target.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        target.rename(old)
+    new.rename(target)
+    shutil.rmtree(old, ignore_errors=True)

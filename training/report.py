@@ -1,0 +1,117 @@
+"""Evaluation reports as JSON, Markdown and a terminal table, all from one report dict."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from classifier.labels import CAUSES, CHINESE_NAMES, NEEDS
+
+_SUMMARY = (
+    ("needs macro-F1", "needs_macro_f1"),
+    ("needs micro-F1", "needs_micro_f1"),
+    ("needs exact match", "needs_exact_match"),
+    ("cause accuracy", "cause_accuracy"),
+    ("cause macro-F1", "cause_macro_f1"),
+    ("needs ECE", "needs_ece"),
+    ("cause ECE", "cause_ece"),
+)
+
+
+def _fmt(value: Any) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+def summary_rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:
+    baseline = report.get("baseline") or {}
+    return [(name, _fmt(report["model"].get(key)), _fmt(baseline.get(key))) for name, key in _SUMMARY]
+
+
+def label_rows(report: dict[str, Any]) -> list[tuple[str, ...]]:
+    baseline = report.get("baseline") or {}
+    rows = []
+    for group, labels in (("needs", NEEDS), ("cause", CAUSES)):
+        for label in labels:
+            m = report["model"][group][label]
+            b = baseline.get(group, {}).get(label, {})
+            rows.append(
+                (
+                    f"{label} {CHINESE_NAMES[label]}",
+                    _fmt(m["precision"]),
+                    _fmt(m["recall"]),
+                    _fmt(m["f1"]),
+                    _fmt(b.get("f1")),
+                    str(m["support"]),
+                )
+            )
+    return rows
+
+
+def to_markdown(report: dict[str, Any]) -> str:
+    data = report["data"]
+    lines = [
+        f"# Evaluation of `{report['model_version']}`",
+        "",
+        f"Data: `{data.get('path')}` — {report['model']['n']} records, fingerprint `{str(data.get('fingerprint'))[:12]}`.",
+        f"{data.get('note', '')}",
+        "",
+        "| figure | fine-tuned model | TF-IDF + LR baseline |",
+        "|---|---:|---:|",
+        *(f"| {a} | {b} | {c} |" for a, b, c in summary_rows(report)),
+        "",
+        "| label | precision | recall | F1 | baseline F1 | support |",
+        "|---|---:|---:|---:|---:|---:|",
+        *("| " + " | ".join(row) + " |" for row in label_rows(report)),
+        "",
+        "Cause confusion (rows: true, columns: predicted):",
+        "",
+        "| true \\ predicted | " + " | ".join(CAUSES) + " |",
+        "|---|" + "---:|" * len(CAUSES),
+    ]
+    matrix = report["model"]["cause_confusion"]["rows_true_cols_pred"]
+    lines += [
+        f"| {label} | " + " | ".join(str(v) for v in row) + " |" for label, row in zip(CAUSES, matrix, strict=True)
+    ]
+    if report.get("per_domain"):
+        lines += ["", "| domain | n | needs macro-F1 | cause accuracy | cause macro-F1 |", "|---|---:|---:|---:|---:|"]
+        for domain, m in report["per_domain"].items():
+            lines.append(
+                f"| {domain} | {m['n']} | {_fmt(m['needs_macro_f1'])} | {_fmt(m['cause_accuracy'])} | {_fmt(m['cause_macro_f1'])} |"
+            )
+    lines += [
+        "",
+        "ECE: expected calibration error over 10 equal-width bins (needs: every label's probability; "
+        "cause: top-class confidence). The baseline decides needs at 0.5; the model at its tuned thresholds "
+        + ", ".join(f"{k} {v:.2f}" for k, v in report["thresholds"].items())
+        + ".",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_report(report: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = out_dir / "report.json", out_dir / "report.md"
+    json_path.write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    md_path.write_text(to_markdown(report), encoding="utf-8")
+    return json_path, md_path
+
+
+def print_report(report: dict[str, Any], console: Console | None = None) -> None:
+    console = console or Console()
+    summary = Table(title=f"{report['model_version']} on {report['data'].get('path')} (n={report['model']['n']})")
+    for column in ("figure", "fine-tuned", "TF-IDF baseline"):
+        summary.add_column(column, justify="right" if column != "figure" else "left")
+    for row in summary_rows(report):
+        summary.add_row(*row)
+    per_label = Table()
+    for column in ("label", "precision", "recall", "F1", "baseline F1", "support"):
+        per_label.add_column(column, justify="right" if column != "label" else "left")
+    for row in label_rows(report):
+        per_label.add_row(*row)
+    console.print(summary)
+    console.print(per_label)
