@@ -70,10 +70,13 @@ class NeedlensModel(nn.Module):
         self.cause_head = nn.Linear(encoder.dim, len(CAUSES))
 
     @classmethod
-    def from_base(cls, base_model: str, dropout: float, max_tokens: int) -> NeedlensModel:
+    def from_base(cls, base_model: str, dropout: float, max_tokens: int, seed: int) -> NeedlensModel:
+        """A fresh model: pretrained encoder, heads initialised from ``seed`` (so runs repeat)."""
         encoder = build_encoder(base_model, max_tokens)
         config = NeedlensConfig(base_model=base_model, encoder_dim=encoder.dim, dropout=dropout, max_tokens=max_tokens)
-        return cls(config, encoder)
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            return cls(config, encoder)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         pooled = self.dropout(self.encoder(input_ids, attention_mask))

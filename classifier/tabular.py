@@ -104,10 +104,10 @@ def _csv_rows(path: Path, fmt: str) -> Iterator[dict[str, Any]]:
         if header is None:
             return
         for values in reader:
-            if len(values) > len(header):
-                yield {PROBLEM: f"row has {len(values)} fields, the header has {len(header)}"}
-            else:
-                yield dict(zip(header, values, strict=False))
+            row: dict[str, Any] = dict(zip(header, values, strict=False))
+            if len(values) > len(header):  # keep the leading fields (the id) so the error row is traceable
+                row[PROBLEM] = f"row has {len(values)} fields, the header has {len(header)}"
+            yield row
 
 
 def _jsonl_rows(path: Path, fmt: str) -> Iterator[dict[str, Any]]:

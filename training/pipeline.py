@@ -38,7 +38,6 @@ def train_model(
 ) -> dict[str, Any]:
     """Train, calibrate and save a model; returns its validation report."""
     started = time.monotonic()
-    torch.manual_seed(settings.seed)
     records = read_records(data_path)
     data_fp = fingerprint(records)
     split = split_dataset(to_dataset(records), settings.validation_fraction, settings.seed)
@@ -46,7 +45,7 @@ def train_model(
         f"data: {len(records)} records from {data_path} → {len(split.train)} train / {len(split.validation)} validation"
     )
 
-    model = NeedlensModel.from_base(settings.base_model, settings.dropout, settings.max_tokens)
+    model = NeedlensModel.from_base(settings.base_model, settings.dropout, settings.max_tokens, settings.seed)
 
     def on_epoch(r: EpochRecord) -> None:
         log(f"epoch {r.epoch:2d}  loss {r.train_loss:.4f}  validation score {r.validation_score:.4f}")

@@ -12,10 +12,13 @@ from pathlib import Path
 
 import torch
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers.utils import logging as hf_logging
 
 from classifier.encoders.base import TextEncoder, TokenBatch
 
 SUBDIR = "encoder"
+
+hf_logging.disable_progress_bar()  # loading a local directory takes a blink; the bars cluttered job logs
 
 
 class HFEncoder(TextEncoder):

@@ -1,0 +1,71 @@
+"""Shared fixtures: a trivially separable toy data set and a model trained on it in seconds."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from classifier.settings import TrainingSettings
+
+# Three clearly different kinds of text, one per (need, cause) pair, so a working trainer fits them.
+TOY_PHRASES = {
+    ("surface", "system_error"): [
+        "屏幕坏了要求换货",
+        "金额算错了马上退款",
+        "送错了东西赶紧补发",
+        "空调不制冷快来修好",
+        "重复扣款请退回",
+    ],
+    ("emotional", "perception_mismatch"): [
+        "不知道为什么只赔这么少希望说清楚",
+        "没人告诉我进度心里很焦虑",
+        "规则从来没讲过希望解释一下",
+        "怎么算的完全不透明希望告知",
+        "一直没人理我希望被尊重",
+    ],
+    ("growth", "none"): [
+        "想了解电池原理",
+        "希望参加内测计划",
+        "想学习进阶使用教程",
+        "想参与新功能共创",
+        "希望有会员成长路线",
+    ],
+}
+
+
+def toy_records(n_per_class: int = 60, seed: int = 0) -> list[dict]:
+    rng = random.Random(seed)
+    records = []
+    for (need, cause), phrases in TOY_PHRASES.items():
+        for i in range(n_per_class):
+            text = f"{rng.choice(phrases)}{rng.choice(['。', '！', '～', '，谢谢'])}{i}"
+            records.append({"id": f"{need}-{i}", "text": text, "needs": [need], "cause": cause, "domain": "toy"})
+    rng.shuffle(records)
+    return records
+
+
+def write_jsonl(path: Path, records: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def toy_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_jsonl(tmp_path_factory.mktemp("data") / "toy.jsonl", toy_records())
+
+
+def quick_settings(**overrides: object) -> TrainingSettings:
+    return TrainingSettings(**{"epochs": 3, "batch_size": 16, "patience": 3, **overrides})
+
+
+@pytest.fixture(scope="session")
+def toy_model(tmp_path_factory: pytest.TempPathFactory, toy_data: Path) -> tuple[Path, dict]:
+    """A USE-m3 model fine-tuned on the toy set, with its validation report."""
+    from training.pipeline import train_model
+
+    out = tmp_path_factory.mktemp("models") / "toy"
+    report = train_model(toy_data, out, quick_settings(), log=lambda _: None)
+    return out, report

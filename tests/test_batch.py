@@ -1,0 +1,152 @@
+"""`label` on real files: bad rows become error rows, every format round-trips, and a stop resumes."""
+
+import csv
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from openpyxl import Workbook, load_workbook
+
+from classifier.batch import Journal, LabelJob
+from classifier.inference import Predictor
+from classifier.tabular import TableError
+
+TEXTS = ["屏幕坏了要求换货", "没人告诉我进度", "想参与新功能共创", "重复扣款请退回", "想了解电池原理"]
+
+
+@pytest.fixture(scope="module")
+def predictor(toy_model):
+    return Predictor.load(toy_model[0])
+
+
+def write_csv(path, rows, header=("id", "text")):
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+def read_csv(path):
+    with path.open(encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_bad_rows_get_error_fields_and_the_job_finishes(predictor, tmp_path):
+    source = write_csv(
+        tmp_path / "in.csv", [["1", TEXTS[0]], ["2", ""], ["3", "   "], ["4", "长" * 60], ["5", TEXTS[2]]]
+    )
+    with source.open("a", encoding="utf-8") as handle:
+        handle.write('6,"too",many,fields\n')
+    summary = LabelJob(predictor, chunk_rows=2, max_chars=50).run(
+        source, tmp_path / "out.csv", "text", "id", progress=False
+    )
+    rows = read_csv(tmp_path / "out.csv")
+    assert [r["id"] for r in rows] == ["1", "2", "3", "4", "5", "6"]
+    assert [r["error_code"] for r in rows] == ["", "empty", "empty", "too_long", "", "unparseable"]
+    assert "over the limit of 50" in rows[3]["error"]
+    assert rows[0]["needs"] and rows[0]["cause"] and float(rows[0]["p_surface"]) > 0
+    assert summary.rows == 6 and summary.labeled == 2 and summary.errors == 4
+    assert summary.error_counts == {"empty": 2, "too_long": 1, "unparseable": 1}
+    assert not (tmp_path / "out.csv.partial.jsonl").exists()
+
+
+def test_jsonl_non_text_and_broken_lines_are_row_errors(predictor, tmp_path):
+    source = tmp_path / "in.jsonl"
+    source.write_text(
+        "\n".join(
+            [
+                json.dumps({"id": 1, "text": TEXTS[0]}),
+                json.dumps({"id": 2, "text": 42}),
+                "{broken",
+                json.dumps({"id": 4}),
+            ]
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    LabelJob(predictor, 10, 1000).run(source, tmp_path / "out.jsonl", "text", "id", progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [r["error_code"] for r in rows] == [None, "not_text", "unparseable", "missing"]
+    assert rows[0]["id"] == "1" and isinstance(rows[0]["needs"], list)
+
+
+@pytest.mark.parametrize("suffix", [".tsv", ".xlsx", ".parquet"])
+def test_every_format_in_and_out(predictor, tmp_path, suffix):
+    source = tmp_path / f"in{suffix}"
+    rows = [(f"r{i}", text) for i, text in enumerate(TEXTS)]
+    if suffix == ".tsv":
+        write_csv(tmp_path / "tmp.csv", rows)
+        source.write_text((tmp_path / "tmp.csv").read_text(encoding="utf-8").replace(",", "\t"), encoding="utf-8")
+    elif suffix == ".xlsx":
+        book = Workbook()
+        book.active.append(["id", "text"])
+        for row in rows:
+            book.active.append(list(row))
+        book.save(source)
+    else:
+        pq.write_table(pa.table({"id": [r[0] for r in rows], "text": [r[1] for r in rows]}), source)
+    output = tmp_path / f"out{suffix}"
+    LabelJob(predictor, 2, 1000).run(source, output, "text", "id", progress=False)
+    if suffix == ".xlsx":
+        values = list(load_workbook(output).active.iter_rows(values_only=True))
+        header, body = values[0], values[1:]
+        ids = [row[header.index("id")] for row in body]
+    elif suffix == ".parquet":
+        table = pq.read_table(output).to_pylist()
+        ids = [row["id"] for row in table]
+        assert all(isinstance(row["needs"], list) and row["needs"] for row in table)
+    else:
+        with output.open(encoding="utf-8") as handle:
+            ids = [row["id"] for row in csv.DictReader(handle, delimiter="\t")]
+    assert ids == [r[0] for r in rows]
+
+
+def test_interrupted_run_resumes_without_losing_or_duplicating_rows(predictor, tmp_path):
+    rows = [[str(i), TEXTS[i % len(TEXTS)] + str(i)] for i in range(23)]
+    source = write_csv(tmp_path / "in.csv", rows)
+    output = tmp_path / "out.csv"
+
+    class Crash(Exception):
+        pass
+
+    calls = {"n": 0}
+    real_predict = predictor.predict
+
+    def predict_then_crash(texts):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise Crash
+        return real_predict(texts)
+
+    job = LabelJob(predictor, chunk_rows=5, max_chars=1000)
+    job.predictor = type("Flaky", (), {"predict": staticmethod(predict_then_crash), "version": predictor.version})()
+    with pytest.raises(Crash):
+        job.run(source, output, "text", "id", progress=False)
+    journal = Journal(output)
+    assert journal.path.exists() and not output.exists()
+    with journal.path.open("a", encoding="utf-8") as handle:
+        handle.write('{"row": 11, "id": "half-writ')  # a line cut off by the crash
+
+    summary = LabelJob(predictor, chunk_rows=5, max_chars=1000).run(source, output, "text", "id", progress=False)
+    assert summary.resumed_rows == 10
+    assert [r["id"] for r in read_csv(output)] == [r[0] for r in rows]
+    assert summary.rows == 23 and summary.labeled == 23
+
+
+def test_a_journal_from_another_input_is_refused(predictor, tmp_path):
+    output = tmp_path / "out.csv"
+    Journal(output).resume({"input": "elsewhere"})
+    source = write_csv(tmp_path / "in.csv", [["1", TEXTS[0]]])
+    with pytest.raises(TableError, match="different job"):
+        LabelJob(predictor, 5, 1000).run(source, output, "text", "id", progress=False)
+
+
+def test_missing_column_and_unsupported_file_are_table_errors(predictor, tmp_path):
+    source = write_csv(tmp_path / "in.csv", [["1", TEXTS[0]]], header=("id", "body"))
+    job = LabelJob(predictor, 5, 1000)
+    with pytest.raises(TableError, match="no text column 'text'"):
+        job.run(source, tmp_path / "out.csv", "text", "id", progress=False)
+    with pytest.raises(TableError, match=r"unsupported file type \.txt"):
+        job.run(source, tmp_path / "out.txt", "body", "id", progress=False)

@@ -1,0 +1,75 @@
+"""The console command: user mistakes are one line and exit code 2; jobs leave their files."""
+
+import json
+
+from typer.testing import CliRunner
+
+from needlens.cli import app
+from tests.conftest import toy_records, write_jsonl
+
+runner = CliRunner()
+
+
+def one_line_error(result, *fragments):
+    assert result.exit_code == 2, result.output
+    message = result.output.strip()
+    assert message.startswith("error:") and "Traceback" not in message
+    for fragment in fragments:
+        assert fragment in " ".join(message.split())
+
+
+def test_missing_column_names_it(toy_model, tmp_path):
+    source = tmp_path / "in.csv"
+    source.write_text("id,body\n1,好\n", encoding="utf-8")
+    result = runner.invoke(app, ["label", str(source), "-o", str(tmp_path / "o.csv"), "-m", str(toy_model[0])])
+    one_line_error(result, "no text column 'text'", "columns: id, body")
+
+
+def test_missing_or_unreadable_input_names_the_file(toy_model, tmp_path):
+    result = runner.invoke(
+        app, ["label", str(tmp_path / "nope.csv"), "-o", str(tmp_path / "o.csv"), "-m", str(toy_model[0])]
+    )
+    one_line_error(result, "nope.csv: no such file")
+    broken = tmp_path / "broken.xlsx"
+    broken.write_bytes(b"not a zip file")
+    result = runner.invoke(app, ["label", str(broken), "-o", str(tmp_path / "o.csv"), "-m", str(toy_model[0])])
+    one_line_error(result, "broken.xlsx: unreadable xlsx file")
+
+
+def test_missing_model_is_a_clear_error(tmp_path):
+    source = tmp_path / "in.csv"
+    source.write_text("id,text\n1,好\n", encoding="utf-8")
+    result = runner.invoke(app, ["label", str(source), "-o", str(tmp_path / "o.csv"), "-m", str(tmp_path / "none")])
+    one_line_error(result, "is not a needlens model directory")
+
+
+def test_train_rejects_invalid_data_with_its_line(tmp_path):
+    data = write_jsonl(tmp_path / "bad.jsonl", [{"id": "1", "text": "好", "needs": ["joy"], "cause": "none"}])
+    result = runner.invoke(app, ["train", "--data", str(data), "--out", str(tmp_path / "m")])
+    one_line_error(result, "bad.jsonl:1", "needs.0")
+    assert not (tmp_path / "m").exists()
+
+
+def test_label_then_evaluate(toy_model, toy_data, tmp_path):
+    model_dir = str(toy_model[0])
+    source = tmp_path / "in.jsonl"
+    write_jsonl(source, [{"id": r["id"], "text": r["text"]} for r in toy_records(3, seed=9)])
+    result = runner.invoke(
+        app, ["label", str(source), "-o", str(tmp_path / "out.csv"), "-m", model_dir, "--no-progress"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "9 rows" in result.output and "9 labeled" in " ".join(result.output.split())
+    assert len((tmp_path / "out.csv").read_text(encoding="utf-8").splitlines()) == 10
+
+    result = runner.invoke(app, ["evaluate", "--data", str(toy_data), "-m", model_dir, "-o", str(tmp_path / "rep")])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "rep" / "report.json").read_text(encoding="utf-8"))
+    assert report["model"]["n"] == 180
+    assert set(report["baseline"]) >= {"needs_macro_f1", "cause_macro_f1"}
+    assert "TF-IDF + LR baseline" in (tmp_path / "rep" / "report.md").read_text(encoding="utf-8")
+
+
+def test_check_data_prints_the_distribution(toy_data):
+    result = runner.invoke(app, ["check-data", str(toy_data)])
+    assert result.exit_code == 0, result.output
+    assert "180 valid records" in result.output

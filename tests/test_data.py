@@ -1,0 +1,61 @@
+import json
+
+import numpy as np
+import pytest
+
+from tests.conftest import toy_records, write_jsonl
+from training.data import DataError, fingerprint, label_arrays, read_records, split_dataset, to_dataset
+
+
+def test_all_problems_are_reported_with_file_and_line(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    good = {"id": "a", "text": "好", "needs": ["surface"], "cause": "none"}
+    path.write_text(
+        "\n".join(
+            [
+                json.dumps(good),
+                "{not json",
+                json.dumps({**good, "id": "b", "cause": "oops"}),
+                json.dumps({**good, "text": "另一条"}),
+            ]
+        ),
+        encoding="utf-8",
+    )
+    with pytest.raises(DataError) as info:
+        read_records(path)
+    message = str(info.value)
+    assert "3 invalid record(s)" in message
+    assert f"{path}:2: not valid JSON" in message
+    assert f"{path}:3: cause" in message
+    assert f"{path}:4: id 'a' already used at {path}:1" in message
+
+
+def test_directory_reads_every_jsonl_file(tmp_path):
+    records = toy_records(5)
+    write_jsonl(tmp_path / "a.jsonl", records[:7])
+    write_jsonl(tmp_path / "b.jsonl", records[7:])
+    assert len(read_records(tmp_path)) == len(records)
+
+
+def test_missing_path_is_a_data_error(tmp_path):
+    with pytest.raises(DataError, match="no such file"):
+        read_records(tmp_path / "nope.jsonl")
+
+
+def test_fingerprint_ignores_order_but_not_labels(tmp_path):
+    records = read_records(write_jsonl(tmp_path / "t.jsonl", toy_records(5)))
+    assert fingerprint(records) == fingerprint(list(reversed(records)))
+    changed = [records[0].model_copy(update={"cause": "none" if records[0].cause != "none" else "system_error"})]
+    assert fingerprint(changed + records[1:]) != fingerprint(records)
+
+
+def test_split_is_deterministic_and_stratified(tmp_path):
+    dataset = to_dataset(read_records(write_jsonl(tmp_path / "t.jsonl", toy_records(40))))
+    first = split_dataset(dataset, 0.25, seed=3)
+    again = split_dataset(dataset, 0.25, seed=3)
+    other = split_dataset(dataset, 0.25, seed=4)
+    assert first.validation["id"][:] == again.validation["id"][:]
+    assert first.validation["id"][:] != other.validation["id"][:]
+    _, causes = label_arrays(first.validation)
+    assert np.bincount(causes, minlength=3).tolist() == [10, 10, 10]
+    assert not set(first.validation["id"][:]) & set(first.train["id"][:])
