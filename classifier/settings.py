@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 USE_M3 = "use-m3"
@@ -46,3 +46,18 @@ class Settings(BaseSettings):
     max_chars: int = Field(5000, ge=1, description="longer texts get an error row instead of a label")
     threads: int = Field(0, ge=0, description="torch intra-op threads; 0 keeps torch's default")
     training: TrainingSettings = TrainingSettings()
+
+    # HTTP service (`needlens serve`)
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    workers: int = Field(1, ge=1)
+    api_key: SecretStr | None = Field(None, description="when set, every /v1 route needs 'Authorization: Bearer KEY'")
+    label_store: Path = Path("labels.db")
+    max_items: int = Field(256, ge=1, description="items per classify request")
+    api_max_chars: int = Field(2000, ge=1, description="characters per text in a classify request")
+    max_body_bytes: int = Field(2_000_000, ge=1024, description="request bodies beyond this are refused unread")
+    micro_batching: bool = True
+    batch_max_texts: int = Field(64, ge=1, description="texts one micro-batched forward pass may take")
+    batch_max_wait_ms: float = Field(2.0, ge=0.0, description="how long a batch waits for company")
+    queue_max_texts: int = Field(2048, ge=1, description="texts waiting beyond this get 503 + Retry-After")
+    log_texts: bool = Field(False, description="include request texts in logs (off: privacy)")

@@ -155,6 +155,62 @@ def demo(
     _label(settings.sample_file, output, "text", "id", settings, None, progress=True)
 
 
+@app.command()
+@_user_errors
+def serve(
+    model: ModelOption = None,
+    host: Annotated[str | None, typer.Option(help="interface to bind [default: 127.0.0.1]")] = None,
+    port: Annotated[int | None, typer.Option(help="port [default: 8000]")] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="worker processes")] = None,
+    label_store: Annotated[Path | None, typer.Option(help="SQLite label store [default: labels.db]")] = None,
+    micro_batching: Annotated[
+        bool | None, typer.Option(help="share forward passes between concurrent requests")
+    ] = None,
+) -> None:
+    """Serve the HTTP API (/v1/classify, /v1/feedback, /v1/model, /healthz, /readyz, /docs)."""
+    import os
+
+    import uvicorn
+
+    overrides = {"model_dir": model, "host": host, "port": port, "workers": workers, "label_store": label_store}
+    overrides["micro_batching"] = micro_batching
+    for key, value in overrides.items():
+        if value is not None:  # the environment is how every worker process gets the same settings
+            os.environ[f"NEEDLENS_{key.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
+    settings = _settings()
+    if not (settings.model_dir / "config.json").is_file():
+        raise FileNotFoundError(f"{settings.model_dir}: no model here; train one with `needlens train`")
+    uvicorn.run(
+        "serve.app:create_app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        access_log=False,
+        log_config=_LOG_CONFIG,
+        timeout_graceful_shutdown=30,
+    )
+
+
+_LOG_CONFIG: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(message)s"},
+        "default": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+    },
+    "handlers": {
+        "access": {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stdout"},
+        "default": {"class": "logging.StreamHandler", "formatter": "default", "stream": "ext://sys.stderr"},
+    },
+    "loggers": {
+        "needlens.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
+        "needlens": {"handlers": ["default"], "level": "INFO", "propagate": False},
+        "uvicorn": {"handlers": ["default"], "level": "INFO", "propagate": False},
+    },
+}
+
+
 @app.command("check-data")
 @_user_errors
 def check_data(data: Annotated[Path, typer.Argument(help="labeled JSONL file or directory")]) -> None:

@@ -1,0 +1,31 @@
+# Two commands set everything up on a fresh machine:
+#   make demo   install, train the default model if there is none, label the bundled sample
+#   make test   install, run the test suite (what .ci/run calls)
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+
+.PHONY: demo test test-slow lint install
+
+install: $(VENV)/.installed
+
+# torch first and pinned: the CPU build comes from the machine's local wheel; any other
+# torch spec would pull gigabytes of CUDA packages.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: install
+	$(BIN)/needlens demo
+
+test: install
+	$(BIN)/python -m pytest -q
+
+test-slow: install
+	$(BIN)/python -m pytest -q -m slow
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .

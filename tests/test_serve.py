@@ -1,0 +1,152 @@
+"""The HTTP service through FastAPI's TestClient: routing, validation, limits, auth, one error shape."""
+
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from classifier.inference import Predictor
+from classifier.settings import Settings
+from serve.app import create_app
+from training.label_store import LabelStore
+
+
+def wait_ready(client: TestClient) -> None:
+    for _ in range(200):
+        if client.get("/readyz").status_code == 200:
+            return
+        time.sleep(0.05)
+    raise AssertionError(client.get("/readyz").json())
+
+
+@pytest.fixture(scope="module")
+def predictor(toy_model):
+    return Predictor.load(toy_model[0])
+
+
+def make_client(toy_model, predictor, tmp_path, **overrides):
+    settings = Settings(model_dir=toy_model[0], label_store=tmp_path / "labels.db", **overrides)
+    return TestClient(create_app(settings, predictor))
+
+
+@pytest.fixture
+def client(toy_model, predictor, tmp_path):
+    with make_client(toy_model, predictor, tmp_path, max_items=4, api_max_chars=30, max_body_bytes=4096) as c:
+        wait_ready(c)
+        yield c
+
+
+def assert_error(response, status, code, *fragments):
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["code"] == code
+    for fragment in fragments:
+        assert fragment in error["message"]
+    return error
+
+
+def test_classify_texts_and_items(client, predictor):
+    response = client.post("/v1/classify", json={"texts": ["屏幕坏了要求换货", "想参与新功能共创"]})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["model_version"] == predictor.version
+    first = body["results"][0]
+    assert first["needs"] and set(first["need_probabilities"]) == {"surface", "emotional", "growth"}
+    assert first["cause"] in first["cause_probabilities"]
+    assert abs(sum(first["cause_probabilities"].values()) - 1) < 1e-6
+    assert response.headers["x-request-id"]
+
+    items = client.post(
+        "/v1/classify", json={"items": [{"id": "a1", "text": "没人告诉我进度"}, {"id": 7, "text": "好"}]}
+    )
+    assert [r["id"] for r in items.json()["results"]] == ["a1", 7]
+
+
+def test_same_text_same_answer_as_the_library(client, predictor):
+    text = "不知道为什么只赔这么少希望说清楚"
+    api = client.post("/v1/classify", json={"texts": [text]}).json()["results"][0]
+    library = predictor.predict([text])[0]
+    assert api["needs"] == library.needs and api["cause"] == library.cause
+    assert api["need_probabilities"] == pytest.approx(library.need_probs)
+
+
+def test_limits_name_the_limit_and_the_item(client):
+    assert_error(client.post("/v1/classify", json={"texts": ["好"] * 5}), 413, "too_many_items", "limit is 4")
+    error = assert_error(
+        client.post("/v1/classify", json={"items": [{"id": "ok", "text": "好"}, {"id": "long", "text": "长" * 31}]}),
+        422,
+        "text_too_long",
+        "item 1 (id 'long')",
+        "limit of 30",
+    )
+    assert error["details"]["index"] == 1
+    assert_error(client.post("/v1/classify", json={"texts": ["好", "  "]}), 422, "text_empty", "item 1")
+
+
+def test_body_over_the_limit_is_refused_before_parsing(client):
+    response = client.post(
+        "/v1/classify", content=b"{" + b" " * 5000 + b"}", headers={"content-type": "application/json"}
+    )
+    assert_error(response, 413, "too_large", "4096 bytes")
+
+
+def test_malformed_requests_use_the_error_shape(client):
+    assert_error(client.post("/v1/classify", json={"texts": ["a"], "items": []}), 422, "invalid_request", "exactly one")
+    assert_error(
+        client.post("/v1/classify", content=b"{nope", headers={"content-type": "application/json"}),
+        422,
+        "invalid_request",
+    )
+    assert_error(client.get("/v1/nothing"), 404, "not_found")
+
+
+def test_model_endpoint_describes_the_model(client, predictor):
+    info = client.get("/v1/model").json()
+    assert info["version"] == predictor.version
+    assert info["label_schema"]["causes"]["perception_mismatch"] == "认知错位"
+    assert set(info["thresholds"]) == {"surface", "emotional", "growth"}
+    assert info["training_data"]["fingerprint"]
+    assert info["evaluation"]["model"]["needs_macro_f1"] is not None
+
+
+def test_feedback_is_validated_stored_and_superseded(client, tmp_path):
+    body = {
+        "text": "理赔金额少了也没人解释",
+        "needs": ["表层需求", "emotional"],
+        "cause": "认知错位",
+        "annotator": "li",
+    }
+    first = client.post("/v1/feedback", json=body)
+    assert first.status_code == 201, first.text
+    assert first.json()["supersedes"] is None
+    second = client.post("/v1/feedback", json={**body, "cause": "system_error"})
+    assert second.json()["supersedes"] == first.json()["id"]
+    history = LabelStore(tmp_path / "labels.db").history(body["text"])
+    assert [str(e.labels.cause) for e in history] == ["perception_mismatch", "system_error"]
+    assert history[0].labels.needs == ["surface", "emotional"] and history[0].source == "feedback"
+
+    assert_error(client.post("/v1/feedback", json={**body, "needs": []}), 422, "invalid_request", "needs")
+    assert_error(client.post("/v1/feedback", json={**body, "cause": "bad"}), 422, "invalid_request", "cause")
+
+
+def test_api_key_guards_v1_but_not_health(toy_model, predictor, tmp_path):
+    with make_client(toy_model, predictor, tmp_path, api_key="s3cret") as c:
+        wait_ready(c)
+        assert c.get("/healthz").status_code == 200
+        assert c.get("/readyz").status_code == 200
+        assert_error(c.post("/v1/classify", json={"texts": ["好"]}), 401, "unauthorized")
+        wrong = c.post("/v1/classify", json={"texts": ["好"]}, headers={"Authorization": "Bearer nope"})
+        assert_error(wrong, 401, "unauthorized")
+        ok = c.post("/v1/classify", json={"texts": ["好"]}, headers={"Authorization": "Bearer s3cret"})
+        assert ok.status_code == 200
+
+
+def test_unloadable_model_is_alive_but_not_ready(tmp_path):
+    settings = Settings(model_dir=tmp_path / "missing", label_store=tmp_path / "labels.db")
+    with TestClient(create_app(settings)) as c:
+        assert c.get("/healthz").status_code == 200
+        time.sleep(0.2)
+        assert_error(c.get("/readyz"), 503, "not_ready", "not a needlens model directory")
+        response = c.post("/v1/classify", json={"texts": ["好"]})
+        assert_error(response, 503, "not_ready")
+        assert response.headers["retry-after"] == "5"
