@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(2_000_000, ge=1024, description="request bodies beyond this are refused unread")
     micro_batching: bool = True
     batch_max_texts: int = Field(64, ge=1, description="texts one micro-batched forward pass may take")
-    batch_max_wait_ms: float = Field(2.0, ge=0.0, description="how long a batch waits for company")
+    batch_max_wait_ms: float = Field(
+        0.0, ge=0.0, description="extra wait for company; at 0 a batch takes whatever queued while the model was busy"
+    )
     queue_max_texts: int = Field(2048, ge=1, description="texts waiting beyond this get 503 + Retry-After")
     log_texts: bool = Field(False, description="include request texts in logs (off: privacy)")
