@@ -14,7 +14,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -32,19 +32,32 @@ OUTPUT_COLUMNS: dict[str, ColumnType] = {
     "cause": "string",
     **{f"p_{label}": "float" for label in (*NEEDS, *CAUSES)},
     "truncated": "bool",
+    "needs_review": "list",
+    "segments": "json",
+    "evidence": "json",
     "model_version": "string",
     "error_code": "string",
     "error": "string",
 }
 
 
-def prediction_fields(prediction: Prediction) -> dict[str, Any]:
+def prediction_fields(prediction: Prediction, text: str) -> dict[str, Any]:
     """The label part of an output row, shared by every output format."""
+    segments = prediction.segments and [
+        {"start": s.start, "end": s.end, "text": text[s.start : s.end], "needs": s.needs, "cause": s.cause}
+        for s in prediction.segments
+    ]
+    evidence = prediction.evidence and {
+        label: [asdict(span) for span in spans] for label, spans in prediction.evidence.items()
+    }
     return {
         "needs": prediction.needs,
         "cause": prediction.cause,
         **{f"p_{k}": round(v, 6) for k, v in (prediction.need_probs | prediction.cause_probs).items()},
         "truncated": prediction.truncated,
+        "needs_review": prediction.needs_review,
+        "segments": segments,
+        "evidence": evidence,
     }
 
 
@@ -53,6 +66,7 @@ class LabelSummary:
     output: Path
     rows: int = 0
     labeled: int = 0
+    to_review: int = 0
     resumed_rows: int = 0
     seconds: float = 0.0
     need_counts: Counter[str] = field(default_factory=Counter)
@@ -113,10 +127,13 @@ class Journal:
 
 
 class LabelJob:
-    def __init__(self, predictor: Predictor, chunk_rows: int, max_chars: int, n_examples: int = 5) -> None:
+    def __init__(
+        self, predictor: Predictor, chunk_rows: int, max_chars: int, explain: bool = False, n_examples: int = 5
+    ) -> None:
         self.predictor = predictor
         self.chunk_rows = chunk_rows
         self.max_chars = max_chars
+        self.explain = explain
         self.n_examples = n_examples
 
     def run(self, source: Path, output: Path, text_column: str, id_column: str, progress: bool = True) -> LabelSummary:
@@ -137,6 +154,7 @@ class LabelJob:
             "text_column": text_column,
             "id_column": id_column,
             "model_version": self.predictor.version,
+            "explain": self.explain,
         }
         done = journal.resume(meta)
         summary = LabelSummary(output=output, resumed_rows=done)
@@ -170,8 +188,9 @@ class LabelJob:
             except TextProblem as problem:
                 record["error_code"], record["error"] = problem.code, str(problem)
             out.append(record)
-        for record, text, prediction in zip(pending, texts, self.predictor.predict(texts), strict=True):
-            record.update(prediction_fields(prediction))
+        predictions = self.predictor.predict(texts, explain=self.explain)
+        for record, text, prediction in zip(pending, texts, predictions, strict=True):
+            record.update(prediction_fields(prediction, text))
             if len(summary.examples) < self.n_examples:
                 summary.examples.append((text, record))
         return out
@@ -185,6 +204,7 @@ class LabelJob:
                 summary.error_counts[row["error_code"]] += 1
             else:
                 summary.labeled += 1
+                summary.to_review += bool(row["needs_review"])
                 summary.need_counts.update(row["needs"])
                 summary.cause_counts[row["cause"]] += 1
             yield row

@@ -7,15 +7,18 @@ these functions, so a text gets the same answer on every path.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from classifier.labels import CAUSES, NEEDS
+from classifier.evidence import Span, occlusion_drops, top_spans
+from classifier.labels import CAUSES, NEEDS, Cause
 from classifier.modeling import NeedlensConfig, NeedlensModel
+from classifier.segments import split_segments
+from classifier.settings import Settings
 
 
 class TextProblem(ValueError):
@@ -49,12 +52,44 @@ class Logits:
 
 
 @dataclass(frozen=True)
+class Segment:
+    """One sentence-level part of a long text, with its own labels."""
+
+    start: int
+    end: int
+    needs: list[str]
+    need_probs: dict[str, float]
+    cause: str
+    cause_probs: dict[str, float]
+
+
+@dataclass(frozen=True)
 class Prediction:
     needs: list[str]
     need_probs: dict[str, float]
     cause: str
     cause_probs: dict[str, float]
     truncated: bool
+    needs_review: list[str] = field(default_factory=list)
+    """Labels whose probability sits inside the review band (``"cause"`` for the cause)."""
+    evidence: dict[str, list[Span]] | None = None
+    segments: list[Segment] | None = None
+
+
+@dataclass
+class DocumentScores:
+    """Document-level arrays for a list of texts: what ``predict`` and evaluation both read."""
+
+    need_probs: np.ndarray  # (n, 3)
+    cause_probs: np.ndarray  # (n, 3)
+    needs: np.ndarray  # (n, 3) bool
+    cause: np.ndarray  # (n,) index into CAUSES
+    review: np.ndarray  # (n, 4) bool: each need, then the cause
+    truncated: list[bool]
+    units: list[list[tuple[int, int]]]  # per text, the (start, end) of each classified unit
+    unit_rows: list[list[int]]  # per text, its rows in the unit arrays below
+    unit_need_probs: np.ndarray
+    unit_cause_probs: np.ndarray
 
 
 def compute_logits(model: NeedlensModel, texts: Sequence[str], batch_size: int) -> Logits:
@@ -104,38 +139,143 @@ def decide_needs(need_probs: np.ndarray, thresholds: Sequence[float]) -> np.ndar
     return chosen
 
 
-class Predictor:
-    """A loaded model directory with its thresholds and temperatures, ready to label texts."""
+def pick_cause_unit(cause_probs: np.ndarray) -> int:
+    """The unit a document's cause comes from: the most confident complaint, else the most
+    confident non-complaint (a text is a complaint when any of its parts is)."""
+    none = CAUSES.index(Cause.NONE)
+    complaints = np.flatnonzero(cause_probs.argmax(axis=1) != none)
+    if complaints.size:
+        return int(complaints[np.argmax(1 - cause_probs[complaints, none])])
+    return int(np.argmax(cause_probs[:, none]))
 
-    def __init__(self, model: NeedlensModel, batch_size: int = 64) -> None:
+
+class Predictor:
+    """A loaded model directory with its thresholds, temperatures and review bands, ready to label texts.
+
+    Long texts (over ``segment_over_chars``, or over an encoder's window) are split into
+    sentence segments; needs take the max over segments, the cause comes from the most
+    confident complaint segment (``pick_cause_unit``).
+    """
+
+    def __init__(self, model: NeedlensModel, settings: Settings | None = None) -> None:
         self.model = model.eval()
         self.config = model.config
-        self.batch_size = batch_size
+        self.settings = settings or Settings()
 
     @classmethod
-    def load(cls, model_dir: Path, batch_size: int = 64) -> Predictor:
-        return cls(NeedlensModel.from_pretrained(model_dir), batch_size)
+    def load(cls, model_dir: Path, settings: Settings | None = None) -> Predictor:
+        return cls(NeedlensModel.from_pretrained(model_dir), settings)
 
     @property
     def version(self) -> str:
         return str(self.config.model_version)
 
     def probabilities(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, list[bool]]:
-        logits = compute_logits(self.model, texts, self.batch_size)
+        """Calibrated probabilities of each text taken whole (no segmentation)."""
+        logits = compute_logits(self.model, texts, self.settings.batch_size)
         need_probs, cause_probs = calibrated_probabilities(logits, self.config)
         return need_probs, cause_probs, logits.truncated
 
-    def predict(self, texts: Sequence[str]) -> list[Prediction]:
-        need_probs, cause_probs, truncated = self.probabilities(texts)
-        chosen = decide_needs(need_probs, self.config.need_thresholds)
-        causes = cause_probs.argmax(axis=1)
-        return [
-            Prediction(
-                needs=[str(NEEDS[j]) for j in np.flatnonzero(chosen[i])],
-                need_probs={str(label): float(need_probs[i, j]) for j, label in enumerate(NEEDS)},
-                cause=str(CAUSES[causes[i]]),
-                cause_probs={str(label): float(cause_probs[i, j]) for j, label in enumerate(CAUSES)},
-                truncated=truncated[i],
-            )
-            for i in range(len(texts))
-        ]
+    def _all_probabilities(self, texts: Sequence[str]) -> np.ndarray:
+        need_probs, cause_probs, _ = self.probabilities(texts)
+        return np.concatenate([need_probs, cause_probs], axis=1)
+
+    def _units(self, text: str) -> list[tuple[int, int]]:
+        window = self.model.encoder.window
+        long = len(text) > self.settings.segment_over_chars or (
+            window is not None and self.model.encoder.token_counts([text])[0] > window
+        )
+        return split_segments(text, self.settings.segment_min_chars) if long else [(0, len(text))]
+
+    def score(self, texts: Sequence[str]) -> DocumentScores:
+        units = [self._units(t) for t in texts]
+        unit_texts = [t[s:e] for t, spans in zip(texts, units, strict=True) for s, e in spans]
+        unit_need, unit_cause, unit_cut = self.probabilities(unit_texts)
+        rows, offset = [], 0
+        for spans in units:
+            rows.append(list(range(offset, offset + len(spans))))
+            offset += len(spans)
+        need_probs = np.stack([unit_need[r].max(axis=0) for r in rows]) if rows else unit_need
+        cause_probs = np.stack([unit_cause[r[pick_cause_unit(unit_cause[r])]] for r in rows]) if rows else unit_cause
+        thresholds = np.asarray(self.config.need_thresholds)
+        review = np.concatenate(
+            [
+                np.abs(need_probs - thresholds) <= np.asarray(self.config.need_review_bands),
+                (cause_probs.max(axis=1) < self.config.cause_review_below)[:, None],
+            ],
+            axis=1,
+        )
+        return DocumentScores(
+            need_probs=need_probs,
+            cause_probs=cause_probs,
+            needs=decide_needs(need_probs, thresholds),
+            cause=cause_probs.argmax(axis=1),
+            review=review,
+            truncated=[any(unit_cut[i] for i in r) for r in rows],
+            units=units,
+            unit_rows=rows,
+            unit_need_probs=unit_need,
+            unit_cause_probs=unit_cause,
+        )
+
+    def predict(self, texts: Sequence[str], explain: bool = False) -> list[Prediction]:
+        scores = self.score(texts)
+        evidence = self._evidence(texts, scores) if explain else [None] * len(texts)
+        return [self._prediction(scores, i, evidence[i]) for i in range(len(texts))]
+
+    def _prediction(self, scores: DocumentScores, i: int, evidence: dict[str, list[Span]] | None) -> Prediction:
+        review_labels = [*(str(n) for n in NEEDS), "cause"]
+        segments = None
+        if len(scores.units[i]) > 1:
+            segments = [
+                Segment(
+                    start=s,
+                    end=e,
+                    needs=_need_names(
+                        decide_needs(scores.unit_need_probs[row : row + 1], self.config.need_thresholds)[0]
+                    ),
+                    need_probs=_by_label(NEEDS, scores.unit_need_probs[row]),
+                    cause=str(CAUSES[int(scores.unit_cause_probs[row].argmax())]),
+                    cause_probs=_by_label(CAUSES, scores.unit_cause_probs[row]),
+                )
+                for (s, e), row in zip(scores.units[i], scores.unit_rows[i], strict=True)
+            ]
+        return Prediction(
+            needs=_need_names(scores.needs[i]),
+            need_probs=_by_label(NEEDS, scores.need_probs[i]),
+            cause=str(CAUSES[scores.cause[i]]),
+            cause_probs=_by_label(CAUSES, scores.cause_probs[i]),
+            truncated=scores.truncated[i],
+            needs_review=[label for label, flag in zip(review_labels, scores.review[i], strict=True) if flag],
+            evidence=evidence,
+            segments=segments,
+        )
+
+    def _evidence(self, texts: Sequence[str], scores: DocumentScores) -> list[dict[str, list[Span]]]:
+        """Top spans for each predicted need and the predicted cause, from every unit of the text."""
+        unit_texts = [t[s:e] for t, spans in zip(texts, scores.units, strict=True) for s, e in spans]
+        base = np.concatenate([scores.unit_need_probs, scores.unit_cause_probs], axis=1)
+        drops = occlusion_drops(unit_texts, base, self._all_probabilities)
+        k = self.settings.evidence_spans
+        out = []
+        for i in range(len(texts)):
+            columns = {str(NEEDS[j]): j for j in np.flatnonzero(scores.needs[i])}
+            columns[str(CAUSES[scores.cause[i]])] = len(NEEDS) + int(scores.cause[i])
+            found: dict[str, list[Span]] = {}
+            for label, column in columns.items():
+                candidates = [
+                    span
+                    for (start, _), row in zip(scores.units[i], scores.unit_rows[i], strict=True)
+                    for span in top_spans(unit_texts[row], drops[row][0], drops[row][1][:, column], k, shift=start)
+                ]
+                found[label] = sorted(candidates, key=lambda span: -span.score)[:k]
+            out.append(found)
+        return out
+
+
+def _by_label(labels: Sequence[str], values: np.ndarray) -> dict[str, float]:
+    return {str(label): float(values[j]) for j, label in enumerate(labels)}
+
+
+def _need_names(chosen: np.ndarray) -> list[str]:
+    return [str(NEEDS[j]) for j in np.flatnonzero(chosen)]

@@ -36,6 +36,8 @@ class NeedlensConfig(PretrainedConfig):
         need_thresholds: list[float] | None = None,
         need_temperatures: list[float] | None = None,
         cause_temperature: float = 1.0,
+        need_review_bands: list[float] | None = None,
+        cause_review_below: float = 0.0,
         model_version: str = "untrained",
         base_facts: dict[str, str] | None = None,
         schema_version: str = SCHEMA_VERSION,
@@ -51,6 +53,8 @@ class NeedlensConfig(PretrainedConfig):
         self.need_thresholds = need_thresholds or [0.5] * len(NEEDS)
         self.need_temperatures = need_temperatures or [1.0] * len(NEEDS)
         self.cause_temperature = cause_temperature
+        self.need_review_bands = need_review_bands or [0.0] * len(NEEDS)
+        self.cause_review_below = cause_review_below
         self.model_version = model_version
         self.base_facts = base_facts or {}
         self.schema_version = schema_version

@@ -31,6 +31,9 @@ class TrainingSettings(BaseModel):
     patience: int = Field(4, ge=1, description="epochs without validation gain before stopping")
     max_tokens: int = Field(256, ge=8, description="token cap for Hugging Face encoders (flagged when hit)")
     max_pos_weight: float = Field(5.0, ge=1.0, description="cap on the positive-class weight of rare needs")
+    review_target_accuracy: float = Field(
+        0.9, gt=0.0, le=1.0, description="decisions outside the review band should be this accurate on validation"
+    )
 
 
 class Settings(BaseSettings):
@@ -44,6 +47,9 @@ class Settings(BaseSettings):
     batch_size: int = Field(64, ge=1, description="texts per forward pass when labeling")
     chunk_rows: int = Field(2048, ge=1, description="rows read, labeled and written per chunk")
     max_chars: int = Field(5000, ge=1, description="longer texts get an error row instead of a label")
+    segment_over_chars: int = Field(300, ge=20, description="longer texts are classified sentence by sentence")
+    segment_min_chars: int = Field(8, ge=1, description="shorter sentence fragments join their neighbour")
+    evidence_spans: int = Field(3, ge=1, description="evidence spans returned per label when explaining")
     threads: int = Field(0, ge=0, description="torch intra-op threads; 0 keeps torch's default")
     training: TrainingSettings = TrainingSettings()
 

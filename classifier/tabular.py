@@ -143,16 +143,25 @@ def _parquet_rows(path: Path, fmt: str) -> Iterator[dict[str, Any]]:
         yield from batch.to_pylist()
 
 
-ColumnType = Literal["string", "float", "int", "bool", "list"]
+ColumnType = Literal["string", "float", "int", "bool", "list", "json"]
 
 
 def write_table(rows: Iterable[dict[str, Any]], path: Path, columns: dict[str, ColumnType]) -> None:
-    """Stream rows into ``path`` in its format; list columns become ``a|b`` in flat formats."""
+    """Stream rows into ``path`` in its format. Flat formats (CSV, TSV, XLSX) get lists as ``a|b``
+    and nested values as JSON text; JSONL keeps both nested; Parquet has list columns and JSON text."""
     fmt = table_format(path)
-    list_columns = {c for c, kind in columns.items() if kind == "list"}
+
+    def cell(kind: ColumnType, value: Any) -> Any:
+        if value is None:
+            return None
+        if kind == "list":
+            return "|".join(value)
+        if kind == "json":
+            return json.dumps(value, ensure_ascii=False)
+        return value
 
     def flat(row: dict[str, Any]) -> list[Any]:
-        return ["|".join(row[c]) if c in list_columns and row.get(c) is not None else row.get(c) for c in columns]
+        return [cell(kind, row.get(c)) for c, kind in columns.items()]
 
     if fmt in ("csv", "tsv"):
         with path.open("w", encoding="utf-8", newline="") as handle:
@@ -188,9 +197,15 @@ def _write_parquet(
         "int": pa.int64(),
         "bool": pa.bool_(),
         "list": pa.list_(pa.string()),
+        "json": pa.string(),
     }
     schema = pa.schema([(c, arrow[kind]) for c, kind in columns.items()])
+
+    def value(kind: ColumnType, v: Any) -> Any:
+        return json.dumps(v, ensure_ascii=False) if kind == "json" and v is not None else v
+
     iterator = iter(rows)
     with pq.ParquetWriter(path, schema) as writer:
         while chunk := list(islice(iterator, batch)):
-            writer.write_table(pa.Table.from_pylist([{c: r.get(c) for c in columns} for r in chunk], schema=schema))
+            records = [{c: value(kind, r.get(c)) for c, kind in columns.items()} for r in chunk]
+            writer.write_table(pa.Table.from_pylist(records, schema=schema))

@@ -101,7 +101,7 @@ def evaluate(
     settings = _settings()
     model_dir = model or settings.model_dir
     records = read_records(data)
-    predictor = Predictor.load(model_dir, settings.batch_size)
+    predictor = Predictor.load(model_dir, settings)
     facts = {"path": str(data), "fingerprint": fingerprint(records)}
     report = evaluation_report(predictor, model_dir, to_dataset(records), facts)
     out_dir = out or Path("reports") / model_dir.name / data.stem
@@ -120,26 +120,53 @@ def label(
     model: ModelOption = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help="texts per forward pass")] = None,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+    explain: Annotated[bool, typer.Option(help="add evidence spans for every predicted label")] = False,
 ) -> None:
     """Label every row of a file; rerun the same command to resume an interrupted job."""
-    _label(input, output, text_column, id_column, _settings(batch_size=batch_size), model, progress)
+    _label(input, output, text_column, id_column, _settings(batch_size=batch_size), model, progress, explain)
 
 
 def _label(
-    source: Path, output: Path, text_column: str, id_column: str, settings: Settings, model: Path | None, progress: bool
+    source: Path,
+    output: Path,
+    text_column: str,
+    id_column: str,
+    settings: Settings,
+    model: Path | None,
+    progress: bool,
+    explain: bool = False,
 ) -> None:
     from classifier.batch import LabelJob
     from classifier.inference import Predictor
     from needlens.summary import print_label_summary
 
-    predictor = Predictor.load(model or settings.model_dir, settings.batch_size)
-    job = LabelJob(predictor, settings.chunk_rows, settings.max_chars)
+    predictor = Predictor.load(model or settings.model_dir, settings)
+    job = LabelJob(predictor, settings.chunk_rows, settings.max_chars, explain=explain)
     try:
         summary = job.run(source, output, text_column, id_column, progress=progress)
     except KeyboardInterrupt:
         err_console.print("interrupted: finished rows are kept; run the same command again to resume")
         raise typer.Exit(130) from None
     print_label_summary(summary, console)
+
+
+@app.command()
+@_user_errors
+def explain(
+    text: Annotated[str, typer.Argument(help="the feedback text to explain")],
+    model: ModelOption = None,
+) -> None:
+    """Classify one text and show, label by label, the words that drove each tag."""
+    from classifier.inference import Predictor, validate_text
+    from needlens.summary import print_explanation
+
+    settings = _settings()
+    try:
+        text = validate_text(text, settings.max_chars)
+    except ValueError as problem:
+        raise typer.BadParameter(str(problem), param_hint="TEXT") from None
+    prediction = Predictor.load(model or settings.model_dir, settings).predict([text], explain=True)[0]
+    print_explanation(text, prediction, console)
 
 
 @app.command()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from classifier.batch import LabelSummary
+from classifier.inference import Prediction
 from classifier.labels import CAUSES, CHINESE_NAMES, NEEDS
 
 
@@ -26,6 +28,7 @@ def print_label_summary(summary: LabelSummary, console: Console) -> None:
         counts.add_row(f"need  {label} {CHINESE_NAMES[label]}", _share(summary.need_counts[label], summary.labeled))
     for label in CAUSES:
         counts.add_row(f"cause {label} {CHINESE_NAMES[label]}", _share(summary.cause_counts[label], summary.labeled))
+    counts.add_row("[yellow]needs review[/] (inside an uncertainty band)", _share(summary.to_review, summary.labeled))
     for code, n in sorted(summary.error_counts.items()):
         counts.add_row(f"[red]error {code}[/]", str(n))
     console.print(counts)
@@ -39,3 +42,38 @@ def print_label_summary(summary: LabelSummary, console: Console) -> None:
             cause = row["cause"]
             examples.add_row(str(row["id"]), shown, needs, f"{cause} {row['p_' + cause]:.2f}")
         console.print(examples)
+
+
+_STYLES = {"surface": "bold cyan", "emotional": "bold magenta", "growth": "bold green"}
+
+
+def _highlighted(text: str, spans: list[tuple[int, int]], style: str) -> Text:
+    shown = Text(text)
+    for start, end in spans:
+        shown.stylize(f"{style} underline", start, end)
+    return shown
+
+
+def print_explanation(text: str, prediction: Prediction, console: Console) -> None:
+    """The text once per predicted label, with that label's evidence highlighted and scored."""
+    evidence = prediction.evidence or {}
+    for label in [*prediction.needs, prediction.cause]:
+        probability = (prediction.need_probs | prediction.cause_probs)[label]
+        kind = "need " if label in prediction.need_probs else "cause"
+        flag = (
+            "  [yellow]needs review[/]"
+            if label in prediction.needs_review or (kind == "cause" and "cause" in prediction.needs_review)
+            else ""
+        )
+        console.print(f"[bold]{kind} {label} {CHINESE_NAMES[label]}[/] p={probability:.2f}{flag}")
+        spans = evidence.get(label, [])
+        console.print(_highlighted(text, [(s.start, s.end) for s in spans], _STYLES.get(label, "bold yellow")))
+        if spans:
+            console.print("  evidence: " + ", ".join(f"「{s.text}」 −{s.score:.2f}" for s in spans))
+        else:
+            console.print("  evidence: no single word moves this label much")
+    for segment in prediction.segments or []:
+        console.print(
+            f"[dim]segment {segment.start}-{segment.end}:[/] {text[segment.start : segment.end]} "
+            f"→ {', '.join(segment.needs)} / {segment.cause}"
+        )

@@ -11,18 +11,28 @@ import json
 import logging
 import secrets
 from contextlib import asynccontextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 
-from classifier.inference import Predictor, TextProblem, validate_text
+from classifier.inference import Prediction, Predictor, TextProblem, validate_text
 from classifier.labels import CAUSES, CHINESE_NAMES, NEEDS, SCHEMA_VERSION
 from classifier.settings import Settings
 from serve.batcher import MicroBatcher, Overloaded
 from serve.errors import ApiError, install_error_handlers
 from serve.middleware import AccessLogMiddleware, BodyLimitMiddleware
-from serve.schemas import Classification, ClassifyRequest, ClassifyResponse, FeedbackRequest, FeedbackResponse
+from serve.schemas import (
+    Classification,
+    ClassifyRequest,
+    ClassifyResponse,
+    EvidenceSpan,
+    FeedbackRequest,
+    FeedbackResponse,
+    Item,
+    SegmentResult,
+)
 from training.label_store import LabelStore
 
 log = logging.getLogger("needlens.serve")
@@ -47,9 +57,7 @@ class ServiceState:
     async def load(self) -> None:
         try:
             if self.predictor is None:
-                self.predictor = await asyncio.to_thread(
-                    Predictor.load, self.settings.model_dir, self.settings.batch_size
-                )
+                self.predictor = await asyncio.to_thread(Predictor.load, self.settings.model_dir, self.settings)
             await asyncio.to_thread(self.predictor.predict, [WARM_UP_TEXT])
             self.model_facts = _model_facts(self.predictor, self.settings.model_dir)
         except Exception as exc:  # the service stays up and says why it is not ready
@@ -95,6 +103,34 @@ def _model_facts(predictor: Predictor, model_dir: Path) -> dict[str, Any]:
             "baseline": {k: (metrics.get("baseline") or {}).get(k) for k in summary_keys} if metrics else None,
         },
     }
+
+
+def classification(item: Item, p: Prediction) -> Classification:
+    segments = p.segments and [
+        SegmentResult(
+            start=s.start,
+            end=s.end,
+            needs=s.needs,
+            need_probabilities=s.need_probs,
+            cause=s.cause,
+            cause_probabilities=s.cause_probs,
+        )
+        for s in p.segments
+    ]
+    evidence = p.evidence and {
+        label: [EvidenceSpan(**asdict(span)) for span in spans] for label, spans in p.evidence.items()
+    }
+    return Classification(
+        id=item.id,
+        needs=p.needs,
+        need_probabilities=p.need_probs,
+        cause=p.cause,
+        cause_probabilities=p.cause_probs,
+        truncated=p.truncated,
+        needs_review=p.needs_review,
+        evidence=evidence,
+        segments=segments,
+    )
 
 
 def create_app(settings: Settings | None = None, predictor: Predictor | None = None) -> FastAPI:
@@ -169,22 +205,12 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
         predictor = require_ready()
         assert state.batcher is not None
         try:
-            predictions = await state.batcher.submit(texts)
+            predictions = await state.batcher.submit(texts, body.explain)
         except Overloaded as exc:
             raise ApiError(503, "overloaded", f"service is at capacity: {exc}", headers={"Retry-After": "1"}) from None
         return ClassifyResponse(
             model_version=predictor.version,
-            results=[
-                Classification(
-                    id=item.id,
-                    needs=p.needs,
-                    need_probabilities=p.need_probs,
-                    cause=p.cause,
-                    cause_probabilities=p.cause_probs,
-                    truncated=p.truncated,
-                )
-                for item, p in zip(items, predictions, strict=True)
-            ],
+            results=[classification(item, p) for item, p in zip(items, predictions, strict=True)],
         )
 
     @app.get("/v1/model", dependencies=[Depends(require_key)], tags=["v1"])

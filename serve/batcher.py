@@ -24,13 +24,14 @@ class Overloaded(RuntimeError):
 @dataclass
 class _Job:
     texts: Sequence[str]
+    explain: bool
     future: asyncio.Future[list[Prediction]] = field(repr=False)
 
 
 class MicroBatcher:
     def __init__(
         self,
-        predict: Callable[[list[str]], list[Prediction]],
+        predict: Callable[[list[str], bool], list[Prediction]],
         max_texts: int,
         max_wait_s: float,
         max_queue_texts: int,
@@ -59,12 +60,12 @@ class MicroBatcher:
             self._worker = None
         self._executor.shutdown(wait=True)
 
-    async def submit(self, texts: Sequence[str]) -> list[Prediction]:
+    async def submit(self, texts: Sequence[str], explain: bool = False) -> list[Prediction]:
         if self._worker is None or self._closing:
             raise Overloaded("the model is not serving")
         if self.queued_texts + len(texts) > self.max_queue_texts:
             raise Overloaded(f"{self.queued_texts} texts already queued (limit {self.max_queue_texts})")
-        job = _Job(texts, asyncio.get_running_loop().create_future())
+        job = _Job(texts, explain, asyncio.get_running_loop().create_future())
         self.queued_texts += len(texts)
         self._queue.put_nowait(job)
         return await job.future
@@ -102,17 +103,23 @@ class MicroBatcher:
                 continue
             jobs, met_stop = await self._gather(first)
             stopping = stopping or met_stop
-            texts = [t for job in jobs for t in job.texts]
-            self.queued_texts -= len(texts)
-            try:
-                predictions = await loop.run_in_executor(self._executor, self.predict, texts)
-            except Exception as exc:  # every waiting request learns of the failure
-                for job in jobs:
-                    if not job.future.done():
-                        job.future.set_exception(exc)
-                continue
-            start = 0
+            self.queued_texts -= sum(len(job.texts) for job in jobs)
+            for explain in (False, True):  # explaining costs more, so those requests share their own pass
+                await self._forward(loop, [job for job in jobs if job.explain == explain], explain)
+
+    async def _forward(self, loop: asyncio.AbstractEventLoop, jobs: list[_Job], explain: bool) -> None:
+        if not jobs:
+            return
+        texts = [t for job in jobs for t in job.texts]
+        try:
+            predictions = await loop.run_in_executor(self._executor, self.predict, texts, explain)
+        except Exception as exc:  # every waiting request learns of the failure
             for job in jobs:
-                if not job.future.done():  # the client may have gone away
-                    job.future.set_result(predictions[start : start + len(job.texts)])
-                start += len(job.texts)
+                if not job.future.done():
+                    job.future.set_exception(exc)
+            return
+        start = 0
+        for job in jobs:
+            if not job.future.done():  # the client may have gone away
+                job.future.set_result(predictions[start : start + len(job.texts)])
+            start += len(job.texts)

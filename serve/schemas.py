@@ -17,6 +17,7 @@ class ClassifyRequest(BaseModel):
 
     texts: list[str] | None = None
     items: list[Item] | None = None
+    explain: bool = Field(False, description="add evidence spans for each predicted label (costs one more pass)")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ClassifyRequest:
@@ -28,6 +29,22 @@ class ClassifyRequest(BaseModel):
         return self.items if self.items is not None else [Item(text=t) for t in self.texts or []]
 
 
+class EvidenceSpan(BaseModel):
+    start: int = Field(description="character offset into the text")
+    end: int
+    text: str
+    score: float = Field(description="drop in the label's probability when the span is removed")
+
+
+class SegmentResult(BaseModel):
+    start: int
+    end: int
+    needs: list[str]
+    need_probabilities: dict[str, float]
+    cause: str
+    cause_probabilities: dict[str, float]
+
+
 class Classification(BaseModel):
     id: str | int | None
     needs: list[str] = Field(description="need levels above their thresholds (at least one)")
@@ -35,6 +52,9 @@ class Classification(BaseModel):
     cause: str
     cause_probabilities: dict[str, float]
     truncated: bool = Field(description="true when the text was cut to fit the encoder's window")
+    needs_review: list[str] = Field(description="labels inside their uncertainty band ('cause' for the cause)")
+    evidence: dict[str, list[EvidenceSpan]] | None = Field(None, description="with explain: spans per predicted label")
+    segments: list[SegmentResult] | None = Field(None, description="per-sentence results of a long text")
 
 
 class ClassifyResponse(BaseModel):

@@ -114,11 +114,11 @@ def test_interrupted_run_resumes_without_losing_or_duplicating_rows(predictor, t
     calls = {"n": 0}
     real_predict = predictor.predict
 
-    def predict_then_crash(texts):
+    def predict_then_crash(texts, explain=False):
         calls["n"] += 1
         if calls["n"] == 3:
             raise Crash
-        return real_predict(texts)
+        return real_predict(texts, explain)
 
     job = LabelJob(predictor, chunk_rows=5, max_chars=1000)
     job.predictor = type("Flaky", (), {"predict": staticmethod(predict_then_crash), "version": predictor.version})()

@@ -10,7 +10,7 @@ from serve.batcher import MicroBatcher, Overloaded
 
 
 def fake_predict(calls):
-    def predict(texts):
+    def predict(texts, explain=False):
         calls.append(list(texts))
         time.sleep(0.02)
         return [Prediction([t], {}, "none", {}, False) for t in texts]
@@ -93,7 +93,7 @@ def test_stop_drains_what_is_queued():
 
 
 def test_a_model_failure_reaches_every_waiting_request():
-    def broken(texts):
+    def broken(texts, explain=False):
         raise RuntimeError("boom")
 
     async def scenario():

@@ -50,3 +50,34 @@ def tune_thresholds(need_probs: np.ndarray, need_true: np.ndarray) -> list[float
         best = np.flatnonzero(f1 >= f1.max() - 1e-12)
         thresholds.append(float(grid[best[np.argmin(np.abs(grid[best] - 0.5))]]))
     return thresholds
+
+
+def fit_review_bands(
+    need_probs: np.ndarray, need_true: np.ndarray, thresholds: list[float], target: float
+) -> list[float]:
+    """Per need, the narrowest band around the threshold outside which decisions reach ``target``
+    accuracy on validation; what falls inside is routed to a human."""
+    widths = np.round(np.arange(0.0, 0.501, 0.01), 2)
+    bands = []
+    for j, threshold in enumerate(thresholds):
+        distance = np.abs(need_probs[:, j] - threshold)
+        correct = (need_probs[:, j] >= threshold) == need_true[:, j].astype(bool)
+        band = widths[-1]
+        for width in widths:
+            outside = distance > width
+            if outside.any() and correct[outside].mean() >= target:
+                band = width
+                break
+        bands.append(float(band))
+    return bands
+
+
+def fit_cause_review_floor(cause_probs: np.ndarray, cause_true: np.ndarray, target: float) -> float:
+    """The lowest top-class confidence above which cause decisions reach ``target`` accuracy."""
+    confidence = cause_probs.max(axis=1)
+    correct = cause_probs.argmax(axis=1) == cause_true
+    for floor in np.round(np.arange(0.0, 1.0, 0.01), 2):
+        kept = confidence >= floor
+        if kept.any() and correct[kept].mean() >= target:
+            return float(floor)
+    return 1.0

@@ -9,20 +9,44 @@ from typing import Any
 import numpy as np
 from datasets import Dataset
 
-from classifier.inference import Predictor, decide_needs
+from classifier.inference import Predictor
+from classifier.labels import NEEDS
 from training.baseline import TfidfBaseline
 from training.data import label_arrays
 from training.metrics import classification_metrics
 
 
 def score_predictor(predictor: Predictor, dataset: Dataset) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
-    """Metrics plus the decisions, so callers can break them down further."""
+    """Metrics of the full inference path (segmentation included), plus the decisions and the
+    review-band figures: how much goes to a human and how accurate the rest is."""
     need_true, cause_true = label_arrays(dataset)
-    need_probs, cause_probs, _ = predictor.probabilities(dataset["text"][:])
-    need_pred = decide_needs(need_probs, predictor.config.need_thresholds).astype(np.int64)
-    cause_pred = cause_probs.argmax(axis=1)
-    metrics = classification_metrics(need_true, need_pred, cause_true, cause_pred, need_probs, cause_probs)
+    scores = predictor.score(dataset["text"][:])
+    need_pred, cause_pred = scores.needs.astype(np.int64), scores.cause
+    metrics = classification_metrics(
+        need_true, need_pred, cause_true, cause_pred, scores.need_probs, scores.cause_probs
+    )
+    flagged = scores.review.any(axis=1)
+    need_kept = ~scores.review[:, : len(NEEDS)]
+    cause_kept = ~scores.review[:, len(NEEDS)]
+    metrics["review"] = {
+        "texts_flagged": float(flagged.mean()),
+        "needs_flagged": {str(n): float(scores.review[:, j].mean()) for j, n in enumerate(NEEDS)},
+        "cause_flagged": float(scores.review[:, len(NEEDS)].mean()),
+        "needs_accuracy_unflagged": {
+            str(n): _mean_or_none(need_pred[need_kept[:, j], j] == need_true[need_kept[:, j], j])
+            for j, n in enumerate(NEEDS)
+        },
+        "needs_accuracy_all": {str(n): float((need_pred[:, j] == need_true[:, j]).mean()) for j, n in enumerate(NEEDS)},
+        "cause_accuracy_unflagged": _mean_or_none(cause_pred[cause_kept] == cause_true[cause_kept]),
+        "exact_match_unflagged_texts": _mean_or_none(
+            (need_pred[~flagged] == need_true[~flagged]).all(axis=1) & (cause_pred[~flagged] == cause_true[~flagged])
+        ),
+    }
     return metrics, need_pred, cause_pred
+
+
+def _mean_or_none(values: np.ndarray) -> float | None:
+    return float(values.mean()) if values.size else None
 
 
 def score_baseline(baseline: TfidfBaseline, dataset: Dataset) -> dict[str, Any]:

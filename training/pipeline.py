@@ -22,7 +22,13 @@ from classifier.inference import Predictor, calibrated_probabilities, compute_lo
 from classifier.modeling import NeedlensModel
 from classifier.settings import TrainingSettings
 from training.baseline import TfidfBaseline
-from training.calibration import fit_cause_temperature, fit_need_temperatures, tune_thresholds
+from training.calibration import (
+    fit_cause_review_floor,
+    fit_cause_temperature,
+    fit_need_temperatures,
+    fit_review_bands,
+    tune_thresholds,
+)
 from training.data import fingerprint, label_arrays, read_records, split_dataset, to_dataset
 from training.evaluate import evaluation_report
 from training.model_card import render_model_card
@@ -58,8 +64,12 @@ def train_model(
     need_true, cause_true = label_arrays(split.validation)
     config.need_temperatures = fit_need_temperatures(logits.needs, need_true)
     config.cause_temperature = fit_cause_temperature(logits.cause, cause_true)
-    need_probs, _ = calibrated_probabilities(logits, config)
+    need_probs, cause_probs = calibrated_probabilities(logits, config)
     config.need_thresholds = tune_thresholds(need_probs, need_true)
+    config.need_review_bands = fit_review_bands(
+        need_probs, need_true, config.need_thresholds, settings.review_target_accuracy
+    )
+    config.cause_review_below = fit_cause_review_floor(cause_probs, cause_true, settings.review_target_accuracy)
     config.model_version = f"needlens-{datetime.now(UTC):%Y%m%d-%H%M%S}-{data_fp[:8]}"
 
     baseline = TfidfBaseline(settings.seed).fit(split.train["text"][:], *label_arrays(split.train))
@@ -86,7 +96,7 @@ def train_model(
             json.dumps(training_facts, ensure_ascii=False, indent=2), encoding="utf-8"
         )
         report = evaluation_report(
-            Predictor(model, settings.batch_size * 2),
+            Predictor(model),
             staging,
             split.validation,
             {

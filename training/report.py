@@ -76,6 +76,17 @@ def to_markdown(report: dict[str, Any]) -> str:
     lines += [
         f"| {label} | " + " | ".join(str(v) for v in row) + " |" for label, row in zip(CAUSES, matrix, strict=True)
     ]
+    review = report["model"].get("review")
+    if review:
+        accuracy = review["needs_accuracy_unflagged"]
+        lines += [
+            "",
+            f"Review band: {100 * review['texts_flagged']:.1f}% of texts have at least one label routed to review "
+            f"(cause: {100 * review['cause_flagged']:.1f}%). Accuracy on what is not routed — cause "
+            f"{_fmt(review['cause_accuracy_unflagged'])} (all: {_fmt(report['model']['cause_accuracy'])}); "
+            + ", ".join(f"{n} {_fmt(accuracy[n])} (all: {_fmt(review['needs_accuracy_all'][n])})" for n in accuracy)
+            + f"; every label right on unflagged texts: {_fmt(review['exact_match_unflagged_texts'])}.",
+        ]
     if report.get("per_domain"):
         lines += ["", "| domain | n | needs macro-F1 | cause accuracy | cause macro-F1 |", "|---|---:|---:|---:|---:|"]
         for domain, m in report["per_domain"].items():
@@ -115,3 +126,9 @@ def print_report(report: dict[str, Any], console: Console | None = None) -> None
         per_label.add_row(*row)
     console.print(summary)
     console.print(per_label)
+    review = report["model"].get("review")
+    if review:
+        console.print(
+            f"review band: {100 * review['texts_flagged']:.1f}% of texts flagged; cause accuracy "
+            f"{_fmt(review['cause_accuracy_unflagged'])} on the rest (all: {_fmt(report['model']['cause_accuracy'])})"
+        )

@@ -23,6 +23,8 @@ class TextEncoder(nn.Module):
     """A module mapping token ids to one fixed-size vector per text."""
 
     dim: int
+    window: int | None = None
+    """Most tokens one text may have before it is cut; None for encoders without a window."""
 
     def tokenize(self, texts: Sequence[str]) -> TokenBatch:
         raise NotImplementedError

@@ -29,6 +29,7 @@ class HFEncoder(TextEncoder):
         self.model = model
         self.tokenizer = tokenizer
         self.max_tokens = min(max_tokens, getattr(model.config, "max_position_embeddings", max_tokens))
+        self.window = self.max_tokens
         self.dim = int(model.config.hidden_size)
 
     @classmethod
