@@ -6,6 +6,8 @@ change to the spec is a change here and nowhere else.
 
 from __future__ import annotations
 
+import contextlib
+import json
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -51,8 +53,14 @@ def canonical_label(value: str) -> str:
 
 
 def _split_needs(value: Any) -> Any:
+    """Needs arrive as a list, a JSON list, or ``a|b`` / ``a,b`` text (spreadsheets)."""
+    if isinstance(value, str) and value.strip().startswith("["):
+        with contextlib.suppress(json.JSONDecodeError):
+            value = json.loads(value)
     if isinstance(value, str):
-        value = [part for part in value.replace("|", ",").replace("，", ",").split(",") if part.strip()]
+        value = [
+            part for part in value.replace("|", ",").replace("，", ",").replace("、", ",").split(",") if part.strip()
+        ]
     if isinstance(value, list | tuple):
         return [canonical_label(v) if isinstance(v, str) else v for v in value]
     return value

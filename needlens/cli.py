@@ -238,6 +238,94 @@ _LOG_CONFIG: dict[str, Any] = {
 }
 
 
+labels_app = typer.Typer(no_args_is_help=True, help="The label store: import, export and inspect analysts' labels.")
+app.add_typer(labels_app, name="labels")
+StoreOption = Annotated[
+    Path | None, typer.Option("--store", help="SQLite label store [default: NEEDLENS_LABEL_STORE or labels.db]")
+]
+
+
+@labels_app.command("import")
+@_user_errors
+def labels_import(
+    file: Annotated[Path, typer.Argument(help="CSV, TSV, JSONL, XLSX or Parquet with texts and labels")],
+    store: StoreOption = None,
+    text_column: Annotated[str, typer.Option(help="column holding the text")] = "text",
+    needs_column: Annotated[
+        str, typer.Option(help="needs: a list, 'a|b' or 'a,b'; English or Chinese names")
+    ] = "needs",
+    cause_column: Annotated[str, typer.Option(help="cause; English or Chinese name")] = "cause",
+    annotator_column: Annotated[str | None, typer.Option(help="column naming who labeled the row")] = None,
+) -> None:
+    """Import labeled rows; invalid rows are listed and skipped (exit 1), re-imports add nothing."""
+    from training.label_import import import_labels
+    from training.label_store import LabelStore
+
+    settings = _settings()
+    report = import_labels(
+        LabelStore(store or settings.label_store),
+        file,
+        text_column,
+        needs_column,
+        cause_column,
+        annotator_column,
+        settings.max_chars,
+    )
+    console.print(
+        f"{file}: {report.added} labels added, {report.skipped} already in the store, {len(report.invalid)} invalid"
+    )
+    for row_no, reason in report.invalid[:50]:
+        err_console.print(f"  row {row_no}: {reason}", highlight=False)
+    if len(report.invalid) > 50:
+        err_console.print(f"  … and {len(report.invalid) - 50} more")
+    if report.invalid:
+        raise typer.Exit(1)
+
+
+@labels_app.command("export")
+@_user_errors
+def labels_export(
+    output: Annotated[Path, typer.Option("--output", "-o", help="file to write; its extension picks the format")],
+    store: StoreOption = None,
+    history: Annotated[bool, typer.Option(help="every label event, not only each text's current label")] = False,
+) -> None:
+    """Write the store's labels in the spec's record format (JSONL) or any table format."""
+    from classifier.tabular import write_table
+    from training.label_store import LabelStore
+
+    label_store = LabelStore(store or _settings().label_store)
+    events = label_store.all_events() if history else label_store.current()
+    rows = (
+        {
+            "id": f"ls-{e.id}",
+            "text": e.label.text,
+            "needs": [str(n) for n in e.label.labels.needs],
+            "cause": str(e.label.labels.cause),
+            "source": e.label.source,
+            "annotator": e.label.annotator,
+            "created_at": e.created_at,
+        }
+        for e in events
+    )
+    columns = {"id": "string", "text": "string", "needs": "list", "cause": "string", "source": "string"}
+    write_table(rows, output, {**columns, "annotator": "string", "created_at": "string"})
+    console.print(f"wrote {len(events)} labels to {output}")
+
+
+@labels_app.command("stats")
+@_user_errors
+def labels_stats(
+    store: StoreOption = None,
+    recent: Annotated[int, typer.Option(help="how many recent corrections to list")] = 10,
+) -> None:
+    """Counts per label and source, and the latest corrections."""
+    from training.label_stats import print_label_stats
+    from training.label_store import LabelStore
+
+    label_store = LabelStore(store or _settings().label_store)
+    print_label_stats(label_store, recent, console)
+
+
 @app.command("check-data")
 @_user_errors
 def check_data(data: Annotated[Path, typer.Argument(help="labeled JSONL file or directory")]) -> None:

@@ -33,7 +33,7 @@ from serve.schemas import (
     Item,
     SegmentResult,
 )
-from training.label_store import LabelStore
+from training.label_store import LabelStore, NewLabel
 
 log = logging.getLogger("needlens.serve")
 WARM_UP_TEXT = "预热：服务启动后的第一次推理"
@@ -232,7 +232,7 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
             raise ApiError(422, f"text_{problem.code}", f"text: {problem}", {"limit": settings.api_max_chars}) from None
         earlier = state.store.history(text)
         event = state.store.add(
-            text, body, source="feedback", annotator=body.annotator, note=body.note, model_version=body.model_version
+            NewLabel(text, body, "feedback", annotator=body.annotator, note=body.note, model_version=body.model_version)
         )
         return FeedbackResponse(
             id=event.id,

@@ -122,8 +122,8 @@ def test_feedback_is_validated_stored_and_superseded(client, tmp_path):
     second = client.post("/v1/feedback", json={**body, "cause": "system_error"})
     assert second.json()["supersedes"] == first.json()["id"]
     history = LabelStore(tmp_path / "labels.db").history(body["text"])
-    assert [str(e.labels.cause) for e in history] == ["perception_mismatch", "system_error"]
-    assert history[0].labels.needs == ["surface", "emotional"] and history[0].source == "feedback"
+    assert [str(e.label.labels.cause) for e in history] == ["perception_mismatch", "system_error"]
+    assert history[0].label.labels.needs == ["surface", "emotional"] and history[0].label.source == "feedback"
 
     assert_error(client.post("/v1/feedback", json={**body, "needs": []}), 422, "invalid_request", "needs")
     assert_error(client.post("/v1/feedback", json={**body, "cause": "bad"}), 422, "invalid_request", "cause")

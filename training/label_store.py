@@ -12,7 +12,7 @@ import hashlib
 import json
 import sqlite3
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -46,17 +46,28 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(unicodedata.normalize("NFKC", text).strip().encode("utf-8")).hexdigest()
 
 
+def _needs_json(labels: Labels) -> str:
+    return json.dumps([str(n) for n in labels.needs])
+
+
+@dataclass(frozen=True)
+class NewLabel:
+    """A label to record: who said what about which text, and where it came from."""
+
+    text: str
+    labels: Labels
+    source: str  # seed | import:<file> | feedback | review
+    annotator: str | None = None
+    note: str | None = None
+    model_version: str | None = None  # the model whose output this corrects, if any
+
+
 @dataclass(frozen=True)
 class LabelEvent:
     id: int
     text_hash: str
-    text: str
-    labels: Labels
-    source: str
-    annotator: str | None
-    note: str | None
-    model_version: str | None
     created_at: str
+    label: NewLabel
 
 
 class LabelStore:
@@ -87,32 +98,71 @@ class LabelStore:
                 raise
             db.execute("COMMIT")
 
-    def add(
-        self,
-        text: str,
-        labels: Labels,
-        source: str,
-        annotator: str | None = None,
-        note: str | None = None,
-        model_version: str | None = None,
-    ) -> LabelEvent:
-        created = datetime.now(UTC).isoformat(timespec="milliseconds")
-        digest = text_hash(text)
-        needs = json.dumps([str(n) for n in labels.needs])
+    def add(self, entry: NewLabel) -> LabelEvent:
+        """Append one label event (a correction of a known text supersedes, history stays)."""
         with self._write() as db:
-            cursor = db.execute(
-                "INSERT INTO label_events (text_hash, text, needs, cause, source, annotator, note, model_version, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (digest, text, needs, str(labels.cause), source, annotator, note, model_version, created),
-            )
-            row_id = int(cursor.lastrowid or 0)
-        return LabelEvent(row_id, digest, text, labels, source, annotator, note, model_version, created)
+            return self._insert(db, entry)
+
+    def add_many(self, entries: Iterable[NewLabel]) -> tuple[int, int]:
+        """Append entries in one transaction, skipping any whose text, labels and source are
+        already recorded (so importing the same file twice changes nothing). Returns (added, skipped)."""
+        added = skipped = 0
+        with self._write() as db:
+            for entry in entries:
+                known = db.execute(
+                    "SELECT 1 FROM label_events WHERE text_hash = ? AND needs = ? AND cause = ? AND source = ?",
+                    (text_hash(entry.text), _needs_json(entry.labels), str(entry.labels.cause), entry.source),
+                ).fetchone()
+                if known:
+                    skipped += 1
+                else:
+                    self._insert(db, entry)
+                    added += 1
+        return added, skipped
+
+    @staticmethod
+    def _insert(db: sqlite3.Connection, entry: NewLabel) -> LabelEvent:
+        created = datetime.now(UTC).isoformat(timespec="milliseconds")
+        digest = text_hash(entry.text)
+        cursor = db.execute(
+            "INSERT INTO label_events (text_hash, text, needs, cause, source, annotator, note, model_version, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                digest,
+                entry.text,
+                _needs_json(entry.labels),
+                str(entry.labels.cause),
+                entry.source,
+                entry.annotator,
+                entry.note,
+                entry.model_version,
+                created,
+            ),
+        )
+        return LabelEvent(int(cursor.lastrowid or 0), digest, created, entry)
 
     def history(self, text: str) -> list[LabelEvent]:
         return self._select("SELECT * FROM label_events WHERE text_hash = ? ORDER BY id", (text_hash(text),))
 
     def current(self) -> list[LabelEvent]:
+        """The latest label of every text."""
         return self._select("SELECT * FROM current_labels ORDER BY id", ())
+
+    def all_events(self) -> list[LabelEvent]:
+        return self._select("SELECT * FROM label_events ORDER BY id", ())
+
+    def recent_corrections(self, limit: int) -> list[LabelEvent]:
+        """Newest events that superseded an earlier label of the same text."""
+        return self._select(
+            "SELECT * FROM label_events AS e WHERE EXISTS"
+            " (SELECT 1 FROM label_events AS p WHERE p.text_hash = e.text_hash AND p.id < e.id)"
+            " ORDER BY e.id DESC LIMIT ?",
+            (limit,),
+        )
+
+    def count_events(self) -> int:
+        with closing(self._open()) as db:
+            return int(db.execute("SELECT COUNT(*) FROM label_events").fetchone()[0])
 
     def _select(self, sql: str, args: tuple[object, ...]) -> list[LabelEvent]:
         with closing(self._open()) as db:
@@ -121,13 +171,15 @@ class LabelStore:
             LabelEvent(
                 id=row["id"],
                 text_hash=row["text_hash"],
-                text=row["text"],
-                labels=Labels(needs=json.loads(row["needs"]), cause=row["cause"]),
-                source=row["source"],
-                annotator=row["annotator"],
-                note=row["note"],
-                model_version=row["model_version"],
                 created_at=row["created_at"],
+                label=NewLabel(
+                    text=row["text"],
+                    labels=Labels(needs=json.loads(row["needs"]), cause=row["cause"]),
+                    source=row["source"],
+                    annotator=row["annotator"],
+                    note=row["note"],
+                    model_version=row["model_version"],
+                ),
             )
             for row in rows
         ]

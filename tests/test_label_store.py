@@ -1,0 +1,104 @@
+"""The label store and `needlens labels import|export|stats`."""
+
+import csv
+import json
+
+import pytest
+from openpyxl import Workbook
+from typer.testing import CliRunner
+
+from classifier.labels import Labels
+from needlens.cli import app
+from training.label_import import import_labels
+from training.label_store import LabelStore, NewLabel, text_hash
+
+runner = CliRunner()
+
+
+def write_csv(path, rows, header=("text", "needs", "cause")):
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+    return path
+
+
+GOOD = [
+    ("屏幕用了两天就坏了", "表层需求", "系统误差"),
+    ("理赔少了也没人解释", "表层需求|情感需求", "认知错位"),
+    ("想学电池保养知识", "growth", "none"),
+]
+
+
+def test_text_hash_ignores_unicode_form_and_outer_whitespace():
+    assert text_hash(" ＡＢＣ退款 ") == text_hash("ABC退款")
+
+
+def test_corrections_supersede_and_history_is_kept(tmp_path):
+    store = LabelStore(tmp_path / "l.db")
+    first = store.add(NewLabel("空调不制冷", Labels(needs=["surface"], cause="system_error"), "seed"))
+    second = store.add(NewLabel("空调不制冷", Labels(needs=["surface", "emotional"], cause="system_error"), "review"))
+    assert [e.id for e in store.history("空调不制冷")] == [first.id, second.id]
+    (current,) = store.current()
+    assert current.id == second.id and current.label.labels.needs == ["surface", "emotional"]
+    assert [e.id for e in store.recent_corrections(5)] == [second.id]
+
+
+def test_import_reports_bad_rows_and_is_idempotent(tmp_path):
+    source = write_csv(
+        tmp_path / "labels.csv", [*GOOD, ("", "surface", "none"), ("好", "", "none"), ("好的", "surface", "angry")]
+    )
+    store = LabelStore(tmp_path / "l.db")
+    report = import_labels(store, source)
+    assert (report.added, report.skipped) == (3, 0)
+    assert [row for row, _ in report.invalid] == [4, 5, 6]
+    assert (
+        "text is empty" in report.invalid[0][1] and "needs" in report.invalid[1][1] and "cause" in report.invalid[2][1]
+    )
+    again = import_labels(store, source)
+    assert (again.added, again.skipped) == (0, 3)
+    assert store.count_events() == 3
+    labels = {e.label.text: e.label for e in store.current()}
+    assert labels["理赔少了也没人解释"].labels.needs == ["surface", "emotional"]
+    assert labels["理赔少了也没人解释"].source == "import:labels.csv"
+
+
+def test_import_reads_jsonl_lists_and_xlsx_with_named_columns(tmp_path):
+    store = LabelStore(tmp_path / "l.db")
+    jsonl = tmp_path / "a.jsonl"
+    jsonl.write_text(
+        json.dumps({"text": "退款太慢", "needs": ["surface"], "cause": "system_error"}, ensure_ascii=False) + "\n"
+    )
+    assert import_labels(store, jsonl).added == 1
+    book = Workbook()
+    book.active.append(["内容", "需求", "原因", "标注人"])
+    book.active.append(["客服态度很敷衍", '["emotional"]', "系统误差", "王"])
+    book.save(tmp_path / "b.xlsx")
+    report = import_labels(store, tmp_path / "b.xlsx", "内容", "需求", "原因", annotator_column="标注人")
+    assert report.added == 1 and not report.invalid
+    assert {e.label.annotator for e in store.current()} == {None, "王"}
+
+
+def test_import_with_a_missing_column_fails_before_touching_the_store(tmp_path):
+    from classifier.tabular import TableError
+
+    store = LabelStore(tmp_path / "l.db")
+    with pytest.raises(TableError, match="no cause column 'cause'"):
+        import_labels(store, write_csv(tmp_path / "x.csv", [("好", "surface")], header=("text", "needs")))
+    assert store.count_events() == 0
+
+
+def test_cli_import_export_stats(tmp_path):
+    store = str(tmp_path / "l.db")
+    source = write_csv(tmp_path / "labels.csv", [*GOOD, ("", "surface", "none")])
+    result = runner.invoke(app, ["labels", "import", str(source), "--store", store])
+    output = " ".join(result.output.split())
+    assert result.exit_code == 1 and "3 labels added" in output and "row 4: text is empty" in output
+
+    result = runner.invoke(app, ["labels", "export", "-o", str(tmp_path / "out.jsonl"), "--store", store])
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [r["needs"] for r in records] == [["surface"], ["surface", "emotional"], ["growth"]]
+
+    result = runner.invoke(app, ["labels", "stats", "--store", store])
+    assert result.exit_code == 0 and "import:labels.csv" in result.output

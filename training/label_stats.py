@@ -1,0 +1,39 @@
+"""What is in the label store: label and source counts, and the corrections analysts made lately."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from rich.console import Console
+from rich.table import Table
+
+from classifier.labels import CAUSES, CHINESE_NAMES, NEEDS
+from training.label_store import LabelStore
+
+
+def print_label_stats(store: LabelStore, recent: int, console: Console) -> None:
+    current = store.current()
+    total = len(current)
+    needs = Counter(str(n) for e in current for n in e.label.labels.needs)
+    causes = Counter(str(e.label.labels.cause) for e in current)
+    sources = Counter(e.label.source for e in current)
+    table = Table(title=f"{store.path}: {total} labeled texts, {store.count_events()} label events")
+    for column in ("group", "value", "texts"):
+        table.add_column(column, justify="right" if column == "texts" else "left")
+    for label in NEEDS:
+        table.add_row("need", f"{label} {CHINESE_NAMES[label]}", str(needs[label]))
+    for label in CAUSES:
+        table.add_row("cause", f"{label} {CHINESE_NAMES[label]}", str(causes[label]))
+    for source, n in sources.most_common():
+        table.add_row("source", source, str(n))
+    console.print(table)
+    corrections = store.recent_corrections(recent)
+    if corrections:
+        latest = Table(title="recent corrections")
+        for column in ("when", "text", "now", "source", "annotator"):
+            latest.add_column(column, overflow="fold")
+        for e in corrections:
+            text = e.label.text if len(e.label.text) <= 40 else e.label.text[:39] + "…"
+            labels = f"{'|'.join(e.label.labels.needs)} / {e.label.labels.cause}"
+            latest.add_row(e.created_at[:19], text, labels, e.label.source, e.label.annotator or "")
+        console.print(latest)
