@@ -31,8 +31,16 @@ def free_port() -> int:
 class Server:
     """`needlens serve` in a child process, ready when this context is entered, drained on exit."""
 
-    def __init__(self, model_dir: Path, store: Path, extra_env: dict[str, str] | None = None) -> None:
-        self.port = free_port()
+    def __init__(
+        self,
+        model_dir: Path,
+        store: Path,
+        extra_env: dict[str, str] | None = None,
+        port: int | None = None,
+        log: Path | None = None,
+    ) -> None:
+        self.port = port or free_port()
+        self.log = log
         self.url = f"http://127.0.0.1:{self.port}"
         self.command = [sys.executable, "-m", "needlens", "serve", "--model", str(model_dir), "--port", str(self.port)]
         self.command += ["--label-store", str(store)]
@@ -40,13 +48,18 @@ class Server:
         self.process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Server:
-        self.process = subprocess.Popen(self.command, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # the log goes to a file, never a pipe: an unread pipe would fill up and stall the server
+        if self.log:
+            with self.log.open("ab") as sink:  # the child keeps its own copy of the handle
+                self.process = subprocess.Popen(self.command, env=self.env, stdout=sink, stderr=subprocess.STDOUT)
+        else:
+            self.process = subprocess.Popen(
+                self.command, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+            )
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"server exited: {self.process.stderr.read().decode() if self.process.stderr else ''}"
-                )
+                raise RuntimeError(f"server exited with {self.process.returncode}; its log: {self.log}")
             try:
                 if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
                     return self

@@ -17,7 +17,7 @@ from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 
-from classifier.inference import Prediction, Predictor, TextProblem, validate_text
+from classifier.inference import Prediction, Predictor, Segment, TextProblem, validate_text
 from classifier.labels import CAUSES, CHINESE_NAMES, NEEDS, SCHEMA_VERSION
 from classifier.settings import Settings
 from serve.batcher import MicroBatcher, Overloaded
@@ -105,31 +105,27 @@ def _model_facts(predictor: Predictor, model_dir: Path) -> dict[str, Any]:
     }
 
 
+def _labels(p: Prediction | Segment) -> dict[str, Any]:
+    return {
+        "needs": p.needs,
+        "need_probabilities": p.need_probs,
+        "cause": p.cause,
+        "cause_probabilities": p.cause_probs,
+    }
+
+
 def classification(item: Item, p: Prediction) -> Classification:
-    segments = p.segments and [
-        SegmentResult(
-            start=s.start,
-            end=s.end,
-            needs=s.needs,
-            need_probabilities=s.need_probs,
-            cause=s.cause,
-            cause_probabilities=s.cause_probs,
-        )
-        for s in p.segments
-    ]
+    segments = p.segments and [SegmentResult(start=s.start, end=s.end, **_labels(s)) for s in p.segments]
     evidence = p.evidence and {
         label: [EvidenceSpan(**asdict(span)) for span in spans] for label, spans in p.evidence.items()
     }
     return Classification(
         id=item.id,
-        needs=p.needs,
-        need_probabilities=p.need_probs,
-        cause=p.cause,
-        cause_probabilities=p.cause_probs,
         truncated=p.truncated,
         needs_review=p.needs_review,
         evidence=evidence,
         segments=segments,
+        **_labels(p),
     )
 
 
