@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from classifier.inference import Prediction, Predictor, TextProblem, validate_text
 from classifier.labels import CAUSES, NEEDS
-from classifier.tabular import PROBLEM, ColumnType, TableError, count_rows, iter_rows, read_columns, write_table
+from classifier.tabular import PROBLEM, ColumnType, TableError, count_rows, iter_rows, require_columns, write_table
 
 OUTPUT_COLUMNS: dict[str, ColumnType] = {
     "row": "int",
@@ -140,12 +140,7 @@ class LabelJob:
         started = time.monotonic()
         if output.resolve() == source.resolve():
             raise TableError(f"{output}: output would overwrite the input")
-        if not source.is_file():
-            raise TableError(f"{source}: no such file")
-        columns = read_columns(source)
-        for role, name in (("text", text_column), ("id", id_column)):
-            if name not in columns:
-                raise TableError(f"{source}: no {role} column {name!r} (columns: {', '.join(columns) or 'none'})")
+        require_columns(source, {"text": text_column, "id": id_column})
         output.parent.mkdir(parents=True, exist_ok=True)
         journal = Journal(output)
         meta = {

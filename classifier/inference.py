@@ -14,8 +14,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from classifier.encoders.base import length_batches
 from classifier.evidence import Span, occlusion_drops, top_spans
 from classifier.labels import CAUSES, NEEDS, Cause
+from classifier.model_dir import resolve_model_dir
 from classifier.modeling import NeedlensConfig, NeedlensModel
 from classifier.segments import split_segments
 from classifier.settings import Settings
@@ -100,13 +102,10 @@ def compute_logits(model: NeedlensModel, texts: Sequence[str], batch_size: int) 
     truncated = [False] * n
     if n == 0:
         return Logits(need_out, cause_out, truncated)
-    order = np.argsort(model.encoder.token_counts(texts), kind="stable")
     was_training = model.training
     model.eval()
     with torch.inference_mode():
-        for start in range(0, n, batch_size):
-            idx = order[start : start + batch_size]
-            batch = model.encoder.tokenize([texts[i] for i in idx])
+        for idx, batch in length_batches(model.encoder, texts, batch_size):
             need_logits, cause_logits = model(batch.input_ids, batch.attention_mask)
             need_out[idx] = need_logits.numpy()
             cause_out[idx] = cause_logits.numpy()
@@ -157,14 +156,18 @@ class Predictor:
     confident complaint segment (``pick_cause_unit``).
     """
 
-    def __init__(self, model: NeedlensModel, settings: Settings | None = None) -> None:
+    def __init__(self, model: NeedlensModel, settings: Settings | None = None, model_dir: Path | None = None) -> None:
         self.model = model.eval()
         self.config = model.config
         self.settings = settings or Settings()
+        self.model_dir = model_dir
+        """The directory the model came from (a registry's active version, resolved)."""
 
     @classmethod
-    def load(cls, model_dir: Path, settings: Settings | None = None) -> Predictor:
-        return cls(NeedlensModel.from_pretrained(model_dir), settings)
+    def load(cls, path: Path, settings: Settings | None = None) -> Predictor:
+        """Load a model directory, or the active version of a registry."""
+        model_dir = resolve_model_dir(path)
+        return cls(NeedlensModel.from_pretrained(model_dir), settings, model_dir)
 
     @property
     def version(self) -> str:

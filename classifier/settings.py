@@ -34,6 +34,9 @@ class TrainingSettings(BaseModel):
     review_target_accuracy: float = Field(
         0.9, gt=0.0, le=1.0, description="decisions outside the review band should be this accurate on validation"
     )
+    review_max_fraction: float = Field(
+        0.1, ge=0.0, le=1.0, description="no label's review band may hold more than this share of validation texts"
+    )
 
 
 class Settings(BaseSettings):
@@ -53,6 +56,16 @@ class Settings(BaseSettings):
     threads: int = Field(0, ge=0, description="torch intra-op threads; 0 keeps torch's default")
     training: TrainingSettings = TrainingSettings()
 
+    # Retraining (`needlens retrain`, `needlens models`)
+    registry_dir: Path = Field(Path("models/registry"), description="versioned models and the ACTIVE pointer")
+    holdout_percent: int = Field(
+        12, ge=1, le=50, description="share of labeled texts (by content hash) kept out of training to judge models"
+    )
+    promotion_tolerance: float = Field(
+        0.01, ge=0.0, le=1.0, description="a candidate may trail the active model by this much macro-F1 and still ship"
+    )
+    bootstrap_samples: int = Field(1000, ge=0, description="resamples for the confidence interval of a metric delta")
+
     # HTTP service (`needlens serve`)
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
@@ -68,4 +81,7 @@ class Settings(BaseSettings):
         0.0, ge=0.0, description="extra wait for company; at 0 a batch takes whatever queued while the model was busy"
     )
     queue_max_texts: int = Field(2048, ge=1, description="texts waiting beyond this get 503 + Retry-After")
+    reload_poll_s: float = Field(
+        2.0, ge=0.0, description="how often to check a registry's ACTIVE pointer for a new model; 0 turns it off"
+    )
     log_texts: bool = Field(False, description="include request texts in logs (off: privacy)")

@@ -71,6 +71,16 @@ def read_columns(path: Path) -> list[str]:
         raise TableError(f"{path}: unreadable {fmt} file ({type(exc).__name__}: {exc})") from None
 
 
+def require_columns(path: Path, wanted: dict[str, str]) -> None:
+    """Fail with one line naming the file and the missing column; ``wanted`` maps role to column name."""
+    if not path.is_file():
+        raise TableError(f"{path}: no such file")
+    columns = read_columns(path)
+    for role, name in wanted.items():
+        if name not in columns:
+            raise TableError(f"{path}: no {role} column {name!r} (columns: {', '.join(columns) or 'none'})")
+
+
 def _open_xlsx(path: Path):  # type: ignore[no-untyped-def]
     from openpyxl import load_workbook
 

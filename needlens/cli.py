@@ -1,65 +1,23 @@
-"""`needlens label|train|evaluate|demo|check-data`: parse flags, call the library, report.
+"""`needlens label|train|evaluate|explain|demo|serve|check-data`: parse flags, call the library, report.
 
-Every user mistake (bad data, missing column, unreadable file, unusable model) ends as
-one line on stderr and exit code 2; nothing here knows how labeling or training works.
+The retraining loop's commands live in ``needlens.cli_loop``; both register on one app.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
-from classifier.errors import ModelLoadError
 from classifier.settings import Settings
-from classifier.tabular import TableError
+from needlens.cli_common import ModelOption, app, console, err_console, load_settings, user_errors
 
-app = typer.Typer(
-    add_completion=False,
-    no_args_is_help=True,
-    pretty_exceptions_show_locals=False,
-    help="Chinese customer-feedback needs and complaint-cause classifier.",
-)
-console = Console()
-err_console = Console(stderr=True)
-F = TypeVar("F", bound=Callable[..., Any])
-
-ModelOption = Annotated[
-    Path | None, typer.Option("--model", "-m", help="model directory [default: NEEDLENS_MODEL_DIR or models/default]")
-]
-
-
-def _user_errors(func: F) -> F:
-    """Turn the library's user-facing errors into one line and exit 2."""
-    from training.data import DataError
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except (DataError, TableError, ModelLoadError, FileNotFoundError) as exc:
-            err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _settings(**overrides: Any) -> Settings:
-    settings = Settings()
-    settings = settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
-    if settings.threads:
-        import torch
-
-        torch.set_num_threads(settings.threads)
-    return settings
+__all__ = ["app"]
 
 
 @app.command()
-@_user_errors
+@user_errors
 def train(
     data: Annotated[
         Path | None, typer.Option(help="JSONL file or directory of JSONL files [default: data/seed]")
@@ -75,7 +33,7 @@ def train(
     from training.pipeline import train_model
     from training.report import print_report
 
-    settings = _settings()
+    settings = load_settings()
     training = settings.training.model_copy(
         update={k: v for k, v in {"base_model": base_model, "epochs": epochs, "seed": seed}.items() if v is not None}
     )
@@ -84,7 +42,7 @@ def train(
 
 
 @app.command()
-@_user_errors
+@user_errors
 def evaluate(
     data: Annotated[Path, typer.Option(help="labeled JSONL file or directory")],
     model: ModelOption = None,
@@ -98,20 +56,21 @@ def evaluate(
     from training.evaluate import evaluation_report
     from training.report import print_report, write_report
 
-    settings = _settings()
+    settings = load_settings()
     model_dir = model or settings.model_dir
     records = read_records(data)
     predictor = Predictor.load(model_dir, settings)
+    assert predictor.model_dir is not None
     facts = {"path": str(data), "fingerprint": fingerprint(records)}
-    report = evaluation_report(predictor, model_dir, to_dataset(records), facts)
-    out_dir = out or Path("reports") / model_dir.name / data.stem
+    report = evaluation_report(predictor, predictor.model_dir, to_dataset(records), facts)
+    out_dir = out or Path("reports") / predictor.model_dir.name / data.stem
     json_path, md_path = write_report(report, out_dir)
     print_report(report, console)
     console.print(f"wrote {json_path} and {md_path}")
 
 
 @app.command()
-@_user_errors
+@user_errors
 def label(
     input: Annotated[Path, typer.Argument(help="CSV, TSV, JSONL, XLSX or Parquet file of feedback")],
     output: Annotated[Path, typer.Option("--output", "-o", help="output file; its extension picks the format")],
@@ -123,7 +82,7 @@ def label(
     explain: Annotated[bool, typer.Option(help="add evidence spans for every predicted label")] = False,
 ) -> None:
     """Label every row of a file; rerun the same command to resume an interrupted job."""
-    _label(input, output, text_column, id_column, _settings(batch_size=batch_size), model, progress, explain)
+    _label(input, output, text_column, id_column, load_settings(batch_size=batch_size), model, progress, explain)
 
 
 def _label(
@@ -151,7 +110,7 @@ def _label(
 
 
 @app.command()
-@_user_errors
+@user_errors
 def explain(
     text: Annotated[str, typer.Argument(help="the feedback text to explain")],
     model: ModelOption = None,
@@ -160,7 +119,7 @@ def explain(
     from classifier.inference import Predictor, validate_text
     from needlens.summary import print_explanation
 
-    settings = _settings()
+    settings = load_settings()
     try:
         text = validate_text(text, settings.max_chars)
     except ValueError as problem:
@@ -170,12 +129,12 @@ def explain(
 
 
 @app.command()
-@_user_errors
+@user_errors
 def demo(
     output: Annotated[Path, typer.Option("--output", "-o")] = Path("out/sample_labeled.csv"),
 ) -> None:
     """Train the default model if there is none, then label the bundled sample and summarise it."""
-    settings = _settings()
+    settings = load_settings()
     if not (settings.model_dir / "config.json").is_file():
         console.print(f"no model at {settings.model_dir}: training the default model from {settings.default_data}")
         train(data=None, out=None, base_model=None, epochs=None, seed=None)
@@ -183,7 +142,7 @@ def demo(
 
 
 @app.command()
-@_user_errors
+@user_errors
 def serve(
     model: ModelOption = None,
     host: Annotated[str | None, typer.Option(help="interface to bind [default: 127.0.0.1]")] = None,
@@ -204,7 +163,7 @@ def serve(
     for key, value in overrides.items():
         if value is not None:  # the environment is how every worker process gets the same settings
             os.environ[f"NEEDLENS_{key.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
-    settings = _settings()
+    settings = load_settings()
     if not (settings.model_dir / "config.json").is_file():
         raise FileNotFoundError(f"{settings.model_dir}: no model here; train one with `needlens train`")
     uvicorn.run(
@@ -238,96 +197,8 @@ _LOG_CONFIG: dict[str, Any] = {
 }
 
 
-labels_app = typer.Typer(no_args_is_help=True, help="The label store: import, export and inspect analysts' labels.")
-app.add_typer(labels_app, name="labels")
-StoreOption = Annotated[
-    Path | None, typer.Option("--store", help="SQLite label store [default: NEEDLENS_LABEL_STORE or labels.db]")
-]
-
-
-@labels_app.command("import")
-@_user_errors
-def labels_import(
-    file: Annotated[Path, typer.Argument(help="CSV, TSV, JSONL, XLSX or Parquet with texts and labels")],
-    store: StoreOption = None,
-    text_column: Annotated[str, typer.Option(help="column holding the text")] = "text",
-    needs_column: Annotated[
-        str, typer.Option(help="needs: a list, 'a|b' or 'a,b'; English or Chinese names")
-    ] = "needs",
-    cause_column: Annotated[str, typer.Option(help="cause; English or Chinese name")] = "cause",
-    annotator_column: Annotated[str | None, typer.Option(help="column naming who labeled the row")] = None,
-) -> None:
-    """Import labeled rows; invalid rows are listed and skipped (exit 1), re-imports add nothing."""
-    from training.label_import import import_labels
-    from training.label_store import LabelStore
-
-    settings = _settings()
-    report = import_labels(
-        LabelStore(store or settings.label_store),
-        file,
-        text_column,
-        needs_column,
-        cause_column,
-        annotator_column,
-        settings.max_chars,
-    )
-    console.print(
-        f"{file}: {report.added} labels added, {report.skipped} already in the store, {len(report.invalid)} invalid"
-    )
-    for row_no, reason in report.invalid[:50]:
-        err_console.print(f"  row {row_no}: {reason}", highlight=False)
-    if len(report.invalid) > 50:
-        err_console.print(f"  … and {len(report.invalid) - 50} more")
-    if report.invalid:
-        raise typer.Exit(1)
-
-
-@labels_app.command("export")
-@_user_errors
-def labels_export(
-    output: Annotated[Path, typer.Option("--output", "-o", help="file to write; its extension picks the format")],
-    store: StoreOption = None,
-    history: Annotated[bool, typer.Option(help="every label event, not only each text's current label")] = False,
-) -> None:
-    """Write the store's labels in the spec's record format (JSONL) or any table format."""
-    from classifier.tabular import write_table
-    from training.label_store import LabelStore
-
-    label_store = LabelStore(store or _settings().label_store)
-    events = label_store.all_events() if history else label_store.current()
-    rows = (
-        {
-            "id": f"ls-{e.id}",
-            "text": e.label.text,
-            "needs": [str(n) for n in e.label.labels.needs],
-            "cause": str(e.label.labels.cause),
-            "source": e.label.source,
-            "annotator": e.label.annotator,
-            "created_at": e.created_at,
-        }
-        for e in events
-    )
-    columns = {"id": "string", "text": "string", "needs": "list", "cause": "string", "source": "string"}
-    write_table(rows, output, {**columns, "annotator": "string", "created_at": "string"})
-    console.print(f"wrote {len(events)} labels to {output}")
-
-
-@labels_app.command("stats")
-@_user_errors
-def labels_stats(
-    store: StoreOption = None,
-    recent: Annotated[int, typer.Option(help="how many recent corrections to list")] = 10,
-) -> None:
-    """Counts per label and source, and the latest corrections."""
-    from training.label_stats import print_label_stats
-    from training.label_store import LabelStore
-
-    label_store = LabelStore(store or _settings().label_store)
-    print_label_stats(label_store, recent, console)
-
-
 @app.command("check-data")
-@_user_errors
+@user_errors
 def check_data(data: Annotated[Path, typer.Argument(help="labeled JSONL file or directory")]) -> None:
     """Validate labeled data against the spec and print its label distribution."""
     from training.data import fingerprint, read_records
@@ -336,3 +207,6 @@ def check_data(data: Annotated[Path, typer.Argument(help="labeled JSONL file or 
     records = read_records(data)
     print_data_stats(records, console)
     console.print(f"{len(records)} valid records, fingerprint {fingerprint(records)[:16]}")
+
+
+from needlens import cli_loop  # noqa: E402,F401  (registers the loop's commands after these)

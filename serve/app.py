@@ -11,7 +11,7 @@ import json
 import logging
 import secrets
 from contextlib import asynccontextmanager
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from fastapi import Depends, FastAPI, Request
 
 from classifier.inference import Prediction, Predictor, Segment, TextProblem, validate_text
 from classifier.labels import CAUSES, CHINESE_NAMES, NEEDS, SCHEMA_VERSION
+from classifier.model_dir import resolve_model_dir
 from classifier.settings import Settings
 from serve.batcher import MicroBatcher, Overloaded
 from serve.errors import ApiError, install_error_handlers
@@ -39,46 +40,88 @@ log = logging.getLogger("needlens.serve")
 WARM_UP_TEXT = "预热：服务启动后的第一次推理"
 
 
+@dataclass(frozen=True)
+class ServedModel:
+    """A loaded model and the batcher feeding it: swapped as one, so a request never mixes two models."""
+
+    predictor: Predictor
+    batcher: MicroBatcher
+    facts: dict[str, Any]
+
+
 class ServiceState:
-    """What the routes share: the settings, the model once loaded, the batcher and the label store."""
+    """What the routes share: the settings, the served model, the label store.
+
+    ``settings.model_dir`` may be a registry; a background task follows its ACTIVE pointer
+    and swaps in a newly promoted model without a restart. Requests already queued on the
+    old model finish on it (its batcher drains), new requests go to the new one.
+    """
 
     def __init__(self, settings: Settings, predictor: Predictor | None) -> None:
         self.settings = settings
-        self.predictor = predictor
-        self.batcher: MicroBatcher | None = None
+        self.initial_predictor = predictor
+        self.served: ServedModel | None = None
         self.store = LabelStore(settings.label_store)
-        self.model_facts: dict[str, Any] = {}
         self.load_error: str | None = None
+        self._reload_lock = asyncio.Lock()
 
-    @property
-    def ready(self) -> bool:
-        return self.batcher is not None
+    async def _open(self, predictor: Predictor) -> ServedModel:
+        await asyncio.to_thread(predictor.predict, [WARM_UP_TEXT])
+        s = self.settings
+        batcher = MicroBatcher(
+            predictor.predict, s.batch_max_texts, s.batch_max_wait_ms / 1000, s.queue_max_texts, s.micro_batching
+        )
+        batcher.start()
+        return ServedModel(predictor, batcher, _model_facts(predictor))
 
     async def load(self) -> None:
         try:
-            if self.predictor is None:
-                self.predictor = await asyncio.to_thread(Predictor.load, self.settings.model_dir, self.settings)
-            await asyncio.to_thread(self.predictor.predict, [WARM_UP_TEXT])
-            self.model_facts = _model_facts(self.predictor, self.settings.model_dir)
+            async with self._reload_lock:
+                predictor = self.initial_predictor or await asyncio.to_thread(
+                    Predictor.load, self.settings.model_dir, self.settings
+                )
+                self.served = await self._open(predictor)
         except Exception as exc:  # the service stays up and says why it is not ready
             self.load_error = f"{type(exc).__name__}: {exc}"
             log.error("model failed to load: %s", self.load_error)
             return
-        s = self.settings
-        batcher = MicroBatcher(
-            self.predictor.predict, s.batch_max_texts, s.batch_max_wait_ms / 1000, s.queue_max_texts, s.micro_batching
-        )
-        batcher.start()
-        self.batcher = batcher
-        log.info("ready: model %s", self.predictor.version)
+        log.info("ready: model %s", self.served.predictor.version)
+
+    async def reload_if_changed(self) -> bool:
+        """Load the model ``settings.model_dir`` now resolves to, if it is not the one served."""
+        async with self._reload_lock:
+            target = await asyncio.to_thread(resolve_model_dir, self.settings.model_dir)
+            if self.served is not None and self.served.predictor.model_dir == target:
+                return False
+            predictor = await asyncio.to_thread(Predictor.load, target, self.settings)
+            fresh = await self._open(predictor)
+            old, self.served, self.load_error = self.served, fresh, None
+            log.info("now serving model %s (was %s)", predictor.version, old and old.predictor.version)
+            if old is not None:
+                await old.batcher.stop()  # drains what was queued on the old model
+            return True
+
+    async def watch(self, every_s: float) -> None:
+        last_error = None
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                await self.reload_if_changed()
+                last_error = None
+            except Exception as exc:  # keep serving the model we have; say so once, not every poll
+                error = f"{type(exc).__name__}: {exc}"
+                if error != last_error:
+                    log.error("model reload failed, still serving the previous model: %s", error)
+                last_error = error
 
 
 def _read_json(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
-def _model_facts(predictor: Predictor, model_dir: Path) -> dict[str, Any]:
+def _model_facts(predictor: Predictor) -> dict[str, Any]:
     config = predictor.config
+    model_dir = predictor.model_dir or Path()
     training = _read_json(model_dir / "training.json")
     metrics = _read_json(model_dir / "metrics.json")
     summary_keys = ("n", "needs_macro_f1", "cause_accuracy", "cause_macro_f1", "needs_ece", "cause_ece")
@@ -136,10 +179,13 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
     @asynccontextmanager
     async def lifespan(_: FastAPI):  # type: ignore[no-untyped-def]
         loading = asyncio.create_task(state.load())
+        watching = asyncio.create_task(state.watch(settings.reload_poll_s)) if settings.reload_poll_s else None
         yield
+        if watching is not None:
+            watching.cancel()
         await loading
-        if state.batcher is not None:
-            await state.batcher.stop()
+        if state.served is not None:
+            await state.served.batcher.stop()
 
     app = FastAPI(
         title="needlens",
@@ -159,11 +205,11 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
         if scheme.lower() != "bearer" or not secrets.compare_digest(token, settings.api_key.get_secret_value()):
             raise ApiError(401, "unauthorized", "missing or wrong API key", headers={"WWW-Authenticate": "Bearer"})
 
-    def require_ready() -> Predictor:
-        if not state.ready or state.predictor is None:
+    def require_ready() -> ServedModel:
+        if state.served is None:
             message = f"model failed to load: {state.load_error}" if state.load_error else "model is loading"
             raise ApiError(503, "not_ready", message, headers={"Retry-After": "5"})
-        return state.predictor
+        return state.served
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
@@ -171,8 +217,7 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
 
     @app.get("/readyz", tags=["health"])
     def readyz() -> dict[str, str]:
-        predictor = require_ready()
-        return {"status": "ready", "model_version": predictor.version}
+        return {"status": "ready", "model_version": require_ready().predictor.version}
 
     @app.post("/v1/classify", response_model=ClassifyResponse, dependencies=[Depends(require_key)], tags=["v1"])
     async def classify(body: ClassifyRequest, request: Request) -> ClassifyResponse:
@@ -198,21 +243,30 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
                 ) from None
         if settings.log_texts:
             request.state.texts = texts
-        predictor = require_ready()
-        assert state.batcher is not None
+        served = require_ready()  # read once: a reload swaps the model and its batcher together
         try:
-            predictions = await state.batcher.submit(texts, body.explain)
+            predictions = await served.batcher.submit(texts, body.explain)
         except Overloaded as exc:
             raise ApiError(503, "overloaded", f"service is at capacity: {exc}", headers={"Retry-After": "1"}) from None
         return ClassifyResponse(
-            model_version=predictor.version,
+            model_version=served.predictor.version,
             results=[classification(item, p) for item, p in zip(items, predictions, strict=True)],
         )
 
     @app.get("/v1/model", dependencies=[Depends(require_key)], tags=["v1"])
     def model_info() -> dict[str, Any]:
-        require_ready()
-        return state.model_facts
+        return require_ready().facts
+
+    @app.post("/v1/model/reload", dependencies=[Depends(require_key)], tags=["v1"])
+    async def reload_model() -> dict[str, Any]:
+        """Load the registry's active model now instead of at the next pointer check."""
+        try:
+            reloaded = await state.reload_if_changed()
+        except Exception as exc:
+            raise ApiError(
+                500, "reload_failed", f"still serving the previous model: {type(exc).__name__}: {exc}"
+            ) from None
+        return {"reloaded": reloaded, "model_version": require_ready().predictor.version}
 
     @app.post(
         "/v1/feedback",

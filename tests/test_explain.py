@@ -105,13 +105,18 @@ def test_review_band_and_floor_are_fitted_for_the_target_accuracy():
     rng = np.random.default_rng(0)
     probs = rng.random((2000, 3))
     truth = (rng.random((2000, 3)) < probs).astype(int)  # calibrated: errors cluster near 0.5
-    bands = fit_review_bands(probs, truth, [0.5, 0.5, 0.5], target=0.9)
+    bands = fit_review_bands(probs, truth, [0.5, 0.5, 0.5], target=0.9, max_fraction=1.0)
     assert all(0.2 < b < 0.5 for b in bands)
     outside = np.abs(probs[:, 0] - 0.5) > bands[0]
     assert ((probs[outside, 0] >= 0.5) == truth[outside, 0]).mean() >= 0.9
+    capped = fit_review_bands(probs, truth, [0.5, 0.5, 0.5], target=0.9, max_fraction=0.2)
+    assert all(b < 0.11 for b in capped)  # the queue stays at a fifth of the texts, accuracy or not
+    assert all((np.abs(probs[:, j] - 0.5) <= b).mean() <= 0.2 for j, b in enumerate(capped))
     cause_probs = np.array([[0.9, 0.05, 0.05]] * 90 + [[0.4, 0.35, 0.25]] * 10)
     cause_true = np.array([0] * 90 + [1] * 10)
-    assert 0.4 < fit_cause_review_floor(cause_probs, cause_true, 0.95) <= 0.9
+    assert 0.4 < fit_cause_review_floor(cause_probs, cause_true, 0.95, max_fraction=1.0) <= 0.9
+    floor = fit_cause_review_floor(cause_probs, cause_true, 0.95, max_fraction=0.05)
+    assert (cause_probs.max(axis=1) < floor).mean() == 0.0  # 10% are unsure, but only 5% may wait for review
 
 
 def test_predictions_inside_the_band_are_flagged(toy_model):

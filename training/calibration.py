@@ -53,31 +53,41 @@ def tune_thresholds(need_probs: np.ndarray, need_true: np.ndarray) -> list[float
 
 
 def fit_review_bands(
-    need_probs: np.ndarray, need_true: np.ndarray, thresholds: list[float], target: float
+    need_probs: np.ndarray, need_true: np.ndarray, thresholds: list[float], target: float, max_fraction: float
 ) -> list[float]:
     """Per need, the narrowest band around the threshold outside which decisions reach ``target``
-    accuracy on validation; what falls inside is routed to a human."""
+    accuracy on validation, but never so wide that more than ``max_fraction`` of texts fall in
+    it: a review queue holding most of the traffic would not be a review queue."""
     widths = np.round(np.arange(0.0, 0.501, 0.01), 2)
     bands = []
     for j, threshold in enumerate(thresholds):
         distance = np.abs(need_probs[:, j] - threshold)
         correct = (need_probs[:, j] >= threshold) == need_true[:, j].astype(bool)
-        band = widths[-1]
+        band = 0.0
         for width in widths:
-            outside = distance > width
-            if outside.any() and correct[outside].mean() >= target:
-                band = width
+            inside = distance <= width
+            if inside.mean() > max_fraction:
                 break
-        bands.append(float(band))
+            band = float(width)
+            if (~inside).any() and correct[~inside].mean() >= target:
+                break
+        bands.append(band)
     return bands
 
 
-def fit_cause_review_floor(cause_probs: np.ndarray, cause_true: np.ndarray, target: float) -> float:
-    """The lowest top-class confidence above which cause decisions reach ``target`` accuracy."""
+def fit_cause_review_floor(
+    cause_probs: np.ndarray, cause_true: np.ndarray, target: float, max_fraction: float
+) -> float:
+    """The lowest top-class confidence above which cause decisions reach ``target`` accuracy,
+    capped so at most ``max_fraction`` of texts fall below it."""
     confidence = cause_probs.max(axis=1)
     correct = cause_probs.argmax(axis=1) == cause_true
-    for floor in np.round(np.arange(0.0, 1.0, 0.01), 2):
-        kept = confidence >= floor
+    floor = 0.0
+    for candidate in np.round(np.arange(0.0, 1.0, 0.01), 2):
+        kept = confidence >= candidate
+        if 1.0 - kept.mean() > max_fraction:
+            break
+        floor = float(candidate)
         if kept.any() and correct[kept].mean() >= target:
-            return float(floor)
-    return 1.0
+            break
+    return floor

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from classifier.inference import TextProblem, validate_text
 from classifier.labels import Labels
-from classifier.tabular import PROBLEM, TableError, iter_rows, read_columns
+from classifier.tabular import PROBLEM, iter_rows, require_columns
 from training.label_store import LabelStore, NewLabel
 
 
@@ -32,15 +32,10 @@ def import_labels(
     annotator_column: str | None = None,
     max_chars: int = 5000,
 ) -> ImportReport:
-    if not path.is_file():
-        raise TableError(f"{path}: no such file")
-    columns = read_columns(path)
-    wanted = [("text", text_column), ("needs", needs_column), ("cause", cause_column)]
+    wanted = {"text": text_column, "needs": needs_column, "cause": cause_column}
     if annotator_column:
-        wanted.append(("annotator", annotator_column))
-    for role, name in wanted:
-        if name not in columns:
-            raise TableError(f"{path}: no {role} column {name!r} (columns: {', '.join(columns) or 'none'})")
+        wanted["annotator"] = annotator_column
+    require_columns(path, wanted)
 
     report = ImportReport()
     entries: list[NewLabel] = []

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from classifier.inference import Predictor, calibrated_probabilities, compute_logits
+from classifier.labels import LabeledRecord
 from classifier.modeling import NeedlensModel
 from classifier.settings import TrainingSettings
 from training.baseline import TfidfBaseline
@@ -42,13 +43,23 @@ def train_model(
     settings: TrainingSettings,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
+    """Train on a JSONL file or directory; returns the validation report."""
+    return train_on_records(read_records(data_path), str(data_path), out_dir, settings, log)
+
+
+def train_on_records(
+    records: list[LabeledRecord],
+    data_description: str,
+    out_dir: Path,
+    settings: TrainingSettings,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
     """Train, calibrate and save a model; returns its validation report."""
     started = time.monotonic()
-    records = read_records(data_path)
     data_fp = fingerprint(records)
     split = split_dataset(to_dataset(records), settings.validation_fraction, settings.seed)
     log(
-        f"data: {len(records)} records from {data_path} → {len(split.train)} train / {len(split.validation)} validation"
+        f"data: {len(records)} records from {data_description} → {len(split.train)} train / {len(split.validation)} validation"
     )
 
     model = NeedlensModel.from_base(settings.base_model, settings.dropout, settings.max_tokens, settings.seed)
@@ -66,15 +77,14 @@ def train_model(
     config.cause_temperature = fit_cause_temperature(logits.cause, cause_true)
     need_probs, cause_probs = calibrated_probabilities(logits, config)
     config.need_thresholds = tune_thresholds(need_probs, need_true)
-    config.need_review_bands = fit_review_bands(
-        need_probs, need_true, config.need_thresholds, settings.review_target_accuracy
-    )
-    config.cause_review_below = fit_cause_review_floor(cause_probs, cause_true, settings.review_target_accuracy)
+    target, cap = settings.review_target_accuracy, settings.review_max_fraction
+    config.need_review_bands = fit_review_bands(need_probs, need_true, config.need_thresholds, target, cap)
+    config.cause_review_below = fit_cause_review_floor(cause_probs, cause_true, target, cap)
     config.model_version = f"needlens-{datetime.now(UTC):%Y%m%d-%H%M%S}-{data_fp[:8]}"
 
     baseline = TfidfBaseline(settings.seed).fit(split.train["text"][:], *label_arrays(split.train))
     training_facts = {
-        "data": {"path": str(data_path), "records": len(records), "fingerprint": data_fp},
+        "data": {"path": data_description, "records": len(records), "fingerprint": data_fp},
         "split": {
             "train": len(split.train),
             "validation": len(split.validation),
@@ -96,11 +106,11 @@ def train_model(
             json.dumps(training_facts, ensure_ascii=False, indent=2), encoding="utf-8"
         )
         report = evaluation_report(
-            Predictor(model),
+            Predictor(model, model_dir=staging),
             staging,
             split.validation,
             {
-                "path": f"{data_path} (validation split)",
+                "path": f"{data_description} (validation split)",
                 "fingerprint": data_fp,
                 "note": "Validation split: it also set thresholds and temperatures.",
             },

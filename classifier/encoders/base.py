@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -42,3 +43,25 @@ class TextEncoder(nn.Module):
 
     def check_saved_facts(self, model_dir: Path, facts: dict[str, str]) -> None:
         """Refuse a model whose frozen base differs from the one installed here."""
+
+
+def length_batches(
+    encoder: TextEncoder, texts: Sequence[str], batch_size: int
+) -> Iterator[tuple[np.ndarray, TokenBatch]]:
+    """Token batches of texts of similar length (so padding stays small), with their input positions."""
+    order = np.argsort(encoder.token_counts(texts), kind="stable")
+    for start in range(0, len(texts), batch_size):
+        idx = order[start : start + batch_size]
+        yield idx, encoder.tokenize([texts[i] for i in idx])
+
+
+def embed_texts(encoder: TextEncoder, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+    """One vector per text, in input order, without gradients."""
+    out = np.zeros((len(texts), encoder.dim), dtype=np.float32)
+    if not texts:
+        return out
+    encoder.eval()
+    with torch.inference_mode():
+        for idx, batch in length_batches(encoder, texts, batch_size):
+            out[idx] = encoder(batch.input_ids, batch.attention_mask).numpy()
+    return out

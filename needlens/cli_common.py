@@ -1,0 +1,67 @@
+"""What every `needlens` command shares: the Typer app, consoles, option types and error handling.
+
+Every user mistake (bad data, missing column, unreadable file, unusable model) ends as
+one line on stderr and exit code 2; no command module knows how labeling or training works.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from classifier.errors import ModelLoadError
+from classifier.settings import Settings
+from classifier.tabular import TableError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    help="Chinese customer-feedback needs and complaint-cause classifier.",
+)
+console = Console(soft_wrap=True)  # long paths stay on one line (and greppable)
+err_console = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+ModelOption = Annotated[
+    Path | None, typer.Option("--model", "-m", help="model directory [default: NEEDLENS_MODEL_DIR or models/default]")
+]
+
+
+def user_errors(func: F) -> F:
+    """Turn the library's user-facing errors into one line and exit 2."""
+    from training.data import DataError
+    from training.registry import RegistryError
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (DataError, TableError, ModelLoadError, RegistryError, FileNotFoundError) as exc:
+            err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def load_settings(**overrides: Any) -> Settings:
+    settings = Settings()
+    settings = settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+    if settings.threads:
+        import torch
+
+        torch.set_num_threads(settings.threads)
+    return settings
+
+
+StoreOption = Annotated[
+    Path | None, typer.Option("--store", help="SQLite label store [default: NEEDLENS_LABEL_STORE or labels.db]")
+]
+RegistryOption = Annotated[
+    Path | None, typer.Option("--registry", help="model registry [default: NEEDLENS_REGISTRY_DIR or models/registry]")
+]

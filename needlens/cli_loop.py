@@ -1,0 +1,328 @@
+"""The retraining loop's commands: `needlens labels|retrain|models|suggest|audit|agreement`.
+
+Analysts' labels go into the store, candidates are trained and gated, the registry says
+which model serves, and suggest/audit/agreement make each label count.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from needlens.cli_common import (
+    ModelOption,
+    RegistryOption,
+    StoreOption,
+    app,
+    console,
+    err_console,
+    load_settings,
+    user_errors,
+)
+
+labels_app = typer.Typer(no_args_is_help=True, help="The label store: import, export and inspect analysts' labels.")
+app.add_typer(labels_app, name="labels")
+
+
+@labels_app.command("import")
+@user_errors
+def labels_import(
+    file: Annotated[Path, typer.Argument(help="CSV, TSV, JSONL, XLSX or Parquet with texts and labels")],
+    store: StoreOption = None,
+    text_column: Annotated[str, typer.Option(help="column holding the text")] = "text",
+    needs_column: Annotated[
+        str, typer.Option(help="needs: a list, 'a|b' or 'a,b'; English or Chinese names")
+    ] = "needs",
+    cause_column: Annotated[str, typer.Option(help="cause; English or Chinese name")] = "cause",
+    annotator_column: Annotated[str | None, typer.Option(help="column naming who labeled the row")] = None,
+) -> None:
+    """Import labeled rows; invalid rows are listed and skipped (exit 1), re-imports add nothing."""
+    from training.label_import import import_labels
+    from training.label_store import LabelStore
+
+    settings = load_settings()
+    report = import_labels(
+        LabelStore(store or settings.label_store),
+        file,
+        text_column,
+        needs_column,
+        cause_column,
+        annotator_column,
+        settings.max_chars,
+    )
+    console.print(
+        f"{file}: {report.added} labels added, {report.skipped} already in the store, {len(report.invalid)} invalid"
+    )
+    for row_no, reason in report.invalid[:50]:
+        err_console.print(f"  row {row_no}: {reason}", highlight=False)
+    if len(report.invalid) > 50:
+        err_console.print(f"  … and {len(report.invalid) - 50} more")
+    if report.invalid:
+        raise typer.Exit(1)
+
+
+@labels_app.command("export")
+@user_errors
+def labels_export(
+    output: Annotated[Path, typer.Option("--output", "-o", help="file to write; its extension picks the format")],
+    store: StoreOption = None,
+    history: Annotated[bool, typer.Option(help="every label event, not only each text's current label")] = False,
+) -> None:
+    """Write the store's labels in the spec's record format (JSONL) or any table format."""
+    from classifier.tabular import write_table
+    from training.label_store import LabelStore
+
+    label_store = LabelStore(store or load_settings().label_store)
+    events = label_store.all_events() if history else label_store.current()
+    rows = (
+        {
+            "id": f"ls-{e.id}",
+            "text": e.label.text,
+            "needs": [str(n) for n in e.label.labels.needs],
+            "cause": str(e.label.labels.cause),
+            "source": e.label.source,
+            "annotator": e.label.annotator,
+            "created_at": e.created_at,
+        }
+        for e in events
+    )
+    columns = {"id": "string", "text": "string", "needs": "list", "cause": "string", "source": "string"}
+    write_table(rows, output, {**columns, "annotator": "string", "created_at": "string"})
+    console.print(f"wrote {len(events)} labels to {output}")
+
+
+@labels_app.command("stats")
+@user_errors
+def labels_stats(
+    store: StoreOption = None,
+    recent: Annotated[int, typer.Option(help="how many recent corrections to list")] = 10,
+) -> None:
+    """Counts per label and source, and the latest corrections."""
+    from training.label_stats import print_label_stats
+    from training.label_store import LabelStore
+
+    label_store = LabelStore(store or load_settings().label_store)
+    print_label_stats(label_store, recent, console)
+
+
+@app.command()
+@user_errors
+def retrain(
+    data: Annotated[
+        Path | None, typer.Option(help="seed JSONL file or directory [default: data/seed]; --no-seed for store only")
+    ] = None,
+    seed_data: Annotated[bool, typer.Option("--seed/--no-seed", help="train on the seed data too")] = True,
+    store: StoreOption = None,
+    registry: RegistryOption = None,
+    force: Annotated[
+        str | None, typer.Option(help="promote even if the gate refuses; the reason is recorded in the registry log")
+    ] = None,
+    epochs: Annotated[int | None, typer.Option(min=1)] = None,
+) -> None:
+    """Train a candidate on seed data + the label store; promote it only if it is not worse on held-out labels."""
+    from training.comparison_report import print_comparison
+    from training.label_store import LabelStore
+    from training.registry import ModelRegistry
+    from training.retrain import retrain as run_retrain
+
+    settings = load_settings()
+    if epochs is not None:
+        settings = settings.model_copy(update={"training": settings.training.model_copy(update={"epochs": epochs})})
+    store_path = store or settings.label_store
+    outcome = run_retrain(
+        ModelRegistry(registry or settings.registry_dir),
+        (data or settings.default_data) if seed_data else None,
+        LabelStore(store_path) if store_path.exists() else None,
+        settings,
+        force_reason=force,
+        log=console.print,
+    )
+    print_comparison(outcome.comparison, console)
+    console.print(f"comparison report: {outcome.report_dir / 'report.md'}")
+    if not outcome.promoted:
+        raise typer.Exit(1)
+
+
+models_app = typer.Typer(
+    no_args_is_help=True, help="The model registry: list, inspect, promote and roll back versions."
+)
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("list")
+@user_errors
+def models_list(registry: RegistryOption = None) -> None:
+    """Every registered version, newest last; the active one is marked."""
+    from rich.table import Table
+
+    from training.registry import ModelRegistry
+
+    summaries = ModelRegistry(registry or load_settings().registry_dir).summaries()
+    table = Table()
+    for column in ("", "version", "trained on", "held-out needs F1", "held-out cause F1", "promoted"):
+        table.add_column(column)
+    for s in summaries:
+        held = s.held_out or {}
+        metrics = held.get("models", {}).get(s.version, {})
+        table.add_row(
+            "*" if s.active else "",
+            s.version,
+            str(s.training_records or "–"),
+            *(f"{metrics[k]:.4f}" if k in metrics else "–" for k in ("needs_macro_f1", "cause_macro_f1")),
+            {True: "yes", False: "no"}.get(held.get("promoted"), "–"),
+        )
+    console.print(table)
+
+
+@models_app.command("show")
+@user_errors
+def models_show(
+    version: Annotated[str | None, typer.Argument(help="version [default: the active one]")] = None,
+    registry: RegistryOption = None,
+) -> None:
+    """A version's model card and, if it came from `needlens retrain`, its comparison report."""
+    from training.registry import ModelRegistry, RegistryError
+
+    models = ModelRegistry(registry or load_settings().registry_dir)
+    version = version or models.active()
+    if version is None:
+        raise RegistryError(f"{models.root}: no active model; name a version")
+    path = models.path(version)
+    console.print(f"{version}{' (active)' if version == models.active() else ''}: {path}", highlight=False)
+    for name in ("README.md", "reports/comparison/report.md"):
+        if (path / name).is_file():
+            console.print((path / name).read_text(encoding="utf-8"), markup=False, highlight=False)
+
+
+@models_app.command("promote")
+@user_errors
+def models_promote(
+    version: Annotated[str, typer.Argument(help="the version to make active")],
+    reason: Annotated[str, typer.Option(help="why; recorded in the registry log")],
+    registry: RegistryOption = None,
+) -> None:
+    """Make a version active by hand (the gate is not consulted; the reason is recorded)."""
+    from training.registry import ModelRegistry
+
+    ModelRegistry(registry or load_settings().registry_dir).promote(version, reason)
+    console.print(f"active: {version}")
+
+
+@models_app.command("rollback")
+@user_errors
+def models_rollback(
+    reason: Annotated[str, typer.Option(help="why; recorded in the registry log")] = "rollback",
+    registry: RegistryOption = None,
+) -> None:
+    """Re-activate the version that was active before the current one."""
+    from training.registry import ModelRegistry
+
+    version = ModelRegistry(registry or load_settings().registry_dir).rollback(reason)
+    console.print(f"active: {version}")
+
+
+@app.command()
+@user_errors
+def suggest(
+    input: Annotated[Path, typer.Argument(help="unlabeled feedback: CSV, TSV, JSONL, XLSX or Parquet")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="file to write; its extension picks the format")],
+    n: Annotated[int, typer.Option("-n", min=1, help="how many texts to suggest")] = 200,
+    text_column: Annotated[str, typer.Option(help="column holding the text")] = "text",
+    id_column: Annotated[str | None, typer.Option(help="column holding the row id [default: row number]")] = None,
+    model: ModelOption = None,
+    store: StoreOption = None,
+    max_similarity: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="skip texts this similar (char n-gram cosine) to one already picked")
+    ] = 0.6,
+) -> None:
+    """Pick the texts the model is least sure of (and not near-duplicates) for analysts to label next.
+
+    Fill in the output's empty needs and cause columns, then `needlens labels import` it."""
+    from classifier.inference import Predictor
+    from classifier.tabular import write_table
+    from training.label_store import LabelStore
+    from training.suggest import SUGGEST_COLUMNS, suggest_from_table
+
+    settings = load_settings()
+    store_path = store or settings.label_store
+    labeled = {e.text_hash for e in LabelStore(store_path).current()} if store_path.exists() else set()
+    result = suggest_from_table(
+        Predictor.load(model or settings.model_dir, settings),
+        input,
+        text_column,
+        id_column,
+        n,
+        max_similarity,
+        labeled,
+        settings.max_chars,
+    )
+    write_table(result.rows, output, SUGGEST_COLUMNS)
+    console.print(
+        f"{len(result.rows)} of {result.considered} texts suggested → {output} "
+        f"({result.skipped_labeled} already labeled and {result.skipped_invalid} unusable rows left out)"
+    )
+
+
+@app.command()
+@user_errors
+def audit(
+    output: Annotated[Path, typer.Option("--output", "-o", help="report to write; its extension picks the format")],
+    data: Annotated[
+        Path | None, typer.Option(help="labeled JSONL file or directory [default: data/seed]; --no-seed for store only")
+    ] = None,
+    seed_data: Annotated[bool, typer.Option("--seed/--no-seed", help="audit the seed data too")] = True,
+    store: StoreOption = None,
+    confidence: Annotated[
+        float, typer.Option(min=0.5, max=1.0, help="flag a label the out-of-fold model is this sure is wrong")
+    ] = 0.9,
+    folds: Annotated[int, typer.Option(min=2)] = 5,
+) -> None:
+    """Find likely labeling mistakes: labels that cross-validated predictions confidently contradict."""
+    from classifier.tabular import write_table
+    from training.audit import AUDIT_COLUMNS, audit_records, finding_rows
+    from training.label_store import LabelStore
+    from training.retrain import labeled_records
+
+    settings = load_settings()
+    store_path = store or settings.label_store
+    records, sources = labeled_records(
+        (data or settings.default_data) if seed_data else None, LabelStore(store_path) if store_path.exists() else None
+    )
+    t = settings.training
+    findings = audit_records(records, t.base_model, t.max_tokens, folds, confidence, t.seed)
+    write_table(finding_rows(findings), output, AUDIT_COLUMNS)
+    by_label: dict[str, int] = {}
+    for finding in findings:
+        for d in finding.disagreements:
+            by_label[d.label] = by_label.get(d.label, 0) + 1
+    console.print(
+        f"{len(findings)} of {len(records)} labeled texts flagged ({', '.join(f'{n} {k}' for k, n in sorted(sources.items()))})"
+        f" → {output}"
+    )
+    if by_label:
+        console.print("disagreements by label: " + ", ".join(f"{k} {v}" for k, v in sorted(by_label.items())))
+
+
+@app.command("agreement")
+@user_errors
+def agreement_command(
+    files: Annotated[list[Path], typer.Argument(help="two or more label files (spec JSONL) over the same texts")],
+) -> None:
+    """Inter-annotator agreement per label: Cohen's kappa (two files) or Fleiss' kappa (more), raw agreement."""
+    from rich.table import Table
+
+    from training.agreement import agreement
+
+    report = agreement(files)
+    table = Table(title=f"{report.matched} texts labeled in all {len(files)} files")
+    for column in ("label", "kappa", "raw agreement", "share labeled yes"):
+        table.add_column(column, justify="left" if column == "label" else "right")
+    for a in report.labels:
+        rate = "–" if a.positive_rate is None else f"{a.positive_rate:.1%}"
+        table.add_row(a.label, f"{a.kappa:.3f} ({a.kappa_kind})", f"{a.raw_agreement:.1%}", rate)
+    console.print(table)
+    for path, missing in zip(report.files, report.unmatched, strict=True):
+        if missing:
+            console.print(f"{path}: {missing} texts not in every other file were left out")

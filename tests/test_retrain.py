@@ -1,0 +1,155 @@
+"""Retraining: held-out rule, promotion gate, registry pointer safety, and `needlens retrain|models`."""
+
+import json
+import shutil
+
+import pytest
+from typer.testing import CliRunner
+
+from classifier.errors import ModelLoadError
+from classifier.inference import Predictor
+from classifier.labels import Labels
+from classifier.model_dir import resolve_model_dir
+from classifier.settings import Settings
+from needlens.cli import app
+from tests.conftest import quick_settings
+from training.gate import promotion_gate
+from training.label_store import LabelStore, NewLabel
+from training.registry import ModelRegistry, RegistryError
+from training.retrain import gather_labels, in_holdout, retrain
+
+runner = CliRunner()
+
+
+def registered_copy(registry: ModelRegistry, model_dir, version: str) -> str:
+    """Register a copy of a trained model under a new version name (no training needed)."""
+    copy = registry.staging_dir() / version
+    shutil.copytree(model_dir, copy)
+    config = json.loads((copy / "config.json").read_text())
+    (copy / "config.json").write_text(json.dumps({**config, "model_version": version}))
+    return registry.add(copy)
+
+
+def test_holdout_rule_is_deterministic_content_based_and_near_its_share():
+    texts = [f"第{i}条反馈：快递又晚了" for i in range(4000)]
+    held = [t for t in texts if in_holdout(t, 12)]
+    assert 0.10 < len(held) / len(texts) < 0.14
+    assert held == [t for t in texts if in_holdout(f"  {t} ", 12)]  # whitespace does not move a text
+
+
+def test_store_labels_join_the_pool_and_a_correction_replaces_the_seed_label(toy_data, tmp_path):
+    store = LabelStore(tmp_path / "labels.db")
+    seed_text = json.loads(toy_data.read_text(encoding="utf-8").splitlines()[0])["text"]
+    store.add(NewLabel(seed_text, Labels(needs=["emotional"], cause="none"), "feedback"))
+    store.add(NewLabel("全新的一条客服反馈", Labels(needs=["surface"], cause="system_error"), "feedback"))
+    pool = gather_labels(toy_data, store, 12)
+    everything = pool.train + pool.held_out
+    assert len(everything) == 180 + 1
+    assert pool.sources == {"seed": 179, "store": 2}
+    corrected = next(r for r in everything if r.text == seed_text)
+    assert corrected.needs == ["emotional"] and corrected.cause == "none"
+    assert all(in_holdout(r.text, 12) for r in pool.held_out)
+    assert not any(in_holdout(r.text, 12) for r in pool.train)
+
+
+def test_gate_passes_within_tolerance_and_refuses_beyond_it():
+    active = {"needs_macro_f1": 0.80, "cause_macro_f1": 0.70}
+    assert promotion_gate({"needs_macro_f1": 0.795, "cause_macro_f1": 0.75}, active, 0.01).passed
+    refused = promotion_gate({"needs_macro_f1": 0.85, "cause_macro_f1": 0.68}, active, 0.01)
+    assert not refused.passed
+    assert "cause_macro_f1" in refused.reasons[1] and "worse beyond tolerance" in refused.reasons[1]
+    assert promotion_gate({"needs_macro_f1": 0.1, "cause_macro_f1": 0.1}, None, 0.01).passed
+
+
+def test_pointer_switch_is_atomic_when_the_process_dies_mid_switch(toy_model, tmp_path, monkeypatch):
+    registry = ModelRegistry(tmp_path / "registry")
+    v1 = registered_copy(registry, toy_model[0], "v1")
+    v2 = registered_copy(registry, toy_model[0], "v2")
+    registry.promote(v1, "first")
+
+    def crash(*_):
+        raise OSError("power lost during rename")
+
+    monkeypatch.setattr("training.registry.os.replace", crash)
+    with pytest.raises(OSError):
+        registry.promote(v2, "second")
+    assert registry.active() == v1
+    assert resolve_model_dir(registry.root) == registry.versions / v1
+    assert Predictor.load(registry.root).version == v1  # the service still has a whole model to load
+
+
+def test_registry_refuses_incomplete_versions_and_rolls_back(toy_model, tmp_path):
+    registry = ModelRegistry(tmp_path / "registry")
+    v1 = registered_copy(registry, toy_model[0], "v1")
+    v2 = registered_copy(registry, toy_model[0], "v2")
+    (registry.versions / "half").mkdir()
+    (registry.versions / "half" / "config.json").write_text("{}")
+    with pytest.raises(RegistryError, match="no model version 'half'"):
+        registry.promote("half", "should not work")
+    with pytest.raises(RegistryError, match="no active model"):
+        registry.rollback("nothing to roll back")
+    registry.promote(v1, "first")
+    registry.promote(v2, "second")
+    assert registry.rollback("v2 mislabels refunds") == v1
+    assert registry.active() == v1
+    assert [e["event"] for e in registry.history()] == ["promote", "promote", "rollback"]
+    assert registry.history()[-1]["reason"] == "v2 mislabels refunds"
+    (registry.root / "ACTIVE").write_text("gone\n")
+    with pytest.raises(ModelLoadError, match="'gone'"):
+        resolve_model_dir(registry.root)
+
+
+def test_retrain_promotes_a_good_candidate_refuses_a_worse_one_and_records_a_forced_one(toy_data, tmp_path):
+    registry = ModelRegistry(tmp_path / "registry")
+    good = Settings(training=quick_settings(), bootstrap_samples=50)
+    first = retrain(registry, toy_data, None, good, log=lambda _: None)
+    assert first.promoted and first.previous is None and registry.active() == first.candidate
+
+    # deliberately worse: one epoch at a learning rate too small to learn anything
+    crippled = good.model_copy(
+        update={"training": quick_settings(epochs=1, encoder_lr=1e-9, head_lr=1e-9, patience=1, seed=3)}
+    )
+    worse = retrain(registry, toy_data, None, crippled, log=lambda _: None)
+    assert not worse.promoted and not worse.decision.passed
+    assert registry.active() == first.candidate
+    assert worse.comparison["deltas"]["needs_macro_f1"] < -good.promotion_tolerance
+    assert "NOT PROMOTED" in (worse.report_dir / "report.md").read_text(encoding="utf-8")
+    assert registry.history()[-1]["event"] == "reject"
+    assert set(registry.version_names()) == {first.candidate, worse.candidate}  # kept for inspection
+
+    forced = retrain(
+        registry, toy_data, None, crippled.model_copy(), force_reason="demo of --force", log=lambda _: None
+    )
+    assert forced.promoted and registry.active() == forced.candidate
+    assert registry.history()[-1]["reason"] == "forced: demo of --force"
+
+
+def test_a_crash_while_training_leaves_the_active_model_alone(toy_model, toy_data, tmp_path, monkeypatch):
+    registry = ModelRegistry(tmp_path / "registry")
+    v1 = registered_copy(registry, toy_model[0], "v1")
+    registry.promote(v1, "first")
+
+    def killed(*_, **__):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("training.retrain.train_on_records", killed)
+    with pytest.raises(KeyboardInterrupt):
+        retrain(registry, toy_data, None, Settings(training=quick_settings()), log=lambda _: None)
+    assert registry.active() == v1 and registry.version_names() == [v1]
+
+
+def test_models_commands(toy_model, tmp_path):
+    registry = ModelRegistry(tmp_path / "registry")
+    v1 = registered_copy(registry, toy_model[0], "v1")
+    v2 = registered_copy(registry, toy_model[0], "v2")
+    root = str(registry.root)
+    assert runner.invoke(app, ["models", "promote", v1, "--reason", "first", "--registry", root]).exit_code == 0
+    assert runner.invoke(app, ["models", "promote", v2, "--reason", "second", "--registry", root]).exit_code == 0
+    listing = runner.invoke(app, ["models", "list", "--registry", root])
+    assert listing.exit_code == 0 and "v1" in listing.output and "* │ v2" in listing.output
+    shown = runner.invoke(app, ["models", "show", "--registry", root])
+    assert shown.exit_code == 0 and "v2" in shown.output
+    back = runner.invoke(app, ["models", "rollback", "--reason", "bad", "--registry", root])
+    assert back.exit_code == 0 and registry.active() == v1
+    missing = runner.invoke(app, ["models", "promote", "v9", "--reason", "x", "--registry", root])
+    assert missing.exit_code == 2 and "no model version 'v9'" in missing.output

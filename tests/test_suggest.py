@@ -1,0 +1,90 @@
+"""`needlens suggest`: the least certain texts first, without near-duplicates, ready to label and import."""
+
+import csv
+
+import numpy as np
+from typer.testing import CliRunner
+
+from classifier.inference import DocumentScores
+from classifier.labels import Labels
+from needlens.cli import app
+from training.label_store import LabelStore, NewLabel
+from training.suggest import char_ngram_vectors, decision_uncertainty, select_uncertain
+
+runner = CliRunner()
+
+
+def scores(need_probs, cause_probs) -> DocumentScores:
+    need_probs, cause_probs = np.asarray(need_probs, float), np.asarray(cause_probs, float)
+    n = len(need_probs)
+    return DocumentScores(
+        need_probs=need_probs,
+        cause_probs=cause_probs,
+        needs=need_probs >= 0.5,
+        cause=cause_probs.argmax(axis=1),
+        review=np.zeros((n, 4), bool),
+        truncated=[False] * n,
+        units=[[(0, 1)]] * n,
+        unit_rows=[[i] for i in range(n)],
+        unit_need_probs=need_probs,
+        unit_cause_probs=cause_probs,
+    )
+
+
+def test_uncertainty_is_highest_on_the_threshold_and_between_two_causes():
+    s = scores(
+        [[0.99, 0.01, 0.02], [0.30, 0.01, 0.02], [0.99, 0.01, 0.02], [0.99, 0.01, 0.02]],
+        [[0.98, 0.01, 0.01], [0.98, 0.01, 0.01], [0.50, 0.48, 0.02], [0.98, 0.01, 0.01]],
+    )
+    u = decision_uncertainty(s, [0.3, 0.5, 0.5])
+    assert u[1, 0] == 1.0  # exactly on its (tuned, not 0.5) threshold
+    assert u[2, 3] > 0.95  # two causes nearly tied
+    assert u[0].max() < 0.1 and u[3].max() < 0.1  # confident texts
+    picked = select_uncertain(u, char_ngram_vectors(["甲方案", "乙文本", "丙内容", "丁说明"]), 2, 0.6)
+    assert [(p.index, p.label) for p in picked] == [(1, "surface"), (2, "cause")]
+
+
+def test_near_duplicates_are_passed_over_for_the_next_distinct_text():
+    texts = ["快递三天了还没到，什么时候能送到", "快递三天了还没到，什么时候能送到？", "会员积分怎么兑换升级"]
+    u = np.array([[0.9, 0, 0, 0], [0.89, 0, 0, 0], [0.5, 0, 0, 0]])
+    picked = select_uncertain(u, char_ngram_vectors(texts), 2, 0.6)
+    assert [p.index for p in picked] == [0, 2]
+    assert [p.index for p in select_uncertain(u, char_ngram_vectors(texts), 2, 1.0)] == [0, 1]
+
+
+def test_suggest_command_leaves_out_labeled_and_bad_rows_and_its_output_imports(toy_model, tmp_path):
+    source = tmp_path / "pool.csv"
+    texts = [
+        "屏幕坏了要求换货",
+        "想了解电池原理",
+        "规则从来没讲过，屏幕也坏了，想参与内测",
+        "",
+        "没人告诉我进度心里很焦虑",
+    ]
+    with source.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["ref", "text"])
+        writer.writerows([[f"r{i}", t] for i, t in enumerate(texts)])
+    store = tmp_path / "labels.db"
+    LabelStore(store).add(NewLabel(texts[1], Labels(needs=["growth"], cause="none"), "feedback"))
+    out = tmp_path / "to_label.csv"
+    args = ["suggest", str(source), "-o", str(out), "-n", "2", "--id-column", "ref", "--model", str(toy_model[0])]
+    result = runner.invoke(app, [*args, "--store", str(store)])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())  # rich wraps long lines
+    assert "2 of 3 texts suggested" in said and "1 already labeled and 1 unusable" in said
+    with out.open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["rank"] for r in rows] == ["1", "2"]
+    assert texts[1] not in {r["text"] for r in rows}
+    assert float(rows[0]["uncertainty"]) >= float(rows[1]["uncertainty"])
+    assert all(r["needs"] == "" and r["cause"] == "" and r["model_cause"] for r in rows)
+
+    for row in rows:  # the analyst fills in the two columns …
+        row["needs"], row["cause"] = "表层需求", "系统误差"
+    with out.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    imported = runner.invoke(app, ["labels", "import", str(out), "--store", str(store)])
+    assert imported.exit_code == 0 and "2 labels added" in imported.output  # … and imports the file as it is

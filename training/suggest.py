@@ -1,0 +1,143 @@
+"""`needlens suggest`: which unlabeled texts analysts should label next.
+
+Uncertainty sampling with a diversity rule. A text's uncertainty is that of its least
+certain decision: for a need, how close its probability sits to the tuned threshold (0 at
+the far end, 1 on the threshold); for the cause, one minus the gap between the two most
+likely causes. Texts are taken most uncertain first, skipping any that is a near-duplicate
+(character n-gram cosine) of one already taken, so 200 suggestions are not 200 versions
+of the same complaint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.preprocessing import normalize
+
+from classifier.inference import DocumentScores, Predictor, TextProblem, validate_text
+from classifier.labels import CAUSES, NEEDS
+from classifier.tabular import ColumnType, iter_rows, require_columns
+from training.label_store import text_hash
+
+UNCERTAIN_LABELS = (*(str(n) for n in NEEDS), "cause")
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    index: int  # into the texts given
+    uncertainty: float
+    label: str  # the decision it is least sure of
+
+
+def decision_uncertainty(scores: DocumentScores, thresholds: Sequence[float]) -> np.ndarray:
+    """(n, 4) uncertainty in [0, 1] of each need decision and of the cause decision."""
+    t = np.asarray(thresholds, dtype=np.float64)
+    p = scores.need_probs
+    room = np.where(p >= t, 1.0 - t, t)  # distance from the threshold to the end on p's side
+    need_u = 1.0 - np.abs(p - t) / np.maximum(room, 1e-9)
+    top2 = np.sort(scores.cause_probs, axis=1)[:, -2:]
+    cause_u = 1.0 - (top2[:, 1] - top2[:, 0])
+    return np.clip(np.column_stack([need_u, cause_u]), 0.0, 1.0)
+
+
+def char_ngram_vectors(texts: Sequence[str]) -> np.ndarray:
+    """L2-normalised character 1–3-gram TF-IDF rows: near-duplicates have cosine near 1."""
+    vectors = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True).fit_transform(texts)
+    return normalize(vectors)
+
+
+def select_uncertain(
+    uncertainty: np.ndarray, vectors: object, n: int, max_similarity: float, exclude: set[int] | None = None
+) -> list[Suggestion]:
+    """Most uncertain first; a text too similar to one already chosen is passed over."""
+    per_text = uncertainty.max(axis=1)
+    which = uncertainty.argmax(axis=1)
+    chosen: list[int] = []
+    for i in np.argsort(-per_text, kind="stable"):
+        if len(chosen) == n:
+            break
+        if exclude and int(i) in exclude:
+            continue
+        if chosen:
+            similarity = vectors[chosen] @ vectors[int(i)].T  # type: ignore[index]
+            if similarity.max() > max_similarity:
+                continue
+        chosen.append(int(i))
+    return [Suggestion(i, float(per_text[i]), UNCERTAIN_LABELS[which[i]]) for i in chosen]
+
+
+@dataclass(frozen=True)
+class SuggestResult:
+    rows: list[dict[str, object]]  # ready to write: model's view plus empty needs/cause for the analyst
+    considered: int
+    skipped_invalid: int
+    skipped_labeled: int
+
+
+def suggest_from_table(
+    predictor: Predictor,
+    path: Path,
+    text_column: str,
+    id_column: str | None,
+    n: int,
+    max_similarity: float,
+    labeled_hashes: set[str],
+    max_chars: int,
+) -> SuggestResult:
+    """Score every usable row of a table and pick ``n`` to label; texts already in the label store are left out."""
+    require_columns(path, {"text": text_column} | ({"id": id_column} if id_column else {}))
+    texts: list[str] = []
+    ids: list[str] = []
+    invalid = labeled = 0
+    for row_no, row in enumerate(iter_rows(path), start=1):
+        try:
+            text = validate_text(row.get(text_column), max_chars)
+        except TextProblem:
+            invalid += 1
+            continue
+        if text_hash(text) in labeled_hashes:
+            labeled += 1
+            continue
+        texts.append(text)
+        ids.append(str(row.get(id_column)) if id_column else str(row_no))
+    if not texts:
+        return SuggestResult([], 0, invalid, labeled)
+    scores = predictor.score(texts)
+    picked = select_uncertain(
+        decision_uncertainty(scores, predictor.config.need_thresholds), char_ngram_vectors(texts), n, max_similarity
+    )
+    rows: list[dict[str, object]] = [
+        {
+            "rank": rank,
+            "id": ids[s.index],
+            "text": texts[s.index],
+            "uncertainty": round(s.uncertainty, 4),
+            "uncertain_about": s.label,
+            "model_needs": [str(NEEDS[j]) for j in np.flatnonzero(scores.needs[s.index])],
+            "model_cause": str(CAUSES[scores.cause[s.index]]),
+            **{f"p_{label}": round(float(scores.need_probs[s.index, j]), 4) for j, label in enumerate(NEEDS)},
+            **{f"p_{label}": round(float(scores.cause_probs[s.index, j]), 4) for j, label in enumerate(CAUSES)},
+            "needs": None,
+            "cause": None,
+        }
+        for rank, s in enumerate(picked, start=1)
+    ]
+    return SuggestResult(rows, len(texts), invalid, labeled)
+
+
+SUGGEST_COLUMNS: dict[str, ColumnType] = {
+    "rank": "int",
+    "id": "string",
+    "text": "string",
+    "uncertainty": "float",
+    "uncertain_about": "string",
+    "model_needs": "list",
+    "model_cause": "string",
+    **{f"p_{label}": "float" for label in (*NEEDS, *CAUSES)},
+    "needs": "string",
+    "cause": "string",
+}
