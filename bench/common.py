@@ -76,3 +76,15 @@ class Server:
             self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.process.kill()
+
+
+def benchmark_texts(n: int = 5000, seed: int = 0) -> list[str]:
+    """``n`` team-written texts, mixed like real traffic: the seed data's short complaints,
+    reviews and survey answers, plus every fifth text a long note stitched from 3–8 of them."""
+    import random
+
+    from training.data import read_records
+
+    rng = random.Random(seed)
+    pool = [r.text for r in read_records(ROOT / "data" / "seed")]
+    return ["".join(rng.sample(pool, rng.randint(3, 8))) if i % 5 == 4 else rng.choice(pool) for i in range(n)]

@@ -4,7 +4,9 @@
 
 Starts `needlens serve` itself (once with micro-batching, once without), then for each
 scenario sends a fixed number of requests from a fixed number of concurrent clients,
-stopping early at the time limit. The load generator (a minimal keep-alive HTTP/1.1\nclient) shares the 2 cores with the server, so figures are conservative. Prints a table; nothing here asserts a target.
+stopping early at the time limit. The load generator (a minimal keep-alive HTTP/1.1
+client) shares the 2 cores with the server, so figures are conservative. Prints a table;
+nothing here asserts a target.
 """
 
 from __future__ import annotations

@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from classifier.encoders.base import length_batches
 from classifier.evidence import Span, occlusion_drops, top_spans
 from classifier.labels import CAUSES, NEEDS, Cause
 from classifier.model_dir import resolve_model_dir
 from classifier.modeling import NeedlensConfig, NeedlensModel
+from classifier.runtime import LogitsRunner, TorchRunner, make_runner
 from classifier.segments import split_segments
 from classifier.settings import Settings
 
@@ -94,23 +94,24 @@ class DocumentScores:
     unit_cause_probs: np.ndarray
 
 
-def compute_logits(model: NeedlensModel, texts: Sequence[str], batch_size: int) -> Logits:
-    """Run the model over texts in length-sorted batches, so padding stays small."""
+def compute_logits(
+    model: NeedlensModel, texts: Sequence[str], batch_size: int, runner: LogitsRunner | None = None
+) -> Logits:
+    """Run the model (through ``runner``, PyTorch by default) over texts in length-sorted batches,
+    so padding stays small."""
     n = len(texts)
     need_out = np.zeros((n, len(NEEDS)), dtype=np.float32)
     cause_out = np.zeros((n, len(CAUSES)), dtype=np.float32)
     truncated = [False] * n
     if n == 0:
         return Logits(need_out, cause_out, truncated)
+    run = runner or TorchRunner(model)
     was_training = model.training
     model.eval()
-    with torch.inference_mode():
-        for idx, batch in length_batches(model.encoder, texts, batch_size):
-            need_logits, cause_logits = model(batch.input_ids, batch.attention_mask)
-            need_out[idx] = need_logits.numpy()
-            cause_out[idx] = cause_logits.numpy()
-            for i, cut in zip(idx, batch.truncated, strict=True):
-                truncated[i] = cut
+    for idx, batch in length_batches(model.encoder, texts, batch_size):
+        need_out[idx], cause_out[idx] = run(batch)
+        for i, cut in zip(idx, batch.truncated, strict=True):
+            truncated[i] = cut
     model.train(was_training)
     return Logits(need_out, cause_out, truncated)
 
@@ -161,6 +162,7 @@ class Predictor:
         self.config = model.config
         self.settings = settings or Settings()
         self.model_dir = model_dir
+        self.runner = make_runner(model, self.settings.runtime, self.settings.cache_dir, self.settings.threads)
         """The directory the model came from (a registry's active version, resolved)."""
 
     @classmethod
@@ -175,7 +177,7 @@ class Predictor:
 
     def probabilities(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, list[bool]]:
         """Calibrated probabilities of each text taken whole (no segmentation)."""
-        logits = compute_logits(self.model, texts, self.settings.batch_size)
+        logits = compute_logits(self.model, texts, self.settings.batch_size, self.runner)
         need_probs, cause_probs = calibrated_probabilities(logits, self.config)
         return need_probs, cause_probs, logits.truncated
 

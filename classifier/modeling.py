@@ -83,7 +83,10 @@ class NeedlensModel(nn.Module):
             return cls(config, encoder)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        pooled = self.dropout(self.encoder(input_ids, attention_mask))
+        return self.heads(self.encoder(input_ids, attention_mask))
+
+    def heads(self, pooled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pooled = self.dropout(pooled)
         return self.need_head(pooled), self.cause_head(pooled)
 
     def round_to_storage_precision(self) -> None:

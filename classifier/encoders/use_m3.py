@@ -69,11 +69,15 @@ class _NgramBranch(nn.Module):
         self.conv1 = nn.Conv1d(CNN_DIM, CNN_DIM, order)
         self.conv2 = nn.Conv1d(CNN_DIM, CNN_DIM, order)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         # x: (batch, channels, time), zero outside each text: zero padding is what the
         # original does at sentence edges, so masking reproduces it on padded batches.
-        h = (F.relu(self.conv1(F.pad(x, self.pad))) + x) * mask
-        return (F.relu(self.conv2(F.pad(h, self.pad))) + h) * mask
+        # A batch without padding (mask None) needs no masking at all.
+        h = F.relu(self.conv1(F.pad(x, self.pad))) + x
+        if mask is not None:
+            h = h * mask
+        out = F.relu(self.conv2(F.pad(h, self.pad))) + h
+        return out if mask is None else out * mask
 
     def load_numpy(self, w1: np.ndarray, b1: np.ndarray, w2: np.ndarray, b2: np.ndarray) -> None:
         order = self.conv1.kernel_size[0]
@@ -161,13 +165,22 @@ class UseM3Encoder(TextEncoder):
         return self.table[input_ids].float() * self.scale[chunk, None] + self.low[chunk, None]
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        mask = attention_mask.unsqueeze(1).to(torch.float32)  # (batch, 1, time)
-        emb = self.embed(input_ids)  # (batch, time, 512)
-        x = self.proj_norm(self.proj(emb)).transpose(1, 2) * mask  # (batch, 768, time)
+        padded = not bool(attention_mask.all())
+        return self.encode_embedded(self.embed(input_ids), attention_mask.to(torch.float32), padded)
+
+    def encode_embedded(self, emb: torch.Tensor, attention_mask: torch.Tensor, padded: bool = True) -> torch.Tensor:
+        """Everything after the table lookup: the part exported to ONNX (the table stays out of it).
+
+        ``padded=False`` promises every row fills the batch (inference batches texts of one
+        token length together), which skips the masking: about a sixth of the forward time."""
+        mask = attention_mask.unsqueeze(1) if padded else None  # (batch, 1, time), float
+        x = self.proj_norm(self.proj(emb)).transpose(1, 2)  # (batch, 768, time)
+        if mask is not None:
+            x = x * mask
         ngrams = [branch(x[:, i * CNN_DIM : (i + 1) * CNN_DIM], mask) for i, branch in enumerate(self.branches)]
         feats = self.feat_norm(torch.cat([emb, *(g.transpose(1, 2) for g in ngrams)], dim=2))
-        lengths = attention_mask.sum(1, keepdim=True).to(torch.float32)
-        summed = (feats * mask.transpose(1, 2)).sum(1)
+        lengths = attention_mask.sum(1, keepdim=True)
+        summed = (feats if mask is None else feats * mask.transpose(1, 2)).sum(1)
         # sum-then-project equals projecting every token and summing, at a fraction of the cost
         pooled = (summed @ self.pool_proj.weight.T + lengths * self.pool_proj.bias) / lengths.sqrt()
         y0 = F.relu(self.d0(pooled))

@@ -1,0 +1,89 @@
+"""Where does labeling time go? Stage timings and a cProfile of the batch path.
+
+    python -m bench.profile_label [--model models/default] [--texts 5000] [--threads 0]
+
+Stages are timed on the same texts (`bench.common.benchmark_texts`): tokenization,
+embedding-row lookup and dequantisation, the rest of the encoder, the heads and
+calibration, segmentation/aggregation, and the whole `needlens label` job (file read and
+write included). Then the top functions of a cProfile of that job, by own time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import csv
+import io
+import pstats
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from bench.common import benchmark_texts
+from classifier.batch import LabelJob
+from classifier.encoders.base import length_batches
+from classifier.inference import Predictor, calibrated_probabilities, compute_logits
+
+
+def timed(label: str, n: int, fn) -> object:  # type: ignore[no-untyped-def]
+    start = time.perf_counter()
+    out = fn()
+    seconds = time.perf_counter() - start
+    print(f"{label:<44} {seconds:7.2f} s  {n / seconds:8.0f} texts/s")
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, default=Path("models/default"))
+    parser.add_argument("--texts", type=int, default=5000)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    predictor = Predictor.load(args.model)
+    model, encoder, batch = predictor.model, predictor.model.encoder, predictor.settings.batch_size
+    texts = benchmark_texts(args.texts)
+    n = len(texts)
+    print(f"{n} texts, {sum(map(len, texts)) / n:.0f} characters on average, torch threads {torch.get_num_threads()}")
+
+    timed("tokenize (SentencePiece, all texts)", n, lambda: encoder.token_counts(texts))
+    batches = timed("tokenize + pad, length-sorted batches", n, lambda: list(length_batches(encoder, texts, batch)))
+    with torch.inference_mode():
+        embedded = timed(
+            "embedding rows (uint8 gather + dequantise)", n, lambda: [encoder.embed(b.input_ids) for _, b in batches]
+        )
+        timed(
+            "encoder forward (embedding included)",
+            n,
+            lambda: [encoder(b.input_ids, b.attention_mask) for _, b in batches],
+        )
+        timed("encoder + heads", n, lambda: [model(b.input_ids, b.attention_mask) for _, b in batches])
+    del embedded
+    logits = timed("compute_logits (tokenize + model)", n, lambda: compute_logits(model, texts, batch))
+    timed("calibration", n, lambda: calibrated_probabilities(logits, predictor.config))
+    timed("Predictor.score (segmentation + aggregation)", n, lambda: predictor.score(texts))
+    timed("Predictor.predict (+ result objects)", n, lambda: predictor.predict(texts))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        source, output = Path(tmp) / "in.csv", Path(tmp) / "out.csv"
+        with source.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["id", "text"])
+            writer.writerows((i, t) for i, t in enumerate(texts))
+        job = LabelJob(predictor, predictor.settings.chunk_rows, predictor.settings.max_chars)
+        profile = cProfile.Profile()
+        timed(
+            "needlens label job (CSV in, CSV out)",
+            n,
+            lambda: profile.runcall(job.run, source, output, "text", "id", False),
+        )
+    report = io.StringIO()
+    pstats.Stats(profile, stream=report).sort_stats("tottime").print_stats(18)
+    print(report.getvalue())
+
+
+if __name__ == "__main__":
+    main()
