@@ -125,7 +125,7 @@ def main() -> None:
             d = r.get("decisions")
             if d is not None and reference is not None:
                 same = np.concatenate([(d["needs"] == reference["needs"]).ravel(), d["cause"] == reference["cause"]])
-                agree = f"{100 * same.mean():.2f}%"
+                agree = f"{100 * same.mean():.2f}% ({int((~same).sum())} of {same.size} differ)"
                 if d["probs"].shape == reference["probs"].shape:
                     drift = f"{np.abs(d['probs'] - reference['probs']).max():.4f}"
             speedup = f"{rate / usem3_rate:.1f}×" if usem3_rate else "–"
