@@ -162,8 +162,8 @@ class Predictor:
         self.config = model.config
         self.settings = settings or Settings()
         self.model_dir = model_dir
-        self.runner = make_runner(model, self.settings.runtime, self.settings.cache_dir, self.settings.threads)
         """The directory the model came from (a registry's active version, resolved)."""
+        self.runner = make_runner(model, self.settings.runtime, self.settings.cache_dir, self.settings.threads)
 
     @classmethod
     def load(cls, path: Path, settings: Settings | None = None) -> Predictor:

@@ -6,7 +6,9 @@ pointer, so the HTTP service and the CLI can be given either kind of path.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 from classifier.errors import ModelLoadError
 
@@ -28,3 +30,8 @@ def resolve_model_dir(path: Path) -> Path:
     if not version or not (target / "config.json").is_file():
         raise ModelLoadError(f"{pointer} names {version!r}, which is not a model in {path / VERSIONS_DIR}")
     return target
+
+
+def read_json_file(path: Path) -> dict[str, Any]:
+    """A model directory's JSON side file (training.json, metrics.json, a report), or {} if absent."""
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}

@@ -160,9 +160,10 @@ def models_list(registry: RegistryOption = None) -> None:
     from training.registry import ModelRegistry
 
     summaries = ModelRegistry(registry or load_settings().registry_dir).summaries()
-    table = Table()
-    for column in ("", "version", "trained on", "held-out needs F1", "held-out cause F1", "promoted"):
-        table.add_column(column)
+    table = Table(caption="needs, cause: macro-F1 on the held-out set when the version was judged; * active")
+    width = max((len(s.version) for s in summaries), default=7)
+    for column in ("", "version", "labels", "needs", "cause", "shipped"):
+        table.add_column(column, no_wrap=True, min_width=width if column == "version" else None)
     for s in summaries:
         held = s.held_out or {}
         metrics = held.get("models", {}).get(s.version, {})

@@ -7,7 +7,6 @@ turns ready only after a warm-up inference.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import secrets
 from contextlib import asynccontextmanager
@@ -19,7 +18,7 @@ from fastapi import Depends, FastAPI, Request
 
 from classifier.inference import Prediction, Predictor, Segment, TextProblem, validate_text
 from classifier.labels import CAUSES, CHINESE_NAMES, NEEDS, SCHEMA_VERSION
-from classifier.model_dir import resolve_model_dir
+from classifier.model_dir import read_json_file, resolve_model_dir
 from classifier.settings import Settings
 from serve.batcher import MicroBatcher, Overloaded
 from serve.errors import ApiError, install_error_handlers
@@ -115,15 +114,11 @@ class ServiceState:
                 last_error = error
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-
-
 def _model_facts(predictor: Predictor) -> dict[str, Any]:
     config = predictor.config
     model_dir = predictor.model_dir or Path()
-    training = _read_json(model_dir / "training.json")
-    metrics = _read_json(model_dir / "metrics.json")
+    training = read_json_file(model_dir / "training.json")
+    metrics = read_json_file(model_dir / "metrics.json")
     summary_keys = ("n", "needs_macro_f1", "cause_accuracy", "cause_macro_f1", "needs_ece", "cause_ece")
     return {
         "version": predictor.version,

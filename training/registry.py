@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from classifier.model_dir import ACTIVE_POINTER, VERSIONS_DIR
+from classifier.model_dir import ACTIVE_POINTER, VERSIONS_DIR, read_json_file
 from classifier.modeling import WEIGHTS_FILE, NeedlensConfig
 
 LOG_FILE = "registry.jsonl"
@@ -125,9 +125,9 @@ class ModelRegistry:
 
     def summary(self, version: str, active: str | None = None) -> VersionSummary:
         path = self.path(version)
-        training = _read_json(path / "training.json")
-        metrics = _read_json(path / "metrics.json").get("model", {})
-        comparison = _read_json(path / "reports" / "comparison" / "report.json")
+        training = read_json_file(path / "training.json")
+        metrics = read_json_file(path / "metrics.json").get("model", {})
+        comparison = read_json_file(path / "reports" / "comparison" / "report.json")
         return VersionSummary(
             version=version,
             path=path,
@@ -150,10 +150,6 @@ class ModelRegistry:
             handle.write(line + "\n")
             handle.flush()
             os.fsync(handle.fileno())
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
 def _fsync_dir(path: Path) -> None:

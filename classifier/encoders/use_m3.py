@@ -205,7 +205,7 @@ class UseM3Encoder(TextEncoder):
         """Everything after the table lookup: the part exported to ONNX (the table stays out of it).
 
         ``padded=False`` promises every row fills the batch (inference batches texts of one
-        token length together), which skips the masking: about a sixth of the forward time."""
+        token length together), so the masking can be skipped."""
         mask = attention_mask.unsqueeze(1) if padded else None  # (batch, 1, time), float
         x = self.proj_norm(self.proj(emb)).transpose(1, 2)  # (batch, 768, time)
         if mask is not None:
