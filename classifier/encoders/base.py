@@ -46,7 +46,7 @@ class TextEncoder(nn.Module):
 
 
 def length_batches(
-    encoder: TextEncoder, texts: Sequence[str], batch_size: int, min_exact: int = 8, max_tokens: int | None = None
+    encoder: TextEncoder, texts: Sequence[str], batch_size: int, min_exact: int = 8
 ) -> Iterator[tuple[np.ndarray, TokenBatch]]:
     """Token batches of texts of similar length, with their input positions.
 
@@ -62,8 +62,6 @@ def length_batches(
         while end < len(order) and end - start < batch_size:
             if counts[order[end]] != counts[order[start]] and end - start >= min_exact:
                 break
-            if max_tokens and (end - start + 1) * counts[order[end]] > max_tokens:
-                break  # long texts come fewer to a batch: activations stay cache- and memory-sized
             end += 1
         idx = order[start:end]
         yield idx, encoder.tokenize([texts[i] for i in idx])
