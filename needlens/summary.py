@@ -54,6 +54,9 @@ def _highlighted(text: str, spans: list[tuple[int, int]], style: str) -> Text:
     return shown
 
 
+_MIN_SHOWN_DROP = 0.01
+
+
 def print_explanation(text: str, prediction: Prediction, console: Console) -> None:
     """The text once per predicted label, with that label's evidence highlighted and scored."""
     evidence = prediction.evidence or {}
@@ -68,10 +71,14 @@ def print_explanation(text: str, prediction: Prediction, console: Console) -> No
         console.print(f"[bold]{kind} {label} {CHINESE_NAMES[label]}[/] p={probability:.2f}{flag}")
         spans = evidence.get(label, [])
         console.print(_highlighted(text, [(s.start, s.end) for s in spans], _STYLES.get(label, "bold yellow")))
-        if spans:
-            console.print("  evidence: " + ", ".join(f"「{s.text}」 −{s.score:.2f}" for s in spans))
-        else:
-            console.print("  evidence: no single word moves this label much")
+        listed = ", ".join(f"「{s.text}」 −{s.score:.2f}" for s in spans)
+        if spans and spans[0].score >= _MIN_SHOWN_DROP:
+            console.print(f"  evidence: {listed}")
+        else:  # a very confident label is often supported redundantly: no one word carries it
+            console.print(
+                f"  evidence: no single word moves this label by {_MIN_SHOWN_DROP} or more"
+                + (f" (largest: {listed})" if spans else "")
+            )
     for segment in prediction.segments or []:
         console.print(
             f"[dim]segment {segment.start}-{segment.end}:[/] {text[segment.start : segment.end]} "
