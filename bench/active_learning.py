@@ -1,6 +1,6 @@
 """Does `needlens suggest` make analysts' labels count for more than random picks?
 
-    python -m bench.active_learning --dev ../shared/eval/dev.jsonl [--rounds 3] [--batch 100] [--epochs 8] [--seed 13]
+    python -m bench.active_learning --dev ../shared/eval/dev.jsonl [--rounds 3] [--batch 100] [--epochs 8] [--seed 13] [--pick-seed 0]
 
 Simulated loop: the seed data is split in two by content hash; a model is trained on one
 half, the other half is the "unlabeled" pool whose labels play the analyst. Each round,
@@ -55,7 +55,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--max-similarity", type=float, default=0.6)
-    parser.add_argument("--seed", type=int, default=13, help="training seed and random-pick seed")
+    parser.add_argument("--seed", type=int, default=13, help="training seed")
+    parser.add_argument("--pick-seed", type=int, default=0, help="seed of the random strategy's picks")
     parser.add_argument("--out", type=Path, default=Path("reports/active_learning.json"))
     args = parser.parse_args()
 
@@ -73,7 +74,7 @@ def main() -> None:
         first, figures = train_and_score(start, dev, settings, work, "round-0")
         print(f"round 0: {len(start)} labels, pool {len(pool0)}: {figures}", flush=True)
         for strategy in ("suggest", "random"):
-            rng = random.Random(args.seed)
+            rng = random.Random(args.pick_seed)
             labeled, pool, predictor = list(start), list(pool0), first
             results[strategy] = [{"labels": len(labeled), **figures}]
             for round_no in range(1, args.rounds + 1):
