@@ -11,7 +11,16 @@ from typing import Annotated, Any
 import typer
 
 from classifier.settings import Settings
-from needlens.cli_common import ModelOption, app, console, err_console, load_settings, user_errors
+from needlens.cli_common import (
+    ModelOption,
+    OutputFile,
+    TextColumn,
+    app,
+    console,
+    err_console,
+    load_settings,
+    user_errors,
+)
 
 __all__ = ["app"]
 
@@ -73,8 +82,8 @@ def evaluate(
 @user_errors
 def label(
     input: Annotated[Path, typer.Argument(help="CSV, TSV, JSONL, XLSX or Parquet file of feedback")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="output file; its extension picks the format")],
-    text_column: Annotated[str, typer.Option(help="column holding the text")] = "text",
+    output: OutputFile,
+    text_column: TextColumn = "text",
     id_column: Annotated[str, typer.Option(help="column holding the row id")] = "id",
     model: ModelOption = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help="texts per forward pass")] = None,

@@ -65,3 +65,5 @@ StoreOption = Annotated[
 RegistryOption = Annotated[
     Path | None, typer.Option("--registry", help="model registry [default: NEEDLENS_REGISTRY_DIR or models/registry]")
 ]
+OutputFile = Annotated[Path, typer.Option("--output", "-o", help="file to write; its extension picks the format")]
+TextColumn = Annotated[str, typer.Option(help="column holding the text")]

@@ -13,8 +13,10 @@ import typer
 
 from needlens.cli_common import (
     ModelOption,
+    OutputFile,
     RegistryOption,
     StoreOption,
+    TextColumn,
     app,
     console,
     err_console,
@@ -31,7 +33,7 @@ app.add_typer(labels_app, name="labels")
 def labels_import(
     file: Annotated[Path, typer.Argument(help="CSV, TSV, JSONL, XLSX or Parquet with texts and labels")],
     store: StoreOption = None,
-    text_column: Annotated[str, typer.Option(help="column holding the text")] = "text",
+    text_column: TextColumn = "text",
     needs_column: Annotated[
         str, typer.Option(help="needs: a list, 'a|b' or 'a,b'; English or Chinese names")
     ] = "needs",
@@ -66,7 +68,7 @@ def labels_import(
 @labels_app.command("export")
 @user_errors
 def labels_export(
-    output: Annotated[Path, typer.Option("--output", "-o", help="file to write; its extension picks the format")],
+    output: OutputFile,
     store: StoreOption = None,
     history: Annotated[bool, typer.Option(help="every label event, not only each text's current label")] = False,
 ) -> None:
@@ -228,9 +230,9 @@ def models_rollback(
 @user_errors
 def suggest(
     input: Annotated[Path, typer.Argument(help="unlabeled feedback: CSV, TSV, JSONL, XLSX or Parquet")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="file to write; its extension picks the format")],
+    output: OutputFile,
     n: Annotated[int, typer.Option("-n", min=1, help="how many texts to suggest")] = 200,
-    text_column: Annotated[str, typer.Option(help="column holding the text")] = "text",
+    text_column: TextColumn = "text",
     id_column: Annotated[str | None, typer.Option(help="column holding the row id [default: row number]")] = None,
     model: ModelOption = None,
     store: StoreOption = None,
@@ -269,7 +271,7 @@ def suggest(
 @app.command()
 @user_errors
 def audit(
-    output: Annotated[Path, typer.Option("--output", "-o", help="report to write; its extension picks the format")],
+    output: OutputFile,
     data: Annotated[
         Path | None, typer.Option(help="labeled JSONL file or directory [default: data/seed]; --no-seed for store only")
     ] = None,
