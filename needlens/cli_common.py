@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 from classifier.errors import ModelLoadError
@@ -42,15 +43,26 @@ def user_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (DataError, TableError, ModelLoadError, RegistryError, FileNotFoundError) as exc:
+        except (DataError, TableError, ModelLoadError, RegistryError, SettingsError, FileNotFoundError) as exc:
             err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
 
 
+class SettingsError(ValueError):
+    """A NEEDLENS_* variable that does not parse; the message names it."""
+
+
 def load_settings(**overrides: Any) -> Settings:
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"NEEDLENS_{'__'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise SettingsError(f"bad configuration: {problems}") from None
     settings = settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
     if settings.threads:
         import torch

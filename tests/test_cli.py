@@ -73,3 +73,13 @@ def test_check_data_prints_the_distribution(toy_data):
     result = runner.invoke(app, ["check-data", str(toy_data)])
     assert result.exit_code == 0, result.output
     assert "180 valid records" in result.output
+
+
+def test_a_bad_setting_is_one_line_naming_the_variable(toy_model, tmp_path):
+    source = tmp_path / "in.csv"
+    source.write_text("id,text\n1,屏幕坏了\n", encoding="utf-8")
+    args = ["label", str(source), "-o", str(tmp_path / "out.csv"), "--model", str(toy_model[0])]
+    result = runner.invoke(app, args, env={"NEEDLENS_RUNTIME": "fast"})
+    assert result.exit_code == 2
+    assert "NEEDLENS_RUNTIME" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "out.csv").exists()
