@@ -153,3 +153,22 @@ def test_models_commands(toy_model, tmp_path):
     assert back.exit_code == 0 and registry.active() == v1
     missing = runner.invoke(app, ["models", "promote", "v9", "--reason", "x", "--registry", root])
     assert missing.exit_code == 2 and "no model version 'v9'" in missing.output
+
+
+def test_two_candidates_from_the_same_data_in_the_same_second_get_distinct_versions(toy_data, tmp_path, monkeypatch):
+    from datetime import UTC, datetime
+
+    import training.pipeline as pipeline
+
+    class FrozenClock(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+
+    monkeypatch.setattr(pipeline, "datetime", FrozenClock)
+    registry = ModelRegistry(tmp_path / "registry")
+    quick = Settings(training=quick_settings(epochs=1), bootstrap_samples=0)
+    first = retrain(registry, toy_data, None, quick, log=lambda _: None)
+    second = retrain(registry, toy_data, None, quick, force_reason="same data again", log=lambda _: None)
+    assert first.candidate != second.candidate
+    assert first.candidate.startswith("needlens-20260101-120000-")

@@ -7,6 +7,7 @@ run never leaves a half-written model where inference would load it.
 from __future__ import annotations
 
 import json
+import secrets
 import shutil
 import tempfile
 import time
@@ -80,7 +81,9 @@ def train_on_records(
     target, cap = settings.review_target_accuracy, settings.review_max_fraction
     config.need_review_bands = fit_review_bands(need_probs, need_true, config.need_thresholds, target, cap)
     config.cause_review_below = fit_cause_review_floor(cause_probs, cause_true, target, cap)
-    config.model_version = f"needlens-{datetime.now(UTC):%Y%m%d-%H%M%S}-{data_fp[:8]}"
+    # time (so versions sort), data fingerprint, and a random tag: two runs on the same data in
+    # the same second (a quick retrain, a forced one) must still get distinct registry names
+    config.model_version = f"needlens-{datetime.now(UTC):%Y%m%d-%H%M%S}-{data_fp[:8]}-{secrets.token_hex(2)}"
 
     baseline = TfidfBaseline(settings.seed).fit(split.train["text"][:], *label_arrays(split.train))
     training_facts = {
