@@ -17,13 +17,16 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
 from classifier.inference import Prediction, Predictor, TextProblem, validate_text
 from classifier.labels import CAUSES, NEEDS
 from classifier.tabular import PROBLEM, ColumnType, TableError, count_rows, iter_rows, require_columns, write_table
+
+if TYPE_CHECKING:
+    from classifier.workers import WorkerPool
 
 OUTPUT_COLUMNS: dict[str, ColumnType] = {
     "row": "int",
@@ -128,9 +131,16 @@ class Journal:
 
 class LabelJob:
     def __init__(
-        self, predictor: Predictor, chunk_rows: int, max_chars: int, explain: bool = False, n_examples: int = 5
+        self,
+        predictor: Predictor,
+        chunk_rows: int,
+        max_chars: int,
+        explain: bool = False,
+        n_examples: int = 5,
+        pool: WorkerPool | None = None,
     ) -> None:
         self.predictor = predictor
+        self.pool = pool  # label in worker processes instead of with ``predictor`` itself
         self.chunk_rows = chunk_rows
         self.max_chars = max_chars
         self.explain = explain
@@ -183,9 +193,13 @@ class LabelJob:
             except TextProblem as problem:
                 record["error_code"], record["error"] = problem.code, str(problem)
             out.append(record)
-        predictions = self.predictor.predict(texts, explain=self.explain)
-        for record, text, prediction in zip(pending, texts, predictions, strict=True):
-            record.update(prediction_fields(prediction, text))
+        if self.pool is not None:
+            fields = self.pool.label(texts, self.explain)
+        else:
+            predictions = self.predictor.predict(texts, explain=self.explain)
+            fields = [prediction_fields(p, t) for p, t in zip(predictions, texts, strict=True)]
+        for record, text, label_fields in zip(pending, texts, fields, strict=True):
+            record.update(label_fields)
             if len(summary.examples) < self.n_examples:
                 summary.examples.append((text, record))
         return out

@@ -89,9 +89,13 @@ def label(
     batch_size: Annotated[int | None, typer.Option(min=1, help="texts per forward pass")] = None,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
     explain: Annotated[bool, typer.Option(help="add evidence spans for every predicted label")] = False,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="single-threaded worker processes [default: NEEDLENS_LABEL_WORKERS or 1]")
+    ] = None,
 ) -> None:
     """Label every row of a file; rerun the same command to resume an interrupted job."""
-    _label(input, output, text_column, id_column, load_settings(batch_size=batch_size), model, progress, explain)
+    settings = load_settings(batch_size=batch_size, label_workers=workers)
+    _label(input, output, text_column, id_column, settings, model, progress, explain)
 
 
 def _label(
@@ -109,12 +113,21 @@ def _label(
     from needlens.summary import print_label_summary
 
     predictor = Predictor.load(model or settings.model_dir, settings)
-    job = LabelJob(predictor, settings.chunk_rows, settings.max_chars, explain=explain)
+    pool = None
+    if settings.label_workers > 1:
+        from classifier.workers import WorkerPool
+
+        assert predictor.model_dir is not None
+        pool = WorkerPool(predictor.model_dir, settings, settings.label_workers)
+    job = LabelJob(predictor, settings.chunk_rows, settings.max_chars, explain=explain, pool=pool)
     try:
         summary = job.run(source, output, text_column, id_column, progress=progress)
     except KeyboardInterrupt:
         err_console.print("interrupted: finished rows are kept; run the same command again to resume")
         raise typer.Exit(130) from None
+    finally:
+        if pool is not None:
+            pool.close()
     print_label_summary(summary, console)
 
 

@@ -150,3 +150,27 @@ def test_missing_column_and_unsupported_file_are_table_errors(predictor, tmp_pat
         job.run(source, tmp_path / "out.csv", "text", "id", progress=False)
     with pytest.raises(TableError, match=r"unsupported file type \.txt"):
         job.run(source, tmp_path / "out.txt", "body", "id", progress=False)
+
+
+def test_worker_processes_give_the_same_rows_in_the_same_order(predictor, toy_model, tmp_path):
+    from classifier.settings import Settings
+    from classifier.workers import WorkerPool, balanced_parts
+
+    rows = [[str(i), TEXTS[i % len(TEXTS)] * (1 + i % 3)] for i in range(30)] + [["30", ""]]
+    source = write_csv(tmp_path / "in.csv", rows)
+    LabelJob(predictor, chunk_rows=8, max_chars=50).run(source, tmp_path / "one.csv", "text", "id", progress=False)
+    pool = WorkerPool(toy_model[0], Settings(runtime="torch"), workers=2)
+    try:
+        job = LabelJob(predictor, chunk_rows=8, max_chars=50, pool=pool)
+        summary = job.run(source, tmp_path / "two.csv", "text", "id", progress=False)
+    finally:
+        pool.close()
+    single, parallel = read_csv(tmp_path / "one.csv"), read_csv(tmp_path / "two.csv")
+    assert [(r["id"], r["needs"], r["cause"], r["error_code"]) for r in parallel] == [
+        (r["id"], r["needs"], r["cause"], r["error_code"]) for r in single
+    ]
+    assert summary.labeled == 30 and summary.errors == 1
+
+    parts = balanced_parts(["a" * 10, "b", "c", "d" * 10, "e"], 2)
+    assert [t for part in parts for t in part] == ["a" * 10, "b", "c", "d" * 10, "e"] and len(parts) == 2
+    assert balanced_parts([], 2) == []

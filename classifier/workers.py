@@ -1,0 +1,66 @@
+"""Label texts in several single-threaded processes: on 2 cores, two one-thread workers
+label about a quarter more texts per second than one process with two threads, because
+the encoder's small matrix products do not split well across threads.
+
+Each worker loads its own predictor (the embedding table is a shared memory map, so the
+copies are the few-MB fine-tuned weights and the workers' activations). Work is split by
+text length so the workers finish together, and results come back in input order.
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from classifier.inference import Predictor
+from classifier.settings import Settings
+
+_predictor: Predictor | None = None
+
+
+def _start(model_dir: Path, settings: Settings) -> None:
+    import torch
+
+    torch.set_num_threads(settings.threads)
+    global _predictor
+    _predictor = Predictor.load(model_dir, settings)
+
+
+def _label(texts: list[str], explain: bool) -> list[dict[str, Any]]:
+    from classifier.batch import prediction_fields
+
+    assert _predictor is not None
+    return [prediction_fields(p, t) for p, t in zip(_predictor.predict(texts, explain), texts, strict=True)]
+
+
+def balanced_parts(texts: list[str], parts: int) -> list[list[str]]:
+    """Contiguous slices of about equal total length (work grows with length)."""
+    bounds = np.cumsum([len(t) for t in texts])
+    cuts = np.searchsorted(bounds, [bounds[-1] * k / parts for k in range(1, parts)]) if texts else []
+    edges = [0, *(int(c) + 1 for c in cuts), len(texts)]
+    return [texts[a:b] for a, b in itertools.pairwise(edges) if b > a]
+
+
+class WorkerPool:
+    def __init__(self, model_dir: Path, settings: Settings, workers: int) -> None:
+        self.workers = workers
+        self.pool = ProcessPoolExecutor(
+            workers,
+            # spawn, not fork: a forked copy of an OpenMP runtime that already ran threads can hang
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start,
+            initargs=(model_dir, settings.model_copy(update={"threads": 1})),
+        )
+
+    def label(self, texts: list[str], explain: bool) -> list[dict[str, Any]]:
+        """The output-row label fields of each text, in input order."""
+        parts = balanced_parts(texts, self.workers)
+        return [row for part in self.pool.map(_label, parts, [explain] * len(parts)) for row in part]
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
