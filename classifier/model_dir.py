@@ -16,10 +16,6 @@ ACTIVE_POINTER = "ACTIVE"
 VERSIONS_DIR = "versions"
 
 
-def is_registry(path: Path) -> bool:
-    return (path / ACTIVE_POINTER).is_file()
-
-
 def resolve_model_dir(path: Path) -> Path:
     """The model directory to load: ``path`` itself, or the registry's active version."""
     pointer = path / ACTIVE_POINTER

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -18,6 +18,9 @@ from rich.console import Console
 from classifier.errors import ModelLoadError
 from classifier.settings import Settings
 from classifier.tabular import TableError
+
+if TYPE_CHECKING:
+    from training.label_store import LabelStore
 
 app = typer.Typer(
     add_completion=False,
@@ -79,3 +82,16 @@ RegistryOption = Annotated[
 ]
 OutputFile = Annotated[Path, typer.Option("--output", "-o", help="file to write; its extension picks the format")]
 TextColumn = Annotated[str, typer.Option(help="column holding the text")]
+
+
+def existing_store(store: Path | None, settings: Settings) -> LabelStore | None:
+    """The label store to read, or None when it has not been created yet (reading must not create it)."""
+    from training.label_store import LabelStore
+
+    path = store or settings.label_store
+    return LabelStore(path) if path.exists() else None
+
+
+def seed_path(data: Path | None, use_seed: bool, settings: Settings) -> Path | None:
+    """The seed data a `--data/--seed/--no-seed` command reads, or None for store-only runs."""
+    return (data or settings.default_data) if use_seed else None

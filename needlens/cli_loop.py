@@ -20,7 +20,9 @@ from needlens.cli_common import (
     app,
     console,
     err_console,
+    existing_store,
     load_settings,
+    seed_path,
     user_errors,
 )
 
@@ -125,18 +127,16 @@ def retrain(
 ) -> None:
     """Train a candidate on seed data + the label store; promote it only if it is not worse on held-out labels."""
     from training.comparison_report import print_comparison
-    from training.label_store import LabelStore
     from training.registry import ModelRegistry
     from training.retrain import retrain as run_retrain
 
     settings = load_settings()
     if epochs is not None:
         settings = settings.model_copy(update={"training": settings.training.model_copy(update={"epochs": epochs})})
-    store_path = store or settings.label_store
     outcome = run_retrain(
         ModelRegistry(registry or settings.registry_dir),
-        (data or settings.default_data) if seed_data else None,
-        LabelStore(store_path) if store_path.exists() else None,
+        seed_path(data, seed_data, settings),
+        existing_store(store, settings),
         settings,
         force_reason=force,
         log=console.print,
@@ -245,12 +245,11 @@ def suggest(
     Fill in the output's empty needs and cause columns, then `needlens labels import` it."""
     from classifier.inference import Predictor
     from classifier.tabular import write_table
-    from training.label_store import LabelStore
     from training.suggest import SUGGEST_COLUMNS, suggest_from_table
 
     settings = load_settings()
-    store_path = store or settings.label_store
-    labeled = {e.text_hash for e in LabelStore(store_path).current()} if store_path.exists() else set()
+    label_store = existing_store(store, settings)
+    labeled = {e.text_hash for e in label_store.current()} if label_store else set()
     result = suggest_from_table(
         Predictor.load(model or settings.model_dir, settings),
         input,
@@ -285,14 +284,10 @@ def audit(
     """Find likely labeling mistakes: labels that cross-validated predictions confidently contradict."""
     from classifier.tabular import write_table
     from training.audit import AUDIT_COLUMNS, audit_records, finding_rows
-    from training.label_store import LabelStore
     from training.retrain import labeled_records
 
     settings = load_settings()
-    store_path = store or settings.label_store
-    records, sources = labeled_records(
-        (data or settings.default_data) if seed_data else None, LabelStore(store_path) if store_path.exists() else None
-    )
+    records, sources = labeled_records(seed_path(data, seed_data, settings), existing_store(store, settings))
     t = settings.training
     findings = audit_records(records, t.base_model, t.max_tokens, folds, confidence, t.seed)
     write_table(finding_rows(findings), output, AUDIT_COLUMNS)

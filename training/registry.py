@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -139,9 +138,6 @@ class ModelRegistry:
             validation={k: metrics.get(k) for k in ("needs_macro_f1", "cause_macro_f1")},
             held_out=comparison or None,
         )
-
-    def remove_staging(self) -> None:
-        shutil.rmtree(self.root / STAGING_DIR, ignore_errors=True)
 
     def _log(self, entry: dict[str, Any]) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
