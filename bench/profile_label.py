@@ -1,11 +1,11 @@
 """Where does labeling time go? Stage timings and a cProfile of the batch path.
 
-    python -m bench.profile_label [--model models/default] [--texts 5000] [--threads 0]
+    python -m bench.profile_label [--model models/default] [--texts 5000] [--threads 0] [--runtime auto]
 
-Stages are timed on the same texts (`bench.common.benchmark_texts`): tokenization,
-embedding-row lookup and dequantisation, the rest of the encoder, the heads and
-calibration, segmentation/aggregation, and the whole `needlens label` job (file read and
-write included). Then the top functions of a cProfile of that job, by own time.
+Stages are timed on the same texts (`bench.common.benchmark_texts`): tokenization, the
+model (encoder and heads, in the chosen runtime) on length-sorted batches, calibration,
+segmentation/aggregation, and the whole `needlens label` job (file read and write
+included). Then the top functions of a cProfile of that job, by own time.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import pstats
 import tempfile
 import time
 from pathlib import Path
+from typing import get_args
 
 import torch
 
@@ -25,6 +26,8 @@ from bench.common import benchmark_texts
 from classifier.batch import LabelJob
 from classifier.encoders.base import length_batches
 from classifier.inference import Predictor, calibrated_probabilities, compute_logits
+from classifier.runtime import resolve_runtime
+from classifier.settings import Runtime, Settings
 
 
 def timed(label: str, n: int, fn) -> object:  # type: ignore[no-untyped-def]
@@ -40,29 +43,23 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=Path("models/default"))
     parser.add_argument("--texts", type=int, default=5000)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--runtime", default="auto", choices=get_args(Runtime))
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    predictor = Predictor.load(args.model)
-    model, encoder, batch = predictor.model, predictor.model.encoder, predictor.settings.batch_size
+    predictor = Predictor.load(args.model, Settings(runtime=args.runtime))
+    encoder, batch = predictor.model.encoder, predictor.settings.batch_size
     texts = benchmark_texts(args.texts)
     n = len(texts)
+    runtime = resolve_runtime(args.runtime, predictor.model)
     print(f"{n} texts, {sum(map(len, texts)) / n:.0f} characters on average, torch threads {torch.get_num_threads()}")
 
     timed("tokenize (SentencePiece, all texts)", n, lambda: encoder.token_counts(texts))
     batches = timed("tokenize + pad, length-sorted batches", n, lambda: list(length_batches(encoder, texts, batch)))
-    with torch.inference_mode():
-        embedded = timed(
-            "embedding rows (uint8 gather + dequantise)", n, lambda: [encoder.embed(b.input_ids) for _, b in batches]
-        )
-        timed(
-            "encoder forward (embedding included)",
-            n,
-            lambda: [encoder(b.input_ids, b.attention_mask) for _, b in batches],
-        )
-        timed("encoder + heads", n, lambda: [model(b.input_ids, b.attention_mask) for _, b in batches])
-    del embedded
-    logits = timed("compute_logits (tokenize + model)", n, lambda: compute_logits(model, texts, batch))
+    timed(f"model on those batches ({runtime})", n, lambda: [predictor.runner(b) for _, b in batches])
+    logits = timed(
+        "compute_logits (tokenize + model)", n, lambda: compute_logits(predictor.model, texts, batch, predictor.runner)
+    )
     timed("calibration", n, lambda: calibrated_probabilities(logits, predictor.config))
     timed("Predictor.score (segmentation + aggregation)", n, lambda: predictor.score(texts))
     timed("Predictor.predict (+ result objects)", n, lambda: predictor.predict(texts))

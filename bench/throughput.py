@@ -31,7 +31,8 @@ from bench.common import benchmark_texts
 
 RUNS = {
     "torch": "PyTorch eager, float32",
-    "torch-bf16": "PyTorch, bfloat16 autocast (optimized path)",
+    "torch-cached": "PyTorch, token-feature cache, float32 (optimized path)",
+    "torch-cached-bf16": "PyTorch, token-feature cache, bfloat16 convolutions (optimized path)",
     "auto": "default runtime (`auto`)",
     "onnx": "ONNX Runtime, float32",
     "onnx-int8": "ONNX Runtime, int8 dynamic quantisation",

@@ -163,7 +163,7 @@ class Predictor:
         self.settings = settings or Settings()
         self.model_dir = model_dir
         """The directory the model came from (a registry's active version, resolved)."""
-        self.runner = make_runner(model, self.settings.runtime, self.settings.cache_dir, self.settings.threads)
+        self.runner = make_runner(model, self.settings)
 
     @classmethod
     def load(cls, path: Path, settings: Settings | None = None) -> Predictor:

@@ -1,13 +1,14 @@
-"""How a batch's logits are computed: PyTorch (float32 or bfloat16), or ONNX Runtime (fp32 or int8).
+"""How a batch's logits are computed: PyTorch (eager, or through a token-feature cache), or ONNX Runtime.
 
-Tokenization, the embedding-table lookup and everything after the logits are shared, so
-the runtimes differ only in the dense part of the encoder and the heads. The ONNX graphs
-are exported from the loaded model on first use into a cache (``onnx_export``); the
-model directory itself stays the few-MB PyTorch weights.
+Tokenization and everything after the logits are shared, so the runtimes differ only in
+how the encoder and the heads are computed. The ONNX graphs are exported from the loaded
+model on first use into a cache (``onnx_export``); the model directory itself stays the
+few-MB PyTorch weights.
 
 Which one is the default is decided by ``bench/throughput.py`` (speed) and
-``tests/test_runtime.py`` (agreement with float32 PyTorch): bfloat16 on CPUs with native
-support; ONNX Runtime was slower than PyTorch on this encoder and stays opt-in.
+``tests/test_runtime.py`` (agreement with eager float32): the token-feature cache, with its
+second convolutions in bfloat16 on CPUs with native support. ONNX Runtime was slower than
+PyTorch on this encoder, and int8 failed the agreement rule; both stay opt-in.
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ from typing import Protocol
 
 import numpy as np
 import torch
-from torch import nn
-from torch.func import functional_call
 
 from classifier.encoders.base import TokenBatch
+from classifier.encoders.use_m3 import UseM3Encoder
+from classifier.encoders.use_m3_cached import TokenFeatureCache
 from classifier.errors import ModelLoadError
 from classifier.modeling import NeedlensModel
-from classifier.settings import Runtime
+from classifier.settings import Runtime, Settings
 
 
 class LogitsRunner(Protocol):
@@ -33,28 +34,20 @@ class LogitsRunner(Protocol):
 
 
 class TorchRunner:
-    """PyTorch eager; with ``bfloat16`` the convolutions and matrix products run in bfloat16
-    (autocast keeps layer norms, reductions and the heads' outputs in float32)."""
+    """PyTorch: eager float32 (the reference every other runtime is compared with), or the
+    use-m3 encoder through a token-feature cache (``encoders.use_m3_cached``)."""
 
-    def __init__(self, model: NeedlensModel, bfloat16: bool = False) -> None:
+    def __init__(self, model: NeedlensModel, cache: TokenFeatureCache | None = None) -> None:
         self.model = model
-        self.bfloat16 = bfloat16
-        # bfloat16 copies of the dense layers' weights, made once: autocast would otherwise
-        # re-cast every weight on every call, which costs more than a one-text forward pass
-        self.dense_bf16 = {
-            f"{module_name}.{name}".lstrip("."): tensor.detach().to(torch.bfloat16)
-            for module_name, module in model.named_modules()
-            if bfloat16 and isinstance(module, nn.Linear | nn.Conv1d)
-            for name, tensor in module.named_parameters(recurse=False)
-        }
+        self.cache = cache
 
     def __call__(self, batch: TokenBatch) -> tuple[np.ndarray, np.ndarray]:
-        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bfloat16):
-            if self.bfloat16:
-                needs, cause = functional_call(self.model, self.dense_bf16, (batch.input_ids, batch.attention_mask))
-            else:
+        with torch.inference_mode():
+            if self.cache is None:
                 needs, cause = self.model(batch.input_ids, batch.attention_mask)
-        return needs.float().numpy(), cause.float().numpy()
+            else:
+                needs, cause = self.model.heads(self.cache(batch.input_ids, batch.attention_mask))
+        return needs.numpy(), cause.numpy()
 
 
 def cpu_has_native_bfloat16() -> bool:
@@ -66,10 +59,14 @@ def cpu_has_native_bfloat16() -> bool:
     return " avx512_bf16" in flags or " amx_bf16" in flags
 
 
-def resolve_runtime(runtime: Runtime) -> Runtime:
-    if runtime == "auto":
-        return "torch-bf16" if cpu_has_native_bfloat16() else "torch"
-    return runtime
+def resolve_runtime(runtime: Runtime, model: NeedlensModel) -> Runtime:
+    """``auto``: the token-feature cache for the use-m3 encoder (in bfloat16 where the CPU has
+    it natively), eager float32 for any other encoder."""
+    if runtime != "auto":
+        return runtime
+    if not isinstance(model.encoder, UseM3Encoder):
+        return "torch"
+    return "torch-cached-bf16" if cpu_has_native_bfloat16() else "torch-cached"
 
 
 class OnnxRunner:
@@ -94,14 +91,18 @@ class OnnxRunner:
         return needs, cause
 
 
-def make_runner(model: NeedlensModel, runtime: Runtime, cache_dir: Path, threads: int) -> LogitsRunner:
-    runtime = resolve_runtime(runtime)
-    if runtime in ("torch", "torch-bf16"):
-        return TorchRunner(model, bfloat16=runtime == "torch-bf16")
-    from classifier.onnx_export import onnx_graph
-
-    if not hasattr(model.encoder, "encode_embedded"):
+def make_runner(model: NeedlensModel, settings: Settings) -> LogitsRunner:
+    runtime = resolve_runtime(settings.runtime, model)
+    if runtime == "torch":
+        return TorchRunner(model)
+    if not isinstance(model.encoder, UseM3Encoder):
         raise ModelLoadError(
             f"runtime {runtime!r} supports the built-in use-m3 encoder; this model uses {model.config.base_model}"
         )
-    return OnnxRunner(model, onnx_graph(model, cache_dir, quantized=runtime == "onnx-int8"), threads)
+    if runtime in ("torch-cached", "torch-cached-bf16"):
+        cache = TokenFeatureCache(model.encoder, settings.token_cache_mb << 20, bfloat16=runtime == "torch-cached-bf16")
+        return TorchRunner(model, cache)
+    from classifier.onnx_export import onnx_graph
+
+    graph = onnx_graph(model, settings.cache_dir, quantized=runtime == "onnx-int8")
+    return OnnxRunner(model, graph, settings.threads)

