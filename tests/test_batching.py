@@ -10,13 +10,13 @@ class CharEncoder(TextEncoder):
 
     dim = 1
 
-    def token_counts(self, texts):
-        return [len(t) for t in texts]
+    def token_ids(self, texts):
+        return [[ord(c) for c in t] for t in texts]
 
-    def tokenize(self, texts):
-        width = max(map(len, texts))
-        mask = torch.tensor([[1] * len(t) + [0] * (width - len(t)) for t in texts])
-        return TokenBatch(mask.clone(), mask, [False] * len(texts))
+    def collate(self, ids):
+        width = max(map(len, ids))
+        mask = torch.tensor([[1] * len(seq) + [0] * (width - len(seq)) for seq in ids])
+        return TokenBatch(mask.clone(), mask, [False] * len(ids))
 
 
 def test_batches_cover_every_text_once_and_split_where_the_length_changes():

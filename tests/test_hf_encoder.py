@@ -6,6 +6,7 @@ import pytest
 import torch
 from transformers import BertConfig, BertModel, BertTokenizer
 
+from classifier.encoders.hf import HFEncoder
 from classifier.inference import Predictor
 from tests.conftest import TOY_PHRASES, quick_settings
 from training.pipeline import train_model
@@ -46,3 +47,13 @@ def test_hf_directory_trains_saves_and_loads_without_the_original(tiny_bert_dir,
     after = Predictor.load(out).predict(texts)
     assert before == after
     assert [p.truncated for p in after] == [False, True]  # the long text passed the 16-token window
+
+
+def test_a_cut_batch_equals_the_tokenizers_own_truncation(tiny_bert_dir):
+    encoder = HFEncoder.from_pretrained_dir(tiny_bert_dir, max_tokens=12)
+    texts = ["屏幕坏了要求换货", "想参与新功能共创，希望参加内测计划，想学习进阶使用教程"]
+    batch = encoder.tokenize(texts)
+    expected = encoder.tokenizer(texts, padding=True, truncation=True, max_length=12, return_tensors="pt")
+    assert torch.equal(batch.input_ids, expected["input_ids"])
+    assert torch.equal(batch.attention_mask, expected["attention_mask"])
+    assert batch.truncated == [False, True]

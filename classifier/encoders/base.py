@@ -27,12 +27,22 @@ class TextEncoder(nn.Module):
     window: int | None = None
     """Most tokens one text may have before it is cut; None for encoders without a window."""
 
-    def tokenize(self, texts: Sequence[str]) -> TokenBatch:
+    def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        """Each text's token ids, special tokens included and nothing cut."""
         raise NotImplementedError
 
-    def token_counts(self, texts: Sequence[str]) -> list[int]:
-        """Token lengths, used to bucket texts of similar length into one batch."""
+    def collate(self, ids: Sequence[list[int]]) -> TokenBatch:
+        """One padded batch of ``token_ids`` output; texts over the window are cut here.
+
+        Tokenizing and batching are apart so that a job tokenizes each text once, sorts
+        by the token counts, and batches the ids it already has."""
         raise NotImplementedError
+
+    def tokenize(self, texts: Sequence[str]) -> TokenBatch:
+        return self.collate(self.token_ids(texts))
+
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        return [len(ids) for ids in self.token_ids(texts)]
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -54,7 +64,8 @@ def length_batches(
     once it holds ``min_exact`` texts: in a large job most batches then have no padding at
     all (which the encoder can skip masking for), while a handful of texts still share one
     padded batch rather than running one by one."""
-    counts = np.asarray(encoder.token_counts(texts))
+    ids = encoder.token_ids(texts)
+    counts = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
     order = np.argsort(counts, kind="stable")
     start = 0
     while start < len(order):
@@ -64,7 +75,7 @@ def length_batches(
                 break
             end += 1
         idx = order[start:end]
-        yield idx, encoder.tokenize([texts[i] for i in idx])
+        yield idx, encoder.collate([ids[i] for i in idx])
         start = end
 
 

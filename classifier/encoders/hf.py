@@ -47,17 +47,23 @@ class HFEncoder(TextEncoder):
         tokenizer = AutoTokenizer.from_pretrained(model_dir / SUBDIR, local_files_only=True)
         return cls(AutoModel.from_config(config), tokenizer, max_tokens)
 
-    def token_counts(self, texts: Sequence[str]) -> list[int]:
-        encoded = self.tokenizer(list(texts), add_special_tokens=True, truncation=False)["input_ids"]
-        return [len(ids) for ids in encoded]
+    def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        return self.tokenizer(list(texts), add_special_tokens=True, truncation=False)["input_ids"]
 
-    def tokenize(self, texts: Sequence[str]) -> TokenBatch:
-        full = self.token_counts(texts)
-        batch = self.tokenizer(
-            list(texts), padding=True, truncation=True, max_length=self.max_tokens, return_tensors="pt"
-        )
-        truncated = [n > self.max_tokens for n in full]
+    def collate(self, ids: Sequence[list[int]]) -> TokenBatch:
+        truncated = [len(seq) > self.max_tokens for seq in ids]
+        cut = [self._cut(seq) if over else seq for seq, over in zip(ids, truncated, strict=True)]
+        batch = self.tokenizer.pad({"input_ids": cut}, return_tensors="pt")
         return TokenBatch(batch["input_ids"], batch["attention_mask"], truncated)
+
+    def _cut(self, seq: list[int]) -> list[int]:
+        """What the tokenizer's own truncation gives: the text's tokens cut to fit the
+        window, between the special tokens that open and close it."""
+        special = self.tokenizer.get_special_tokens_mask(seq, already_has_special_tokens=True)
+        lead = next((i for i, flag in enumerate(special) if not flag), len(seq))
+        trail = next((i for i, flag in enumerate(reversed(special)) if not flag), 0)
+        room = self.max_tokens - lead - trail
+        return seq[: lead + room] + seq[len(seq) - trail :]
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         states = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state

@@ -174,14 +174,10 @@ class UseM3Encoder(TextEncoder):
             put(getattr(self, name), name)
 
     # ---- tokenization -------------------------------------------------------------------
-    def _ids(self, texts: Sequence[str]) -> list[list[int]]:
+    def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
         return self.sp.encode(list(texts), add_bos=True, add_eos=True)
 
-    def token_counts(self, texts: Sequence[str]) -> list[int]:
-        return [len(ids) for ids in self._ids(texts)]
-
-    def tokenize(self, texts: Sequence[str]) -> TokenBatch:
-        ids = self._ids(texts)
+    def collate(self, ids: Sequence[list[int]]) -> TokenBatch:
         width = max(len(x) for x in ids)
         input_ids = torch.zeros((len(ids), width), dtype=torch.long)
         mask = torch.zeros((len(ids), width), dtype=torch.long)
