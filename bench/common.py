@@ -69,6 +69,13 @@ class Server:
         self.process.kill()
         raise RuntimeError("server not ready in 120 s")
 
+    def memory_mb(self) -> tuple[float, float]:
+        """The server's resident memory now and at its peak (Linux /proc), in MB."""
+        assert self.process is not None
+        status = Path(f"/proc/{self.process.pid}/status").read_text().splitlines()
+        fields = {line.split(":")[0]: line.split()[1] for line in status if line.startswith(("VmRSS", "VmHWM"))}
+        return int(fields["VmRSS"]) / 1024, int(fields["VmHWM"]) / 1024
+
     def __exit__(self, *exc: object) -> None:
         assert self.process is not None
         self.process.send_signal(signal.SIGTERM)

@@ -4,7 +4,8 @@
 
 Starts `needlens serve` itself (once with micro-batching, once without), then for each
 scenario sends a fixed number of requests from a fixed number of concurrent clients,
-stopping early at the time limit. The load generator (a minimal keep-alive HTTP/1.1
+stopping early at the time limit, and reads the server's resident memory after the
+scenarios. The load generator (a minimal keep-alive HTTP/1.1
 client) shares the 2 cores with the server, so figures are conservative. Prints a table;
 nothing here asserts a target.
 """
@@ -140,6 +141,7 @@ def main() -> None:
         Scenario("64 texts", 4, 64, args.batch_requests),
     ]
     results: list[Result] = []
+    memory: list[tuple[str, float, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
         for mode, flag in (("micro-batching", "true"), ("no batching", "false")):
             env = {"NEEDLENS_MICRO_BATCHING": flag, "NEEDLENS_MAX_BODY_BYTES": "10000000"}
@@ -147,11 +149,14 @@ def main() -> None:
                 for scenario in scenarios:
                     results.append(asyncio.run(run_scenario(server.url, scenario, texts, args.time_limit, mode)))
                     print("  ".join(results[-1].row()), flush=True)
+                memory.append((mode, *server.memory_mb()))
 
     header = ["mode", "request", "conc.", "done", "errors", "req/s", "texts/s", "p50 ms", "p95 ms", "p99 ms"]
     print("\n| " + " | ".join(header) + " |\n|" + "---|" * len(header))
     for result in results:
         print("| " + " | ".join(result.row()) + " |")
+    for mode, now, peak in memory:
+        print(f"server resident memory after the {mode} scenarios: {now:.0f} MB (peak {peak:.0f} MB)")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import warnings
 from collections.abc import Sequence
 from functools import cache
 from importlib import metadata, resources
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -178,14 +179,12 @@ class UseM3Encoder(TextEncoder):
         return self.sp.encode(list(texts), add_bos=True, add_eos=True)
 
     def collate(self, ids: Sequence[list[int]]) -> TokenBatch:
-        width = max(len(x) for x in ids)
-        input_ids = torch.zeros((len(ids), width), dtype=torch.long)
-        mask = torch.zeros((len(ids), width), dtype=torch.long)
-        for row, seq in enumerate(ids):
-            input_ids[row, : len(seq)] = torch.tensor(seq)
-            mask[row, : len(seq)] = 1
+        lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
+        mask = np.arange(lengths.max()) < lengths[:, None]
+        input_ids = np.zeros(mask.shape, dtype=np.int64)
+        input_ids[mask] = np.fromiter(chain.from_iterable(ids), dtype=np.int64, count=int(lengths.sum()))
         # a bag-of-n-grams encoder has no window, so nothing is ever truncated
-        return TokenBatch(input_ids, mask, [False] * len(ids))
+        return TokenBatch(torch.from_numpy(input_ids), torch.from_numpy(mask.astype(np.int64)), [False] * len(ids))
 
     # ---- forward ------------------------------------------------------------------------
     def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
