@@ -1,4 +1,4 @@
-"""Length batching: every text once, batches capped, lengths kept apart once a batch is big enough."""
+"""Length batching: every text once, batches capped, texts of similar length together."""
 
 import torch
 
@@ -19,14 +19,12 @@ class CharEncoder(TextEncoder):
         return TokenBatch(mask.clone(), mask, [False] * len(ids))
 
 
-def test_batches_cover_every_text_once_and_split_where_the_length_changes():
-    texts = ["a" * 3] * 20 + ["b" * 4] * 3 + ["c" * 5] * 10 + ["d" * 9]
-    batches = list(length_batches(CharEncoder(), texts, batch_size=8, min_exact=4))
+def test_batches_cover_every_text_once_in_length_order():
+    texts = ["a" * 3] * 20 + ["b" * 9] + ["c" * 5] * 10 + ["d" * 4] * 3
+    batches = list(length_batches(CharEncoder(), texts, batch_size=8))
     seen = sorted(int(i) for idx, _ in batches for i in idx)
     assert seen == list(range(len(texts)))
-    assert all(len(idx) <= 8 for idx, _ in batches)
-    lengths = [sorted({len(texts[i]) for i in idx}) for idx, _ in batches]
-    # twenty 3s fill 8 + 8 + 4; the three 4s take one 5 to reach min_exact; a lone 9 joins the last 5
-    assert lengths == [[3], [3], [3], [4, 5], [5], [5, 9]]
-    unpadded = [bool(b.attention_mask.all()) for _, b in batches]
-    assert unpadded == [True, True, True, False, True, False]
+    assert [len(idx) for idx, _ in batches] == [8, 8, 8, 8, 2]
+    assert [len(texts[i]) for idx, _ in batches for i in idx] == sorted(map(len, texts))
+    # twenty 3s, three 4s, ten 5s, one 9: a batch pads only where the lengths meet
+    assert [b.attention_mask.shape[1] for _, b in batches] == [3, 3, 5, 5, 9]
