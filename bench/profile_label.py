@@ -48,17 +48,21 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     predictor = Predictor.load(args.model, Settings(runtime=args.runtime))
-    encoder, batch = predictor.model.encoder, predictor.settings.batch_size
+    encoder, batch, tokens = predictor.model.encoder, predictor.settings.batch_size, predictor.settings.batch_tokens
     texts = benchmark_texts(args.texts)
     n = len(texts)
     runtime = resolve_runtime(args.runtime, predictor.model)
     print(f"{n} texts, {sum(map(len, texts)) / n:.0f} characters on average, torch threads {torch.get_num_threads()}")
 
     timed("tokenize (SentencePiece, all texts)", n, lambda: encoder.token_counts(texts))
-    batches = timed("tokenize + pad, length-sorted batches", n, lambda: list(length_batches(encoder, texts, batch)))
+    batches = timed(
+        "tokenize + pad, length-sorted batches", n, lambda: list(length_batches(encoder, texts, batch, tokens))
+    )
     timed(f"model on those batches ({runtime})", n, lambda: [predictor.runner(b) for _, b in batches])
     logits = timed(
-        "compute_logits (tokenize + model)", n, lambda: compute_logits(predictor.model, texts, batch, predictor.runner)
+        "compute_logits (tokenize + model)",
+        n,
+        lambda: compute_logits(predictor.model, texts, batch, predictor.runner, tokens),
     )
     timed("calibration", n, lambda: calibrated_probabilities(logits, predictor.config))
     timed("Predictor.score (segmentation + aggregation)", n, lambda: predictor.score(texts))

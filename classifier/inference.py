@@ -95,7 +95,11 @@ class DocumentScores:
 
 
 def compute_logits(
-    model: NeedlensModel, texts: Sequence[str], batch_size: int, runner: LogitsRunner | None = None
+    model: NeedlensModel,
+    texts: Sequence[str],
+    batch_size: int,
+    runner: LogitsRunner | None = None,
+    batch_tokens: int | None = None,
 ) -> Logits:
     """Run the model (through ``runner``, PyTorch by default) over texts in length-sorted batches,
     so padding stays small."""
@@ -108,7 +112,7 @@ def compute_logits(
     run = runner or TorchRunner(model)
     was_training = model.training
     model.eval()
-    for idx, batch in length_batches(model.encoder, texts, batch_size):
+    for idx, batch in length_batches(model.encoder, texts, batch_size, batch_tokens):
         need_out[idx], cause_out[idx] = run(batch)
         for i, cut in zip(idx, batch.truncated, strict=True):
             truncated[i] = cut
@@ -177,7 +181,7 @@ class Predictor:
 
     def probabilities(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, list[bool]]:
         """Calibrated probabilities of each text taken whole (no segmentation)."""
-        logits = compute_logits(self.model, texts, self.settings.batch_size, self.runner)
+        logits = compute_logits(self.model, texts, self.settings.batch_size, self.runner, self.settings.batch_tokens)
         need_probs, cause_probs = calibrated_probabilities(logits, self.config)
         return need_probs, cause_probs, logits.truncated
 

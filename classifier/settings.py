@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     default_data: Path = Path("data/seed")
     sample_file: Path = Path("data/sample_feedback.csv")
     batch_size: int = Field(64, ge=1, description="texts per forward pass when labeling")
+    batch_tokens: int = Field(
+        2048, ge=1, description="padded tokens per forward pass when labeling: bounds the memory of long texts"
+    )
     chunk_rows: int = Field(2048, ge=1, description="rows read, labeled and written per chunk")
     label_workers: int = Field(
         1, ge=1, description="single-threaded worker processes for `needlens label` (2 on 2 cores: ~25% faster)"

@@ -28,3 +28,11 @@ def test_batches_cover_every_text_once_in_length_order():
     assert [len(texts[i]) for idx, _ in batches for i in idx] == sorted(map(len, texts))
     # twenty 3s, three 4s, ten 5s, one 9: a batch pads only where the lengths meet
     assert [b.attention_mask.shape[1] for _, b in batches] == [3, 3, 5, 5, 9]
+
+
+def test_a_token_budget_keeps_long_texts_in_smaller_batches():
+    texts = ["a" * 2] * 10 + ["b" * 10] * 5 + ["c" * 40]
+    batches = list(length_batches(CharEncoder(), texts, batch_size=8, max_tokens=20))
+    assert [len(idx) for idx, _ in batches] == [8, 2, 2, 2, 1, 1]
+    assert all(b.input_ids.numel() <= 20 for _, b in batches[:-1])
+    assert batches[-1][1].input_ids.shape == (1, 40)  # over the budget alone: a batch of its own

@@ -56,18 +56,27 @@ class TextEncoder(nn.Module):
 
 
 def length_batches(
-    encoder: TextEncoder, texts: Sequence[str], batch_size: int
+    encoder: TextEncoder, texts: Sequence[str], batch_size: int, max_tokens: int | None = None
 ) -> Iterator[tuple[np.ndarray, TokenBatch]]:
     """Token batches of texts of similar length, with their input positions.
 
-    Texts are taken in length order, so a batch's padding stays small. Closing batches
-    early where the length changes (no padding at all) was measured too: fuller batches
-    are faster with the token-feature cache and equal with eager PyTorch."""
+    Texts are taken in length order, so a batch's padding stays small; a batch also stops
+    before its padded size passes ``max_tokens``, so batches of long texts hold fewer of
+    them (this bounds the memory a pass needs at no cost in speed, see README). Closing
+    batches wherever the length changes (no padding at all) was measured too: fuller
+    batches are faster with the token-feature cache and equal with eager PyTorch."""
     ids = encoder.token_ids(texts)
-    order = np.argsort(np.fromiter(map(len, ids), dtype=np.int64, count=len(ids)), kind="stable")
-    for start in range(0, len(order), batch_size):
-        idx = order[start : start + batch_size]
+    counts = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
+    order = np.argsort(counts, kind="stable")
+    budget = max_tokens or np.iinfo(np.int64).max
+    start = 0
+    while start < len(order):
+        end = start + 1  # a text longer than the budget still gets a batch of its own
+        while end < len(order) and end - start < batch_size and (end - start + 1) * counts[order[end]] <= budget:
+            end += 1
+        idx = order[start:end]
         yield idx, encoder.collate([ids[i] for i in idx])
+        start = end
 
 
 def embed_texts(encoder: TextEncoder, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
