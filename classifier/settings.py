@@ -58,7 +58,7 @@ class Settings(BaseSettings):
     )
     chunk_rows: int = Field(2048, ge=1, description="rows read, labeled and written per chunk")
     label_workers: int = Field(
-        1, ge=1, description="single-threaded worker processes for `needlens label` (2 on 2 cores: ~25% faster)"
+        1, ge=1, description="single-threaded worker processes for `needlens label`; pays on machines with more cores"
     )
     max_chars: int = Field(5000, ge=1, description="longer texts get an error row instead of a label")
     segment_over_chars: int = Field(300, ge=20, description="longer texts are classified sentence by sentence")

@@ -1,10 +1,12 @@
-"""Label texts in several single-threaded processes: on 2 cores, two one-thread workers
-label about a quarter more texts per second than one process with two threads, because
-the encoder's small matrix products do not split well across threads.
+"""Label texts in several single-threaded processes, for machines where one process's
+threads leave cores idle. On the 2-core machine two one-thread workers beat one two-thread
+process by a quarter with eager PyTorch, and break even with the token-feature cache
+(README, "Fast inference").
 
 Each worker loads its own predictor (the embedding table is a shared memory map, so the
-copies are the few-MB fine-tuned weights and the workers' activations). Work is split by
-text length so the workers finish together, and results come back in input order.
+copies are the few-MB fine-tuned weights, each worker's token-feature cache and its
+activations). Work is split by text length so the workers finish together, and results
+come back in input order.
 """
 
 from __future__ import annotations
