@@ -37,8 +37,7 @@ class TokenFeatureCache:
     def __init__(self, encoder: UseM3Encoder, max_bytes: int, bfloat16: bool = False) -> None:
         self.encoder = encoder
         self.conv_dtype = torch.bfloat16 if bfloat16 else torch.float32
-        self.first_width = sum(order for order, _ in ORDERS) * CNN_DIM
-        row_bytes = 4 * (EMB_DIM + CNN_DIM * len(ORDERS) + self.first_width + 2)
+        row_bytes = 4 * (EMB_DIM + CNN_DIM * len(ORDERS) + sum(order for order, _ in ORDERS) * CNN_DIM + 2)
         self.capacity = max(2, max_bytes // row_bytes)
         self.lock = threading.Lock()  # the service may call one runner from several threads
         with torch.inference_mode():
@@ -69,9 +68,10 @@ class TokenFeatureCache:
         self.slot_of = torch.full((self.encoder.table.shape[0],), -1, dtype=torch.long)
         self.emb = torch.empty(capacity, EMB_DIM)
         self.act = torch.empty(capacity, CNN_DIM * len(ORDERS))
-        self.first_share = torch.empty(capacity, self.first_width)
+        # per branch, a token's share at each window position: (capacity, order * channels)
+        self.shares = [torch.empty(capacity, order * CNN_DIM) for order, _ in ORDERS]
         self.emb_stats = torch.empty(capacity, 2)  # sum and sum of squares of each embedding row
-        for table in (self.emb, self.act, self.first_share, self.emb_stats):
+        for table in (self.emb, self.act, *self.shares, self.emb_stats):
             table[0] = 0
         self.used = 1
 
@@ -86,12 +86,12 @@ class TokenFeatureCache:
         enc = self.encoder
         emb = enc.embed(missing)
         act = enc.proj_norm(enc.proj(emb))
-        shares = [act[:, i * CNN_DIM : (i + 1) * CNN_DIM] @ w for i, w in enumerate(self.first)]
         slots = torch.arange(self.used, self.used + len(missing))
         self.slot_of[missing] = slots
         self.emb[slots] = emb
         self.act[slots] = act
-        self.first_share[slots] = torch.cat(shares, dim=1)
+        for i, (table, kernel) in enumerate(zip(self.shares, self.first, strict=True)):
+            table[slots] = act[:, i * CNN_DIM : (i + 1) * CNN_DIM] @ kernel
         self.emb_stats[slots] = torch.stack([emb.sum(1), (emb * emb).sum(1)], dim=1)
         self.used += len(missing)
 
@@ -107,34 +107,33 @@ class TokenFeatureCache:
         padded = not bool(attention_mask.all())
         shifted = F.pad(slots, (MAX_LEFT, MAX_RIGHT))  # slot 0 outside a text: it adds nothing
         act = self.act[slots]
-        ngrams, offset = [], 0
+        ngrams = []
         for i, (order, left) in enumerate(ORDERS):
-            pre = self.first_bias[i].expand(batch, time, CNN_DIM).clone()
-            for j in range(order):
-                start = MAX_LEFT - left + j
-                share = self.first_share[:, offset + j * CNN_DIM : offset + (j + 1) * CNN_DIM]
-                pre += F.embedding(shifted[:, start : start + time], share)
-            offset += order * CNN_DIM
-            h = F.relu(pre) + act[..., i * CNN_DIM : (i + 1) * CNN_DIM]
+            # the first convolution at t sums the shares of the tokens in its window: a bag
+            # of rows (slot * order + position) of the branch's table seen as (slots * order, channels)
+            window = shifted.unfold(1, order, 1)[:, MAX_LEFT - left : MAX_LEFT - left + time]
+            rows = (window * order + torch.arange(order)).reshape(-1, order)
+            pre = F.embedding_bag(rows, self.shares[i].view(-1, CNN_DIM), mode="sum").view(batch, time, CNN_DIM)
+            h = pre.add_(self.first_bias[i]).relu_().add_(act[..., i * CNN_DIM : (i + 1) * CNN_DIM])
             if padded:
                 h = h * mask.unsqueeze(2)
             weight, bias = self.second[i]
             x = F.pad(h.to(self.conv_dtype).unsqueeze(1).permute(0, 3, 1, 2), (left, order - 1 - left))
             y = F.conv2d(x, weight, bias).permute(0, 2, 3, 1).reshape(batch, time, CNN_DIM)
-            out = F.relu(y.float()) + h
+            out = h.add(y.relu_())
             ngrams.append(out * mask.unsqueeze(2) if padded else out)
 
         # The last layer norm runs over [embedding, three n-gram outputs] per token and is then
         # summed over tokens; summing x_t / sigma_t and mu_t / sigma_t gives the same result
         # without building the 1,280-wide features.
-        emb = self.emb[slots]
         stats = self.emb_stats[slots]
         width = EMB_DIM + CNN_DIM * len(ORDERS)
         mean = (stats[..., 0] + sum(g.sum(2) for g in ngrams)) / width
         mean_sq = (stats[..., 1] + sum((g * g).sum(2) for g in ngrams)) / width
         inv_std = torch.rsqrt((mean_sq - mean * mean).clamp_min(0) + enc.eps) * mask
         weights = inv_std.unsqueeze(1)  # (batch, 1, time)
-        weighted = torch.cat([torch.bmm(weights, part) for part in (emb, *ngrams)], dim=2).squeeze(1)
+        emb = F.embedding_bag(slots, self.emb, per_sample_weights=inv_std, mode="sum")
+        weighted = torch.cat([emb, *(torch.bmm(weights, g).squeeze(1) for g in ngrams)], dim=1)
         lengths = mask.sum(1, keepdim=True)
         centred = weighted - (inv_std * mean).sum(1, keepdim=True)
         summed = enc.feat_norm.weight * centred + lengths * enc.feat_norm.bias
