@@ -4,9 +4,10 @@ Up to its second convolutions, USE-m3 treats every token on its own: the uint8 e
 row, its projection and layer norm, and its share of each first n-gram convolution (a
 convolution over a window is a sum of one matrix product per window position, and each
 product sees one token). Kept per distinct token id, these turn the projection and the
-first convolutions, about 60% of the encoder's arithmetic, into row gathers; a batch then
-pays for the second convolutions, the statistics of the last layer norm and the pooling.
-The output equals `UseM3Encoder.forward` up to float32 rounding (``tests/test_runtime.py``).
+first convolutions, about 60% of the encoder's arithmetic, into sums of cached rows; a
+batch then pays for the second convolutions, the statistics of the last layer norm and the
+pooling. The output equals `UseM3Encoder.forward` up to float32 rounding
+(``tests/test_token_cache.py``).
 
 A loaded model's weights do not change at inference, so a cache belongs to one loaded model
 (a promoted model gets a new runner, hence a new cache). It holds at most ``max_bytes`` of
