@@ -26,8 +26,6 @@ from classifier.encoders.use_m3 import CNN_DIM, EMB_DIM, ORDERS, UseM3Encoder
 
 MAX_LEFT = max(left for _, left in ORDERS)
 MAX_RIGHT = max(order - 1 - left for order, left in ORDERS)
-GAP = max(MAX_LEFT, MAX_RIGHT)
-"""Zero rows between two texts laid end to end: as far as any window reaches, so none spans two texts."""
 
 
 class TokenFeatureCache:
@@ -101,52 +99,43 @@ class TokenFeatureCache:
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         with self.lock, torch.inference_mode():
             self._fill(torch.unique(input_ids))
-            valid = attention_mask.bool()
-            return self._encode(self.slot_of[input_ids[valid]], valid.sum(1))
+            return self._encode(self.slot_of[input_ids] * attention_mask, attention_mask)
 
-    def _encode(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Sentence vectors of texts given as their cached slots one after another.
-
-        The texts are laid end to end in one sequence with ``GAP`` zero rows before, between
-        and after them. No window reaches further than that, and the gaps are masked to zero
-        after each convolution, so every text sees exactly the zero padding it would see
-        alone; and no position is padding a shorter text up to a longer one's length."""
+    def _encode(self, slots: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         enc = self.encoder
-        n = len(lengths)
-        text_of = torch.repeat_interleave(torch.arange(n), lengths)
-        position = torch.arange(len(tokens)) + GAP * (text_of + 1)
-        size = len(tokens) + GAP * (n + 1)
-        slots = torch.zeros(size, dtype=torch.long).index_put_((position,), tokens)
-        mask = torch.zeros(size, 1).index_put_((position,), torch.ones(1))
-        shifted = F.pad(slots, (MAX_LEFT, MAX_RIGHT))  # windows centred in the outer gaps reach past the ends
+        batch, time = slots.shape
+        mask = attention_mask.to(torch.float32)
+        padded = not bool(attention_mask.all())
+        shifted = F.pad(slots, (MAX_LEFT, MAX_RIGHT))  # slot 0 outside a text: it adds nothing
         act = self.act[slots]
-        feats = torch.empty(size, CNN_DIM * len(ORDERS))  # the three n-gram outputs side by side
+        ngrams = []
         for i, (order, left) in enumerate(ORDERS):
             # the first convolution at t sums the shares of the tokens in its window: a bag
             # of rows (slot * order + position) of the branch's table seen as (slots * order, channels)
-            window = shifted.unfold(0, order, 1)[MAX_LEFT - left : MAX_LEFT - left + size]
-            rows = window * order + torch.arange(order)
-            pre = F.embedding_bag(rows, self.shares[i].view(-1, CNN_DIM), mode="sum")
-            h = pre.add_(self.first_bias[i]).relu_().add_(act[:, i * CNN_DIM : (i + 1) * CNN_DIM]).mul_(mask)
+            window = shifted.unfold(1, order, 1)[:, MAX_LEFT - left : MAX_LEFT - left + time]
+            rows = (window * order + torch.arange(order)).reshape(-1, order)
+            pre = F.embedding_bag(rows, self.shares[i].view(-1, CNN_DIM), mode="sum").view(batch, time, CNN_DIM)
+            h = pre.add_(self.first_bias[i]).relu_().add_(act[..., i * CNN_DIM : (i + 1) * CNN_DIM])
+            if padded:
+                h = h * mask.unsqueeze(2)
             weight, bias = self.second[i]
-            # (1, channels, 1, time) in channels-last memory: a free view of the (time, channels) rows
-            x = F.pad(h.to(self.conv_dtype)[None, None].permute(0, 3, 1, 2), (left, order - 1 - left))
-            y = F.conv2d(x, weight, bias).permute(0, 2, 3, 1).reshape(size, CNN_DIM)
-            out = feats[:, i * CNN_DIM : (i + 1) * CNN_DIM]
-            torch.add(h, y.relu_(), out=out).mul_(mask)
+            x = F.pad(h.to(self.conv_dtype).unsqueeze(1).permute(0, 3, 1, 2), (left, order - 1 - left))
+            y = F.conv2d(x, weight, bias).permute(0, 2, 3, 1).reshape(batch, time, CNN_DIM)
+            out = h.add(y.relu_())
+            ngrams.append(out * mask.unsqueeze(2) if padded else out)
 
         # The last layer norm runs over [embedding, three n-gram outputs] per token and is then
-        # summed over each text's tokens; summing x_t / sigma_t and mu_t / sigma_t gives the
-        # same result without building the 1,280-wide features.
+        # summed over tokens; summing x_t / sigma_t and mu_t / sigma_t gives the same result
+        # without building the 1,280-wide features.
         stats = self.emb_stats[slots]
         width = EMB_DIM + CNN_DIM * len(ORDERS)
-        mean = (stats[:, 0] + feats.sum(1)) / width
-        mean_sq = (stats[:, 1] + (feats * feats).sum(1)) / width
-        inv_std = torch.rsqrt((mean_sq - mean * mean).clamp_min(0) + enc.eps)[position]
-        starts = torch.cumsum(lengths, 0) - lengths
-        emb = F.embedding_bag(tokens, self.emb, starts, per_sample_weights=inv_std, mode="sum")
-        ngrams = torch.zeros(n, feats.shape[1]).index_add_(0, text_of, feats[position] * inv_std[:, None])
-        centre = torch.zeros(n, 1).index_add_(0, text_of, (inv_std * mean[position])[:, None])
-        lengths_f = lengths[:, None].to(torch.float32)
-        summed = enc.feat_norm.weight * (torch.cat([emb, ngrams], dim=1) - centre) + lengths_f * enc.feat_norm.bias
-        return enc.pool(summed, lengths_f)
+        mean = (stats[..., 0] + sum(g.sum(2) for g in ngrams)) / width
+        mean_sq = (stats[..., 1] + sum((g * g).sum(2) for g in ngrams)) / width
+        inv_std = torch.rsqrt((mean_sq - mean * mean).clamp_min(0) + enc.eps) * mask
+        weights = inv_std.unsqueeze(1)  # (batch, 1, time)
+        emb = F.embedding_bag(slots, self.emb, per_sample_weights=inv_std, mode="sum")
+        weighted = torch.cat([emb, *(torch.bmm(weights, g).squeeze(1) for g in ngrams)], dim=1)
+        lengths = mask.sum(1, keepdim=True)
+        centred = weighted - (inv_std * mean).sum(1, keepdim=True)
+        summed = enc.feat_norm.weight * centred + lengths * enc.feat_norm.bias
+        return enc.pool(summed, lengths)
