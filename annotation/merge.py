@@ -1,0 +1,131 @@
+"""Building the bundled corpus from annotators' readings: one record per text with its provenance.
+
+A text read once keeps that reading. A text read twice keeps the reading both agree on, or the
+adjudicator's where they differ (an unadjudicated disagreement stops the merge). A re-read after
+the audit replaces the label it re-read. Nothing here decides a label: it only picks which
+person's (or writing assistant's) reading stands, by the protocol in ``../shared/spec/annotation.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from annotation.chunks import read_chunk
+from annotation.sampling import PoolText, read_pool
+
+ANNOTATION_DIR = Path("data/annotation")
+CORPUS_FILE = Path("data/real/reviews.jsonl")
+POOL_FILE = Path("../shared/pools/real_reviews.jsonl")
+
+
+@dataclass(frozen=True)
+class Reading:
+    needs: tuple[str, ...]
+    cause: str
+    hard: bool
+
+
+class MergeError(ValueError):
+    """Readings that cannot be merged (missing, or a disagreement nobody adjudicated)."""
+
+
+def read_readings(path: Path) -> dict[str, Reading]:
+    with path.open(encoding="utf-8") as handle:
+        rows = [json.loads(line) for line in handle if line.strip()]
+    return {r["id"]: Reading(tuple(r["needs"]), r["cause"], bool(r.get("hard", False))) for r in rows}
+
+
+def read_decisions(path: Path) -> dict[str, dict]:
+    """Adjudications or re-reads: ``{"id", "needs", "cause", "rule" | "note"}`` per line."""
+    if not path.exists():
+        return {}
+    with path.open(encoding="utf-8") as handle:
+        return {row["id"]: row for row in map(json.loads, handle) if row}
+
+
+def chunk_selection(suggested: set[str], ids: list[str]) -> str:
+    """Whole chunks came either from the stratified draw or from `needlens suggest`."""
+    return "suggest" if ids and ids[0] in suggested else "stratified"
+
+
+def merge(annotation_dir: Path, pool: dict[str, PoolText]) -> list[dict]:
+    raw = annotation_dir / "raw"
+    adjudicated = read_decisions(annotation_dir / "adjudication.jsonl")
+    reread = {
+        k: v
+        for path in sorted((annotation_dir / "audit").glob("reread*.jsonl"))
+        for k, v in read_decisions(path).items()
+    }
+    suggested = set((annotation_dir / "suggested_ids.txt").read_text(encoding="utf-8").split())
+    records: list[dict] = []
+    for chunk in sorted((annotation_dir / "chunks").glob("c*.jsonl")):
+        name = chunk.stem
+        first_path, second_path = raw / f"{name}.A.jsonl", raw / f"{name}.B.jsonl"
+        if not first_path.exists():
+            raise MergeError(f"{chunk}: no reading at {first_path}")
+        first = read_readings(first_path)
+        second = read_readings(second_path) if second_path.exists() else {}
+        ids = [row["id"] for row in read_chunk(chunk)]
+        selection = chunk_selection(suggested, ids)
+        for pool_id in ids:
+            if pool_id not in first:
+                raise MergeError(f"{first_path}: no reading of {pool_id}")
+            a = first[pool_id]
+            needs, cause, hard, annotator = list(a.needs), a.cause, a.hard, f"assistant:{name}.A"
+            if second:
+                b = second[pool_id]
+                if (a.needs, a.cause) == (b.needs, b.cause):
+                    hard, annotator = a.hard or b.hard, f"assistant:{name}.A+B"
+                elif pool_id in adjudicated:
+                    decision = adjudicated[pool_id]
+                    needs, cause, hard = decision["needs"], decision["cause"], True
+                    annotator = f"adjudicated:{name}"
+                else:
+                    raise MergeError(f"{pool_id} ({name}): the two readings differ and nobody adjudicated them")
+            if pool_id in reread:
+                decision = reread[pool_id]
+                if (decision["needs"], decision["cause"]) != (needs, cause):
+                    needs, cause, hard, annotator = decision["needs"], decision["cause"], True, f"{annotator}+reread"
+            text = pool[pool_id]
+            records.append(
+                {
+                    "id": f"real-{pool_id}",
+                    "text": text.text,
+                    "needs": needs,
+                    "cause": cause,
+                    "source": text.source,
+                    "source_row": text.source_row,
+                    "pool_id": pool_id,
+                    "domain": text.domain,
+                    "annotator": annotator,
+                    "hard": hard,
+                    "selection": selection,
+                }
+            )
+    return sorted(records, key=lambda r: r["pool_id"])
+
+
+def write_corpus(records: list[dict], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as handle:
+        for record in records:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def main(argv: list[str]) -> int:
+    annotation_dir = Path(argv[0]) if argv else ANNOTATION_DIR
+    try:
+        records = merge(annotation_dir, {t.pool_id: t for t in read_pool(POOL_FILE)})
+    except MergeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    write_corpus(records, CORPUS_FILE)
+    print(f"{len(records)} records → {CORPUS_FILE}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

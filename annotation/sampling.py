@@ -1,0 +1,89 @@
+"""Choosing which pool texts to read: complaints carry the cause distinction, so negatives and
+longer texts are over-sampled, and every domain gets a quota.
+
+The draw is seeded, so the chosen ids can be reproduced from the pool file alone.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+# Texts longer than this are skipped: a reader cannot weigh a 3,000-character essay in the
+# same minute as a review, and the model segments long texts anyway.
+MAX_CHARS = 500
+MIN_CHARS = 4
+
+
+@dataclass(frozen=True)
+class PoolText:
+    pool_id: str
+    text: str
+    domain: str
+    source: str
+    source_row: int
+    sentiment: int
+
+
+def read_pool(path: Path) -> list[PoolText]:
+    with path.open(encoding="utf-8") as handle:
+        return [
+            PoolText(r["pool_id"], r["text"], r["domain"], r["source"], int(r["source_row"]), int(r["sentiment"]))
+            for r in map(json.loads, handle)
+        ]
+
+
+def _weight(text: PoolText, negative_weight: float) -> float:
+    """Longer texts weigh more (square root, so short texts still appear), negatives more still."""
+    base = math.sqrt(min(len(text.text), MAX_CHARS))
+    return base * (negative_weight if text.sentiment == 0 else 1.0)
+
+
+def weighted_sample(
+    candidates: Sequence[PoolText], k: int, rng: random.Random, negative_weight: float
+) -> list[PoolText]:
+    """Sampling without replacement proportional to weight (Efraimidis–Spirakis keys)."""
+    keyed = sorted(candidates, key=lambda t: rng.random() ** (1.0 / _weight(t, negative_weight)), reverse=True)
+    return keyed[:k]
+
+
+def select(
+    pool: Iterable[PoolText],
+    quotas: dict[str, int],
+    *,
+    seed: int = 13,
+    negative_weight: float = 3.0,
+    exclude: set[str] = frozenset(),
+) -> list[PoolText]:
+    """Per-domain weighted draws; ``exclude`` holds pool ids already chosen or read."""
+    rng = random.Random(seed)
+    by_domain: dict[str, list[PoolText]] = {}
+    for text in pool:
+        if text.pool_id in exclude or not MIN_CHARS <= len(text.text) <= MAX_CHARS:
+            continue
+        by_domain.setdefault(text.domain, []).append(text)
+    chosen: list[PoolText] = []
+    for domain, quota in sorted(quotas.items()):
+        chosen.extend(weighted_sample(by_domain.get(domain, []), quota, rng, negative_weight))
+    rng.shuffle(chosen)
+    return chosen
+
+
+# The draw behind data/real: 3,300 texts, every pool domain, food delivery and hotel (the pool's
+# largest service domains) twice the others; chunks c01–c30 of data/annotation.
+QUOTAS = {
+    "food_delivery": 570,
+    "hotel": 570,
+    "books": 300,
+    "clothing": 310,
+    "computer": 310,
+    "dairy": 310,
+    "fresh_fruit": 310,
+    "phone": 310,
+    "tablet": 310,
+}
+SEED = 13

@@ -1,0 +1,115 @@
+"""Annotation plumbing: choosing texts, checking an annotator's file, merging readings by the protocol."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from annotation.chunks import read_chunk, write_chunks
+from annotation.merge import MergeError, merge
+from annotation.sampling import PoolText, select
+from annotation.validate import problems
+
+
+def pool(n: int = 400) -> list[PoolText]:
+    texts = []
+    for i in range(n):
+        domain = ("hotel", "books")[i % 2]
+        texts.append(PoolText(f"p{i:06d}", "好" * (5 + i % 40), domain, "corpus", i, sentiment=int(i % 4 < 2)))
+    return texts
+
+
+def test_selection_meets_quotas_prefers_negatives_and_repeats():
+    chosen = select(pool(), {"hotel": 40, "books": 30}, seed=1, negative_weight=3.0)
+    assert Counter(t.domain for t in chosen) == {"hotel": 40, "books": 30}
+    unweighted = select(pool(), {"hotel": 40, "books": 30}, seed=1, negative_weight=1.0)
+    negative_share = sum(t.sentiment == 0 for t in chosen) / len(chosen)
+    assert negative_share > 0.65  # the pool is half negative; weight 3 draws about three in four
+    assert negative_share > sum(t.sentiment == 0 for t in unweighted) / len(unweighted)
+    assert [t.pool_id for t in chosen] == [t.pool_id for t in select(pool(), {"hotel": 40, "books": 30}, seed=1)]
+    excluded = select(pool(), {"hotel": 40}, seed=1, exclude={t.pool_id for t in chosen})
+    assert not {t.pool_id for t in excluded} & {t.pool_id for t in chosen}
+
+
+def test_chunks_carry_no_hint_of_a_label(tmp_path):
+    paths = write_chunks(pool(25), tmp_path, size=10, prefix="c")
+    assert [p.name for p in paths] == ["c01.jsonl", "c02.jsonl", "c03.jsonl"]
+    rows = read_chunk(paths[0])
+    assert len(rows) == 10 and set(rows[0]) == {"id", "domain", "text"}
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ('{"id": "a", "needs": ["surface"], "cause": "none", "hard": false', "not JSON"),
+        ('{"id": "a", "needs": ["surface"], "cause": "none"}', "fields must be exactly"),
+        ('{"id": "zzz", "needs": ["surface"], "cause": "none", "hard": false}', "not in the chunk"),
+        ('{"id": "a", "needs": [], "cause": "none", "hard": false}', "non-empty list"),
+        ('{"id": "a", "needs": ["emotional", "surface"], "cause": "none", "hard": false}', "order"),
+        ('{"id": "a", "needs": ["surface"], "cause": "系统误差", "hard": false}', "cause must be one of"),
+        ('{"id": "a", "needs": ["surface"], "cause": "none", "hard": "no"}', "hard must be"),
+        ('["a"]', "fields must be exactly"),
+    ],
+)
+def test_bad_annotation_lines_are_named(line, expected):
+    found = problems(["a"], [line])
+    assert any(expected in problem and "line 1" in problem for problem in found), found
+
+
+def test_a_complete_legal_file_passes_and_duplicates_or_gaps_do_not():
+    good = '{"id": "a", "needs": ["surface", "growth"], "cause": "none", "hard": false}'
+    assert problems(["a"], [good]) == []
+    assert any("twice" in p for p in problems(["a"], [good, good]))
+    assert any("no line yet" in p for p in problems(["a", "b"], [good]))
+
+
+def write_lines(path: Path, rows: list[dict]) -> None:
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+
+
+@pytest.fixture
+def workspace(tmp_path) -> tuple[Path, dict[str, PoolText]]:
+    texts = pool(4)
+    (tmp_path / "chunks").mkdir()
+    (tmp_path / "raw").mkdir()
+    write_chunks(texts[:2], tmp_path / "chunks", size=2, prefix="c")
+    write_chunks(texts[2:], tmp_path / "chunks", size=2, prefix="c", start=2)
+    (tmp_path / "suggested_ids.txt").write_text(f"{texts[2].pool_id}\n{texts[3].pool_id}\n")
+
+    def reading(pool_id: str, cause: str) -> dict:
+        return {"id": pool_id, "needs": ["surface"], "cause": cause, "hard": False}
+
+    ids = [t.pool_id for t in texts]
+    write_lines(tmp_path / "raw" / "c01.A.jsonl", [reading(ids[0], "none"), reading(ids[1], "system_error")])
+    write_lines(tmp_path / "raw" / "c01.B.jsonl", [reading(ids[0], "none"), reading(ids[1], "perception_mismatch")])
+    write_lines(tmp_path / "raw" / "c02.A.jsonl", [reading(ids[2], "none"), reading(ids[3], "none")])
+    return tmp_path, {t.pool_id: t for t in texts}
+
+
+def test_an_unadjudicated_disagreement_stops_the_merge(workspace):
+    directory, texts = workspace
+    with pytest.raises(MergeError, match="nobody adjudicated"):
+        merge(directory, texts)
+
+
+def test_merge_keeps_agreement_adjudication_and_rereads_with_provenance(workspace):
+    directory, texts = workspace
+    ids = list(texts)
+    decision = {"id": ids[1], "needs": ["surface", "emotional"], "cause": "system_error", "rule": "fault wins"}
+    write_lines(directory / "adjudication.jsonl", [decision])
+    (directory / "audit").mkdir()
+    write_lines(
+        directory / "audit" / "reread1.jsonl", [{"id": ids[3], "needs": ["surface"], "cause": "perception_mismatch"}]
+    )
+    records = {r["pool_id"]: r for r in merge(directory, texts)}
+    assert records[ids[0]]["annotator"] == "assistant:c01.A+B"
+    assert (records[ids[1]]["needs"], records[ids[1]]["cause"]) == (["surface", "emotional"], "system_error")
+    assert records[ids[1]]["annotator"] == "adjudicated:c01"
+    assert records[ids[3]]["cause"] == "perception_mismatch" and records[ids[3]]["annotator"].endswith("+reread")
+    assert records[ids[2]]["selection"] == "suggest" and records[ids[0]]["selection"] == "stratified"
+    for record in records.values():
+        assert record["text"] == texts[record["pool_id"]].text
+        assert {"source", "source_row", "pool_id", "annotator", "domain"} <= set(record)
