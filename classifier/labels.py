@@ -1,4 +1,4 @@
-"""The label contract (spec v1.1): the one place that spells the label names.
+"""The label contract (spec v1.2): the one place that spells the label names.
 
 Every other module asks this one for names, Chinese names, order and validation, so a
 change to the spec is a change here and nowhere else.
@@ -13,7 +13,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
+COMPATIBLE_SCHEMA_VERSIONS = frozenset({"1.1", "1.2"})
+"""Spec versions with the same label names: v1.2 only added rules for deciding hard cases."""
 
 
 class Need(StrEnum):

@@ -17,7 +17,7 @@ from transformers import PretrainedConfig
 
 from classifier.encoders import TextEncoder, build_encoder, load_encoder_skeleton
 from classifier.errors import ModelLoadError
-from classifier.labels import CAUSES, NEEDS, SCHEMA_VERSION
+from classifier.labels import CAUSES, COMPATIBLE_SCHEMA_VERSIONS, NEEDS, SCHEMA_VERSION
 from classifier.settings import USE_M3
 
 WEIGHTS_FILE = "model.safetensors"
@@ -113,7 +113,7 @@ class NeedlensModel(nn.Module):
                 f"{model_dir} is not a needlens model directory (config.json or {WEIGHTS_FILE} missing)"
             )
         config = NeedlensConfig.from_pretrained(model_dir)
-        if config.schema_version != SCHEMA_VERSION:
+        if config.schema_version not in COMPATIBLE_SCHEMA_VERSIONS:
             raise ModelLoadError(
                 f"{model_dir} was trained on label schema {config.schema_version}; this needlens speaks {SCHEMA_VERSION}"
             )
