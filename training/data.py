@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from datasets import ClassLabel, Dataset
+from datasets import ClassLabel, Dataset, concatenate_datasets
 from datasets.utils.logging import disable_progress_bar
 
 from classifier.labels import CAUSES, NEEDS, LabeledRecord, RecordError, parse_record
 
 disable_progress_bar()  # a few thousand rows cast in milliseconds; the bars were noise
+
+
+WRITTEN_SOURCE = "needlens-team"
+"""``source`` of the team-written seed records; every other record is real customer text."""
 
 
 class DataError(ValueError):
@@ -33,12 +37,14 @@ def data_files(path: Path) -> list[Path]:
     return [path]
 
 
-def read_records(path: Path, max_errors: int = 20) -> list[LabeledRecord]:
-    """Read and validate every record; all problems are reported together, not one per run."""
+def read_records(paths: Path | Sequence[Path], max_errors: int = 20) -> list[LabeledRecord]:
+    """Read and validate every record of one or more files or directories; all problems are
+    reported together, not one per run."""
     records: list[LabeledRecord] = []
     errors: list[str] = []
     seen_ids: dict[str, str] = {}
-    for file in data_files(path):
+    files = [file for path in ([paths] if isinstance(paths, Path) else paths) for file in data_files(path)]
+    for file in files:
         with file.open(encoding="utf-8") as handle:
             for line_no, line in enumerate(handle, start=1):
                 if not line.strip():
@@ -62,7 +68,7 @@ def read_records(path: Path, max_errors: int = 20) -> list[LabeledRecord]:
         more = f"\n  … and {len(errors) - max_errors} more" if len(errors) > max_errors else ""
         raise DataError(f"{len(errors)} invalid record(s):\n  {shown}{more}")
     if not records:
-        raise DataError(f"{path}: no records")
+        raise DataError(f"{', '.join(map(str, [paths] if isinstance(paths, Path) else paths))}: no records")
     return records
 
 
@@ -73,14 +79,18 @@ def fingerprint(records: Iterable[LabeledRecord]) -> str:
 
 
 def to_dataset(records: list[LabeledRecord]) -> Dataset:
-    """Columns the trainer reads: text, multi-hot needs, cause index (a ClassLabel, so splits can stratify)."""
+    """Columns the trainer reads: text, multi-hot needs, cause index (a ClassLabel, so splits can
+    stratify) and the same cause as a distribution (soft-labeled rows carry a teacher's)."""
     return Dataset.from_dict(
         {
             "id": [r.id for r in records],
             "text": [r.text for r in records],
             "domain": [r.domain or "" for r in records],
+            "written": [r.source == WRITTEN_SOURCE for r in records],
+            "soft": [False] * len(records),
             "needs": [[float(n in r.needs) for n in NEEDS] for r in records],
             "cause": [CAUSES.index(r.cause) for r in records],
+            "cause_probs": [[float(c == r.cause) for c in CAUSES] for r in records],
         }
     ).cast_column("cause", ClassLabel(names=[str(c) for c in CAUSES]))
 
@@ -91,10 +101,26 @@ class Split:
     validation: Dataset
 
 
+MIN_REAL_VALIDATION = 60
+"""Fewer real records than this validate on everything: too few to fit temperatures on."""
+
+
 def split_dataset(dataset: Dataset, validation_fraction: float, seed: int) -> Split:
-    """Same data and seed give the same split; stratified on cause so every class is validated."""
-    parts = dataset.train_test_split(test_size=validation_fraction, seed=seed, stratify_by_column="cause")
-    return Split(train=parts["train"], validation=parts["test"])
+    """Same data and seed give the same split; stratified on cause so every class is validated.
+
+    Validation (which picks the epoch and fits temperatures, thresholds and review bands) is
+    drawn from real customer text whenever there is enough of it: written text is cleaner than
+    traffic, and calibration fitted on it was over-confident on real texts. Written records then
+    all go to training."""
+    written = np.asarray(dataset["written"], dtype=bool)
+    real_count = int((~written).sum())
+    if not written.any() or real_count * validation_fraction < MIN_REAL_VALIDATION:
+        parts = dataset.train_test_split(test_size=validation_fraction, seed=seed, stratify_by_column="cause")
+        return Split(train=parts["train"], validation=parts["test"])
+    real = dataset.select(np.flatnonzero(~written))
+    parts = real.train_test_split(test_size=validation_fraction, seed=seed, stratify_by_column="cause")
+    train = concatenate_datasets([dataset.select(np.flatnonzero(written)), parts["train"]])
+    return Split(train=train, validation=parts["test"])
 
 
 def label_arrays(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:

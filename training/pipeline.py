@@ -11,13 +11,14 @@ import secrets
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import torch
+from datasets import concatenate_datasets
 
 from classifier.inference import Predictor, calibrated_probabilities, compute_logits
 from classifier.labels import LabeledRecord
@@ -32,6 +33,7 @@ from training.calibration import (
     tune_thresholds,
 )
 from training.data import fingerprint, label_arrays, read_records, split_dataset, to_dataset
+from training.distill import read_soft_labels, soft_label_meta
 from training.evaluate import evaluation_report
 from training.model_card import render_model_card
 from training.report import write_report
@@ -39,13 +41,14 @@ from training.trainer import EpochRecord, fine_tune
 
 
 def train_model(
-    data_path: Path,
+    data_path: Path | Sequence[Path],
     out_dir: Path,
     settings: TrainingSettings,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Train on a JSONL file or directory; returns the validation report."""
-    return train_on_records(read_records(data_path), str(data_path), out_dir, settings, log)
+    description = str(data_path) if isinstance(data_path, Path) else " + ".join(map(str, data_path))
+    return train_on_records(read_records(data_path), description, out_dir, settings, log)
 
 
 def train_on_records(
@@ -64,11 +67,21 @@ def train_on_records(
     )
 
     model = NeedlensModel.from_base(settings.base_model, settings.dropout, settings.max_tokens, settings.seed)
+    if settings.freeze_word_embeddings:
+        model.encoder.freeze_word_embeddings()
 
     def on_epoch(r: EpochRecord) -> None:
         log(f"epoch {r.epoch:2d}  loss {r.train_loss:.4f}  validation score {r.validation_score:.4f}")
 
-    result = fine_tune(model, split.train, split.validation, settings, on_epoch)
+    fit_on, soft_facts = split.train, None
+    if settings.soft_labels is not None:
+        soft = read_soft_labels(
+            settings.soft_labels, settings.soft_label_texts, settings.seed, {r.text.strip() for r in records}
+        )
+        fit_on = concatenate_datasets([split.train, soft])
+        soft_facts = {**soft_label_meta(settings.soft_labels), "path": str(settings.soft_labels), "used": len(soft)}
+        log(f"soft labels: {len(soft)} texts from {settings.soft_labels} (weight {settings.soft_label_weight})")
+    result = fine_tune(model, fit_on, split.validation, settings, on_epoch)
     model.round_to_storage_precision()
 
     config = model.config
@@ -88,12 +101,13 @@ def train_on_records(
     baseline = TfidfBaseline(settings.seed).fit(split.train["text"][:], *label_arrays(split.train))
     training_facts = {
         "data": {"path": data_description, "records": len(records), "fingerprint": data_fp},
+        "soft_labels": soft_facts,
         "split": {
             "train": len(split.train),
             "validation": len(split.validation),
             "validation_ids": split.validation["id"][:],
         },
-        "settings": settings.model_dump(),
+        "settings": settings.model_dump(mode="json"),
         "best_epoch": result.best_epoch,
         "history": [asdict(h) for h in result.history],
         "seconds": time.monotonic() - started,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,7 +43,9 @@ class LabelPool:
     sources: dict[str, int]  # records by origin, after corrections replaced seed labels
 
 
-def labeled_records(seed: Path | None, store: LabelStore | None) -> tuple[list[LabeledRecord], dict[str, int]]:
+def labeled_records(
+    seed: Path | Sequence[Path] | None, store: LabelStore | None
+) -> tuple[list[LabeledRecord], dict[str, int]]:
     """Seed records plus each stored text's current label (which replaces a seed label of the
     same text), and how many came from each."""
     by_hash: dict[str, LabeledRecord] = {}
@@ -66,7 +68,7 @@ def labeled_records(seed: Path | None, store: LabelStore | None) -> tuple[list[L
     return list(by_hash.values()), dict(Counter(origin.values()))
 
 
-def gather_labels(seed: Path | None, store: LabelStore | None, holdout_percent: int) -> LabelPool:
+def gather_labels(seed: Path | Sequence[Path] | None, store: LabelStore | None, holdout_percent: int) -> LabelPool:
     """All labeled texts, split into train and held-out by the content-hash rule."""
     records, sources = labeled_records(seed, store)
     train, held_out = [], []
@@ -91,7 +93,7 @@ class RetrainOutcome:
 
 def retrain(
     registry: ModelRegistry,
-    seed: Path | None,
+    seed: Path | Sequence[Path] | None,
     store: LabelStore | None,
     settings: Settings,
     force_reason: str | None = None,

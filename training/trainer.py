@@ -37,13 +37,49 @@ class TrainResult:
 
 
 def loss_weights(train: Dataset, max_pos_weight: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """neg/pos per need (capped) and inverse-frequency weights per cause (mean 1)."""
-    needs, causes = label_arrays(train)
+    """neg/pos per need (capped) and inverse-frequency weights per cause (mean 1), counted on
+    the people's labels (a teacher's soft labels would blur the counts)."""
+    needs, causes = label_arrays(train.select(np.flatnonzero(~np.asarray(train["soft"], dtype=bool))))
     positives = needs.sum(0).clip(min=1)
     pos_weight = np.clip((len(needs) - positives) / positives, 1.0, max_pos_weight)
     counts = np.bincount(causes, minlength=3).clip(min=1)
     cause_weight = counts.sum() / (len(counts) * counts)
     return torch.tensor(pos_weight, dtype=torch.float32), torch.tensor(cause_weight, dtype=torch.float32)
+
+
+BUCKET_BATCHES = 50
+"""Batches drawn together and sorted by length: big enough to cut padding, small enough to mix."""
+BUCKET_TOKENS = 16
+"""Texts within this many tokens count as one length, so batches of short texts still mix:
+sorting on the exact length made batches of one kind of text where length follows the label."""
+
+
+def length_bucketed_batches(lengths: list[int], batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
+    """Random batches of similar-length texts, in random order.
+
+    Real reviews run from 5 to 500 characters; a random batch is padded to its longest text,
+    which made an epoch several times slower than the tokens it held. Texts are shuffled, cut
+    into pools of ``BUCKET_BATCHES`` batches, sorted by length (in steps of ``BUCKET_TOKENS``,
+    random within a step) within a pool and batched; the batches are then shuffled, so every
+    epoch still sees a fresh mix."""
+    order = torch.randperm(len(lengths), generator=generator)
+    pool_size = batch_size * BUCKET_BATCHES
+    batches: list[torch.Tensor] = []
+    for start in range(0, len(order), pool_size):
+        pool = order[start : start + pool_size]
+        steps = torch.tensor([lengths[i] // BUCKET_TOKENS for i in pool.tolist()])
+        pool = pool[torch.argsort(steps, stable=True)]
+        batches.extend(pool.split(batch_size))
+    return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+
+
+def sample_weights(train: Dataset, written_weight: float, soft_weight: float = 1.0) -> torch.Tensor:
+    """Weight 1 for real texts a person labeled, ``written_weight`` for team-written ones,
+    ``soft_weight`` for texts a teacher model labeled."""
+    weights = torch.ones(len(train), dtype=torch.float32)
+    weights[torch.tensor(train["written"], dtype=torch.bool)] = written_weight
+    weights[torch.tensor(train["soft"], dtype=torch.bool)] = soft_weight
+    return weights
 
 
 def validation_score(model: NeedlensModel, validation: Dataset, batch_size: int) -> float:
@@ -77,23 +113,23 @@ def fine_tune(
     scheduler = get_linear_schedule_with_warmup(optimizer, int(settings.warmup_fraction * total_steps), total_steps)
 
     texts = train["text"][:]
-    need_true, cause_true = label_arrays(train)
-    need_true_t = torch.tensor(need_true, dtype=torch.float32)
-    cause_true_t = torch.tensor(cause_true)
+    need_true_t = torch.tensor(train["needs"], dtype=torch.float32)
+    cause_true_t = torch.tensor(train["cause_probs"], dtype=torch.float32)
+    sample_weight = sample_weights(train, settings.written_weight, settings.soft_label_weight)
 
+    lengths = model.encoder.token_counts(texts)
     result = TrainResult(best_epoch=0)
     best_score, best_state, stale = -1.0, copy.deepcopy(model.state_dict()), 0
     for epoch in range(1, settings.epochs + 1):
         model.train()
-        order = torch.randperm(len(train), generator=generator)
         running = 0.0
-        for start in range(0, len(train), settings.batch_size):
-            idx = order[start : start + settings.batch_size]
+        for idx in length_bucketed_batches(lengths, settings.batch_size, generator):
             batch = model.encoder.tokenize([texts[i] for i in idx.tolist()])
             need_logits, cause_logits = model(batch.input_ids, batch.attention_mask)
-            loss = F.binary_cross_entropy_with_logits(
-                need_logits, need_true_t[idx], pos_weight=pos_weight
-            ) + F.cross_entropy(cause_logits, cause_true_t[idx], weight=cause_weight)
+            per_text = F.binary_cross_entropy_with_logits(
+                need_logits, need_true_t[idx], pos_weight=pos_weight, reduction="none"
+            ).mean(1) + F.cross_entropy(cause_logits, cause_true_t[idx], weight=cause_weight, reduction="none")
+            loss = (per_text * sample_weight[idx]).sum() / sample_weight[idx].sum()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -1,0 +1,86 @@
+"""Accuracy on real customer text against the targets of the real-data issue.
+
+For each model directory: its own real validation split (the report written at training time;
+that split also fitted calibration, so it is the optimistic figure) and a labeled real set given
+with ``--dev`` (``../shared/eval/dev.jsonl``: never trained or tuned on), each beside the
+TF-IDF baseline trained on the same data. Targets: cause macro-F1 >= 0.75, emotional F1 >= 0.75,
+surface F1 >= 0.95, each at least 0.05 above the baseline, cause ECE <= 0.08.
+
+    python -m bench.real_accuracy models/default [models/accurate …] --dev ../shared/eval/dev.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from classifier.inference import Predictor
+from training.data import fingerprint, read_records, to_dataset
+from training.evaluate import evaluation_report
+
+TARGETS = {"cause_macro_f1": 0.75, "emotional_f1": 0.75, "surface_f1": 0.95}
+MARGIN = 0.05
+MAX_CAUSE_ECE = 0.08
+
+
+def headline(metrics: dict[str, Any]) -> dict[str, float]:
+    needs = metrics["needs"]
+    return {
+        "surface_f1": needs["surface"]["f1"],
+        "emotional_f1": needs["emotional"]["f1"],
+        "growth_f1": needs["growth"]["f1"],
+        "needs_macro_f1": metrics["needs_macro_f1"],
+        "cause_macro_f1": metrics["cause_macro_f1"],
+        "system_error_recall": metrics["cause"]["system_error"]["recall"],
+        "cause_ece": metrics.get("cause_ece", float("nan")),
+    }
+
+
+def review_figures(metrics: dict[str, Any]) -> str:
+    review = metrics.get("review")
+    if not review:
+        return ""
+    rest = review["cause_accuracy_unflagged"]
+    return f"review band: {review['texts_flagged']:.1%} of texts; cause accuracy on the rest {rest:.3f} (all {metrics['cause_accuracy']:.3f})"
+
+
+def print_table(title: str, report: dict[str, Any]) -> list[str]:
+    model, baseline = headline(report["model"]), headline(report["baseline"]) if report["baseline"] else None
+    print(f"\n{title} (n={report['model']['n']})")
+    print(f"  {'figure':<22}{'needlens':>10}{'baseline':>10}{'target':>10}")
+    missed = []
+    for key, value in model.items():
+        base = baseline[key] if baseline else float("nan")
+        target = TARGETS.get(key)
+        shown = f">={target:.2f}" if target else (f"<={MAX_CAUSE_ECE:.2f}" if key == "cause_ece" else "")
+        print(f"  {key:<22}{value:>10.3f}{base:>10.3f}{shown:>10}")
+        if target is not None and (value < target or (baseline and value < base + MARGIN)):
+            missed.append(f"{key} {value:.3f} (target {target}, baseline {base:.3f} + {MARGIN})")
+        if key == "cause_ece" and value > MAX_CAUSE_ECE:
+            missed.append(f"cause_ece {value:.3f} > {MAX_CAUSE_ECE}")
+    print("  " + review_figures(report["model"]))
+    return missed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("models", nargs="+", type=Path)
+    parser.add_argument("--dev", type=Path, help="labeled real texts nobody trained or tuned on")
+    args = parser.parse_args()
+    dev = read_records(args.dev) if args.dev else None
+    for model_dir in args.models:
+        print(f"\n=== {model_dir}")
+        validation = json.loads((model_dir / "metrics.json").read_text(encoding="utf-8"))
+        print_table("own validation split (also fitted calibration)", validation)
+        if dev is not None:
+            predictor = Predictor.load(model_dir)
+            facts = {"path": str(args.dev), "fingerprint": fingerprint(dev)}
+            report = evaluation_report(predictor, model_dir, to_dataset(dev), facts)
+            missed = print_table(f"{args.dev}", report)
+            print("  targets: " + ("all met" if not missed else "missed: " + "; ".join(missed)))
+
+
+if __name__ == "__main__":
+    main()

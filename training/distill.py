@@ -1,0 +1,130 @@
+"""Distillation: a teacher's calibrated probabilities over unlabeled texts, stored once, read back
+as soft targets for a faster student.
+
+The accurate profile's encoder reads real text better than the fast one but labels ~20x slower.
+Its judgements of the unlabeled pool are computed once (`needlens distill`) and kept in a file
+beside a side file naming the teacher version and the pool's sha256, so a student trained on
+them says exactly which teacher and which texts it learned from. Writing goes chunk by chunk
+and resumes, because labeling 66k texts with the teacher takes a quarter of an hour.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+from datasets import ClassLabel, Dataset
+
+from classifier.inference import Predictor, TextProblem, validate_text
+from classifier.labels import CAUSES
+from classifier.settings import Settings
+from training.data import DataError
+
+CHUNK = 2048
+
+
+def meta_path(soft_labels: Path) -> Path:
+    return soft_labels.with_name(soft_labels.name + ".meta.json")
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def pool_rows(pool: Path, max_chars: int) -> Iterator[dict]:
+    """``{"id", "text", "domain"}`` per usable line (the pool's ``pool_id`` or a plain ``id``);
+    unusable texts are skipped: a soft label of an empty text teaches nothing."""
+    with pool.open(encoding="utf-8") as handle:
+        for line_no, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                text = validate_text(row.get("text"), max_chars)
+            except (json.JSONDecodeError, AttributeError, TextProblem):
+                continue
+            yield {
+                "id": str(row.get("pool_id") or row.get("id") or f"line-{line_no}"),
+                "text": text,
+                "domain": row.get("domain", ""),
+            }
+
+
+def label_pool(teacher: Path, pool: Path, out: Path, settings: Settings, log: Callable[[str], None] = print) -> int:
+    """Write the teacher's document-level probabilities for every pool text; resumes a file
+    written by the same teacher from the same pool, refuses any other."""
+    predictor = Predictor.load(teacher, settings)
+    expected = {"teacher_version": predictor.version, "pool": str(pool), "pool_sha256": file_sha256(pool)}
+    done = _resume_point(out, expected)
+    rows = list(pool_rows(pool, settings.max_chars))
+    meta_path(out).write_text(
+        json.dumps({**expected, "texts": len(rows), "complete": False}, indent=2), encoding="utf-8"
+    )
+    with out.open("a", encoding="utf-8") as handle:
+        for start in range(done, len(rows), CHUNK):
+            chunk = rows[start : start + CHUNK]
+            scores = predictor.score([r["text"] for r in chunk])
+            for row, needs, cause in zip(chunk, scores.need_probs, scores.cause_probs, strict=True):
+                soft = {**row, "needs": np.round(needs, 4).tolist(), "cause": np.round(cause, 4).tolist()}
+                handle.write(json.dumps(soft, ensure_ascii=False) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+            log(f"{min(start + CHUNK, len(rows))}/{len(rows)} texts labeled by {predictor.version}")
+    meta_path(out).write_text(
+        json.dumps({**expected, "texts": len(rows), "complete": True}, indent=2), encoding="utf-8"
+    )
+    return len(rows)
+
+
+def _resume_point(out: Path, expected: dict) -> int:
+    if not out.exists():
+        return 0
+    meta = soft_label_meta(out)
+    if any(meta.get(key) != value for key, value in expected.items()):
+        raise DataError(
+            f"{out} holds soft labels of another teacher or pool; delete it (and its .meta.json) to start over"
+        )
+    with out.open("rb") as handle:
+        lines = handle.read().split(b"\n")
+    complete = [line for line in lines[:-1] if line.strip()]
+    with out.open("wb") as handle:  # drop a line cut by a crash
+        handle.write(b"".join(line + b"\n" for line in complete))
+    return len(complete)
+
+
+def soft_label_meta(path: Path) -> dict:
+    meta_file = meta_path(path)
+    return json.loads(meta_file.read_text(encoding="utf-8")) if meta_file.exists() else {}
+
+
+def read_soft_labels(path: Path, count: int, seed: int, exclude_texts: set[str]) -> Dataset:
+    """A seeded sample of ``count`` soft-labeled texts (all when fewer), leaving out texts that
+    have a person's label, in the columns the trainer reads."""
+    if not path.is_file():
+        raise DataError(f"{path}: soft-label file not found (write it with `needlens distill`)")
+    if not soft_label_meta(path).get("complete"):
+        raise DataError(f"{path}: incomplete soft-label file (rerun `needlens distill` to finish it)")
+    with path.open(encoding="utf-8") as handle:
+        rows = [row for row in map(json.loads, handle) if row["text"].strip() not in exclude_texts]
+    rows = random.Random(seed).sample(rows, min(count, len(rows)))
+    return Dataset.from_dict(
+        {
+            "id": [f"soft-{r['id']}" for r in rows],
+            "text": [r["text"] for r in rows],
+            "domain": [r.get("domain", "") for r in rows],
+            "written": [False] * len(rows),
+            "soft": [True] * len(rows),
+            "needs": [[float(p) for p in r["needs"]] for r in rows],
+            "cause": [int(np.argmax(r["cause"])) for r in rows],
+            "cause_probs": [[float(p) for p in r["cause"]] for r in rows],
+        }
+    ).cast_column("cause", ClassLabel(names=[str(c) for c in CAUSES]))
