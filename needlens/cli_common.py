@@ -39,6 +39,7 @@ ModelOption = Annotated[
 
 def user_errors(func: F) -> F:
     """Turn the library's user-facing errors into one line and exit 2."""
+    from base_models.e5_small import BaseModelError
     from training.data import DataError
     from training.registry import RegistryError
 
@@ -46,7 +47,15 @@ def user_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (DataError, TableError, ModelLoadError, RegistryError, SettingsError, FileNotFoundError) as exc:
+        except (
+            DataError,
+            TableError,
+            ModelLoadError,
+            RegistryError,
+            SettingsError,
+            BaseModelError,
+            FileNotFoundError,
+        ) as exc:
             err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
@@ -92,6 +101,6 @@ def existing_store(store: Path | None, settings: Settings) -> LabelStore | None:
     return LabelStore(path) if path.exists() else None
 
 
-def seed_path(data: Path | None, use_seed: bool, settings: Settings) -> Path | None:
+def seed_path(data: Path | None, use_seed: bool, settings: Settings) -> Path | list[Path] | None:
     """The seed data a `--data/--seed/--no-seed` command reads, or None for store-only runs."""
     return (data or settings.default_data) if use_seed else None

@@ -47,6 +47,11 @@ class TextEncoder(nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def freeze_word_embeddings(self) -> None:
+        """Keep the token-embedding table as pretrained (for large multilingual tables that
+        hold most of a model's parameters but little of what fine-tuning changes)."""
+        raise NotImplementedError(f"{type(self).__name__} has no trainable word-embedding table")
+
     def save_extras(self, model_dir: Path) -> dict[str, str]:
         """Write what loading needs besides the weights; return facts for the config."""
         return {}

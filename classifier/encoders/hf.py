@@ -7,6 +7,7 @@ original directory.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,6 +18,9 @@ from transformers.utils import logging as hf_logging
 from classifier.encoders.base import TextEncoder, TokenBatch
 
 SUBDIR = "encoder"
+ENCODER_FILE = "needlens_encoder.json"
+"""Optional side file of a base directory: ``{"text_prefix": …}`` for encoders trained with one
+(e5 expects "query: "); kept with the saved model so inference adds what training added."""
 
 hf_logging.disable_progress_bar()  # loading a local directory takes a blink; the bars cluttered job logs
 
@@ -24,10 +28,13 @@ hf_logging.disable_progress_bar()  # loading a local directory takes a blink; th
 class HFEncoder(TextEncoder):
     """Mean-pooled token states of a transformer encoder."""
 
-    def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, max_tokens: int) -> None:
+    def __init__(
+        self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, max_tokens: int, text_prefix: str = ""
+    ) -> None:
         super().__init__()
         self.model = model
         self.tokenizer = tokenizer
+        self.text_prefix = text_prefix
         self.max_tokens = min(max_tokens, getattr(model.config, "max_position_embeddings", max_tokens))
         self.window = self.max_tokens
         self.dim = int(model.config.hidden_size)
@@ -38,17 +45,21 @@ class HFEncoder(TextEncoder):
             raise FileNotFoundError(f"base model directory not found: {path}")
         model = AutoModel.from_pretrained(path, local_files_only=True)
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        return cls(model, tokenizer, max_tokens)
+        return cls(model, tokenizer, max_tokens, _text_prefix(path))
 
     @classmethod
     def from_saved(cls, model_dir: Path, max_tokens: int) -> HFEncoder:
         """Architecture and tokenizer from the saved model; weights follow from model.safetensors."""
         config = AutoConfig.from_pretrained(model_dir / SUBDIR, local_files_only=True)
         tokenizer = AutoTokenizer.from_pretrained(model_dir / SUBDIR, local_files_only=True)
-        return cls(AutoModel.from_config(config), tokenizer, max_tokens)
+        return cls(AutoModel.from_config(config), tokenizer, max_tokens, _text_prefix(model_dir / SUBDIR))
 
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
-        return self.tokenizer(list(texts), add_special_tokens=True, truncation=False)["input_ids"]
+        texts = [self.text_prefix + text for text in texts] if self.text_prefix else list(texts)
+        return self.tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"]
+
+    def freeze_word_embeddings(self) -> None:
+        self.model.get_input_embeddings().weight.requires_grad_(False)
 
     def collate(self, ids: Sequence[list[int]]) -> TokenBatch:
         truncated = [len(seq) > self.max_tokens for seq in ids]
@@ -73,4 +84,14 @@ class HFEncoder(TextEncoder):
     def save_extras(self, model_dir: Path) -> dict[str, str]:
         self.model.config.save_pretrained(model_dir / SUBDIR)
         self.tokenizer.save_pretrained(model_dir / SUBDIR)
+        if self.text_prefix:
+            side_file = model_dir / SUBDIR / ENCODER_FILE
+            side_file.write_text(json.dumps({"text_prefix": self.text_prefix}), encoding="utf-8")
         return {"encoder_dir": SUBDIR}
+
+
+def _text_prefix(directory: Path) -> str:
+    side_file = directory / ENCODER_FILE
+    if not side_file.is_file():
+        return ""
+    return str(json.loads(side_file.read_text(encoding="utf-8")).get("text_prefix", ""))
