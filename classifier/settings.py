@@ -55,8 +55,14 @@ class TrainingSettings(BaseModel):
     )
 
 
+DISTILLED_SOFT_LABELS = Path("data/distill/e5-small-pool.jsonl")
+"""The accurate profile's probabilities over the unlabeled real pool (`needlens distill`)."""
+
 PROFILES: dict[str, dict[str, object]] = {
-    "fast": {},
+    # USE-m3 trained on people's labels plus 6,000 pool texts the accurate model labeled: on the
+    # real validation split cause macro-F1 0.735 -> 0.772 against the same recipe without them;
+    # 5 epochs keep `make demo`'s training under 10 minutes on 2 cores.
+    "fast": {"soft_labels": DISTILLED_SOFT_LABELS, "soft_label_texts": 6000, "epochs": 5},
     # multilingual-e5-small (`needlens base-models install e5-small`): 96M of its 118M parameters
     # are the word-embedding table, kept frozen; 128 tokens hold all but ~0.5% of review texts
     # (longer ones are segmented); few epochs because each costs minutes on 2 cores.
