@@ -70,18 +70,11 @@ def locate(pinned: PinnedFile) -> Path:
     path = Path(str(resources.files(pinned.package).joinpath(pinned.path)))
     if not path.is_file():
         raise BaseModelError(f"{path}: missing from the installed {pinned.distribution} package")
-    digest = _sha256(path)
+    with path.open("rb") as handle:
+        digest = hashlib.file_digest(handle, "sha256").hexdigest()
     if digest != pinned.sha256:
         raise BaseModelError(f"{path}: sha256 {digest} does not match the pinned {pinned.sha256}")
     return path
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def bert_config(model: E5File) -> BertConfig:

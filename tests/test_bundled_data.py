@@ -40,12 +40,16 @@ def test_texts_are_unique_and_genres_are_mixed(records):
     assert {"review", "complaint", "survey", "interview", "work_order"} <= set(genres)
 
 
-@pytest.mark.skipif(not SHARED_DEV.is_file(), reason="shared eval set not present")
-def test_no_evaluation_text_is_in_the_training_data(records):
-    dev = {
-        json.loads(line)["text"].strip() for line in SHARED_DEV.read_text(encoding="utf-8").splitlines() if line.strip()
-    }
-    assert not dev & {r.text.strip() for r in records}
+@pytest.fixture(scope="module")
+def dev_texts() -> set[str]:
+    if not SHARED_DEV.is_file():
+        pytest.skip("shared eval set not present")
+    lines = SHARED_DEV.read_text(encoding="utf-8").splitlines()
+    return {json.loads(line)["text"].strip() for line in lines if line.strip()}
+
+
+def test_no_evaluation_text_is_in_the_training_data(records, dev_texts):
+    assert not dev_texts & {r.text.strip() for r in records}
 
 
 def test_demo_sample_is_unlabeled_and_identified():
@@ -86,12 +90,8 @@ def test_every_real_record_carries_its_provenance(real_records):
     assert len({r.text.strip() for r in real_records}) == len(real_records)
 
 
-@pytest.mark.skipif(not SHARED_DEV.is_file(), reason="shared eval set not present")
-def test_no_evaluation_text_is_in_the_real_corpus(real_records):
-    dev = {
-        json.loads(line)["text"].strip() for line in SHARED_DEV.read_text(encoding="utf-8").splitlines() if line.strip()
-    }
-    assert not dev & {r.text.strip() for r in real_records}
+def test_no_evaluation_text_is_in_the_real_corpus(real_records, dev_texts):
+    assert not dev_texts & {r.text.strip() for r in real_records}
 
 
 POOL = ROOT.parent / "shared" / "pools" / "real_reviews.jsonl"
