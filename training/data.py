@@ -40,11 +40,11 @@ def data_files(path: Path) -> list[Path]:
 def read_records(paths: Path | Sequence[Path], max_errors: int = 20) -> list[LabeledRecord]:
     """Read and validate every record of one or more files or directories; all problems are
     reported together, not one per run."""
+    paths = [paths] if isinstance(paths, Path) else list(paths)
     records: list[LabeledRecord] = []
     errors: list[str] = []
     seen_ids: dict[str, str] = {}
-    files = [file for path in ([paths] if isinstance(paths, Path) else paths) for file in data_files(path)]
-    for file in files:
+    for file in [file for path in paths for file in data_files(path)]:
         with file.open(encoding="utf-8") as handle:
             for line_no, line in enumerate(handle, start=1):
                 if not line.strip():
@@ -68,7 +68,7 @@ def read_records(paths: Path | Sequence[Path], max_errors: int = 20) -> list[Lab
         more = f"\n  … and {len(errors) - max_errors} more" if len(errors) > max_errors else ""
         raise DataError(f"{len(errors)} invalid record(s):\n  {shown}{more}")
     if not records:
-        raise DataError(f"{', '.join(map(str, [paths] if isinstance(paths, Path) else paths))}: no records")
+        raise DataError(f"{', '.join(map(str, paths))}: no records")
     return records
 
 

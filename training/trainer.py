@@ -117,14 +117,15 @@ def fine_tune(
     cause_true_t = torch.tensor(train["cause_probs"], dtype=torch.float32)
     sample_weight = sample_weights(train, settings.written_weight, settings.soft_label_weight)
 
-    lengths = model.encoder.token_counts(texts)
+    token_ids = model.encoder.token_ids(texts)  # once; every epoch batches these ids
+    lengths = [len(ids) for ids in token_ids]
     result = TrainResult(best_epoch=0)
     best_score, best_state, stale = -1.0, copy.deepcopy(model.state_dict()), 0
     for epoch in range(1, settings.epochs + 1):
         model.train()
         running = 0.0
         for idx in length_bucketed_batches(lengths, settings.batch_size, generator):
-            batch = model.encoder.tokenize([texts[i] for i in idx.tolist()])
+            batch = model.encoder.collate([token_ids[i] for i in idx.tolist()])
             need_logits, cause_logits = model(batch.input_ids, batch.attention_mask)
             per_text = F.binary_cross_entropy_with_logits(
                 need_logits, need_true_t[idx], pos_weight=pos_weight, reduction="none"
