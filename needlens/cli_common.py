@@ -41,6 +41,7 @@ def user_errors(func: F) -> F:
     """Turn the library's user-facing errors into one line and exit 2."""
     from base_models.e5_small import BaseModelError
     from training.data import DataError
+    from training.label_store import LabelStoreError
     from training.registry import RegistryError
 
     @functools.wraps(func)
@@ -54,6 +55,7 @@ def user_errors(func: F) -> F:
             RegistryError,
             SettingsError,
             BaseModelError,
+            LabelStoreError,
             FileNotFoundError,
         ) as exc:
             err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)

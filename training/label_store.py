@@ -21,6 +21,8 @@ from pathlib import Path
 from classifier.labels import Labels
 
 SCHEMA_VERSION = 1
+# sqlite errors that say "try again", not "this file is unusable"
+_TRANSIENT = {"SQLITE_BUSY", "SQLITE_LOCKED"}
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS label_events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -70,16 +72,50 @@ class LabelEvent:
     label: NewLabel
 
 
+class LabelStoreError(RuntimeError):
+    """A label store file that cannot be used (not SQLite, damaged pages, a newer schema); the
+    message names the file, so an operator knows what to restore or move aside."""
+
+
 class LabelStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(self._open()) as db:
+        with self._connect() as db:
+            self._check(db)
             db.executescript(_SCHEMA)  # idempotent; executescript manages its own transaction
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
+    def _check(self, db: sqlite3.Connection) -> None:
+        """Refuse a damaged or foreign file at opening, not at the first write a user makes: a
+        truncated file or a bad middle page otherwise passes opening and fails every request."""
+        version = int(db.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise self._unusable(f"written by a newer needlens (schema {version}; this one reads {SCHEMA_VERSION})")
+        problems = [row[0] for row in db.execute("PRAGMA quick_check(3)")]
+        if problems != ["ok"]:
+            raise self._unusable("damaged (" + "; ".join(problems) + ")")
+
+    def _unusable(self, reason: str) -> LabelStoreError:
+        return LabelStoreError(
+            f"label store {self.path} cannot be used: {reason}. Restore it from a backup, or move it aside"
+            " and a new empty store is created at that path"
+        )
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        """A short-lived connection per operation (safe across threads and processes); damage
+        found on the way becomes a ``LabelStoreError`` naming the file. A busy or locked
+        database is not damage and passes through."""
+        try:
+            with closing(self._open()) as db:
+                yield db
+        except sqlite3.DatabaseError as exc:  # "file is not a database", "disk image is malformed", a folder
+            if getattr(exc, "sqlite_errorname", None) in _TRANSIENT:
+                raise
+            raise self._unusable(str(exc)) from None
+
     def _open(self) -> sqlite3.Connection:
-        """A short-lived connection per operation: safe across threads and processes."""
         db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         db.row_factory = sqlite3.Row
         db.execute("PRAGMA journal_mode = WAL")
@@ -89,7 +125,7 @@ class LabelStore:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One transaction: all of it lands or none of it does."""
-        with closing(self._open()) as db:
+        with self._connect() as db:
             db.execute("BEGIN IMMEDIATE")
             try:
                 yield db
@@ -161,11 +197,11 @@ class LabelStore:
         )
 
     def count_events(self) -> int:
-        with closing(self._open()) as db:
+        with self._connect() as db:
             return int(db.execute("SELECT COUNT(*) FROM label_events").fetchone()[0])
 
     def _select(self, sql: str, args: tuple[object, ...]) -> list[LabelEvent]:
-        with closing(self._open()) as db:
+        with self._connect() as db:
             rows = db.execute(sql, args).fetchall()
         return [
             LabelEvent(

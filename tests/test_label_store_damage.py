@@ -1,0 +1,77 @@
+"""A damaged label store is refused at opening with one line naming the file, never half-used."""
+
+import re
+import sqlite3
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from classifier.labels import Labels
+from needlens.cli import app
+from training.label_store import LabelStore, LabelStoreError, NewLabel
+
+PAGE = 4096
+
+
+def _filled_store(path: Path, n: int = 400) -> None:
+    store = LabelStore(path)
+    store.add_many(
+        NewLabel(f"第{i}条评价：配送慢了{i}分钟，希望改进。" * 3, Labels(needs=["surface"], cause="system_error"), "seed")
+        for i in range(n)
+    )
+    with sqlite3.connect(path) as db:  # fold the WAL into the file, as a clean shutdown does
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert path.stat().st_size > 4 * PAGE  # several pages, so one in the middle can be damaged
+
+
+def test_a_file_that_is_not_a_database_is_refused_naming_it(tmp_path: Path) -> None:
+    path = tmp_path / "labels.db"
+    path.write_text("id,text\n1,这不是数据库\n", encoding="utf-8")
+    with pytest.raises(LabelStoreError, match=re.escape(f"label store {path} cannot be used: file is not a database")):
+        LabelStore(path)
+
+
+def test_a_truncated_store_is_refused_at_opening(tmp_path: Path) -> None:
+    path = tmp_path / "labels.db"
+    _filled_store(path)
+    with path.open("r+b") as f:
+        f.truncate(path.stat().st_size // 2)
+    with pytest.raises(LabelStoreError, match=r"labels\.db cannot be used"):
+        LabelStore(path)
+
+
+def test_a_store_with_a_damaged_middle_page_is_refused_at_opening(tmp_path: Path) -> None:
+    path = tmp_path / "labels.db"
+    _filled_store(path)
+    pages = path.stat().st_size // PAGE
+    with path.open("r+b") as f:
+        f.seek((pages // 2) * PAGE)
+        f.write(b"\xff" * PAGE)
+    with pytest.raises(LabelStoreError, match=r"damaged|malformed"):
+        LabelStore(path)
+
+
+def test_a_store_from_a_newer_needlens_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "labels.db"
+    LabelStore(path)
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA user_version = 999")
+    with pytest.raises(LabelStoreError, match="newer needlens"):
+        LabelStore(path)
+
+
+def test_a_healthy_store_still_opens_and_keeps_its_labels(tmp_path: Path) -> None:
+    path = tmp_path / "labels.db"
+    _filled_store(path, n=50)
+    assert LabelStore(path).count_events() == 50
+
+
+def test_the_cli_says_one_line_and_exits_2_on_a_damaged_store(tmp_path: Path) -> None:
+    path = tmp_path / "labels.db"
+    path.write_bytes(b"SQLite format 3\x00" + b"\x00\xff" * 50)  # a bad header behind the right magic
+    result = CliRunner().invoke(app, ["labels", "stats", "--store", str(path)])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and str(path.name) in lines[0] and "cannot be used" in lines[0]
