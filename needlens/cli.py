@@ -6,11 +6,11 @@ The retraining loop's commands live in ``needlens.cli_loop``; both register on o
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from classifier.settings import PROFILES, Profile, Settings
+from classifier.settings import Profile, Settings, profile_training
 from needlens.cli_common import (
     ModelOption,
     OutputFile,
@@ -21,6 +21,9 @@ from needlens.cli_common import (
     load_settings,
     user_errors,
 )
+
+if TYPE_CHECKING:
+    from classifier.label_plan import LabelPlan
 
 __all__ = ["app"]
 
@@ -55,9 +58,7 @@ def train(
 
     settings = load_settings()
     overrides = {"base_model": base_model, "soft_labels": soft_labels, "epochs": epochs, "seed": seed}
-    training = settings.training.model_copy(
-        update={**PROFILES[profile], **{k: v for k, v in overrides.items() if v is not None}}
-    )
+    training = profile_training(settings.training, profile, **overrides)
     training = training.model_copy(
         update={"base_model": resolve_base_model(training.base_model, settings.base_models_dir, log=console.print)}
     )
@@ -118,6 +119,17 @@ def label(
     output: OutputFile,
     text_column: TextColumn = "text",
     id_column: Annotated[str, typer.Option(help="column holding the row id")] = "id",
+    columns: Annotated[
+        str | None,
+        typer.Option(help="input columns to keep in the output, comma-separated [default: all]; '' keeps none"),
+    ] = None,
+    encoding: Annotated[
+        str,
+        typer.Option(help="text encoding of a CSV/TSV/JSONL input: auto (UTF-8, UTF-8 with BOM or GB18030) or a codec"),
+    ] = "auto",
+    restart: Annotated[
+        bool, typer.Option(help="discard an unfinished earlier run of this output and start over")
+    ] = False,
     model: ModelOption = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help="texts per forward pass")] = None,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
@@ -126,23 +138,27 @@ def label(
         int | None, typer.Option(min=1, help="single-threaded worker processes [default: NEEDLENS_LABEL_WORKERS or 1]")
     ] = None,
 ) -> None:
-    """Label every row of a file; rerun the same command to resume an interrupted job."""
+    """Label every row of a file, keeping its columns; rerun the same command to resume an interrupted job."""
+    from classifier.label_plan import plan_label_job
+    from classifier.passthrough import column_list
+
     settings = load_settings(batch_size=batch_size, label_workers=workers)
-    _label(input, output, text_column, id_column, settings, model, progress, explain)
+    plan = plan_label_job(input, output, text_column, id_column, column_list(columns), encoding)
+    _label(plan, settings, model, progress, explain, restart)
 
 
 def _label(
-    source: Path,
-    output: Path,
-    text_column: str,
-    id_column: str,
+    plan: LabelPlan,
     settings: Settings,
     model: Path | None,
     progress: bool,
     explain: bool = False,
+    restart: bool = False,
 ) -> None:
+    """Run a checked label job: the model loads only after every check on the files has passed."""
     from classifier.batch import LabelJob
     from classifier.inference import Predictor
+    from classifier.resilient import LabelingStopped
     from needlens.summary import print_label_summary
 
     predictor = Predictor.load(model or settings.model_dir, settings)
@@ -154,10 +170,15 @@ def _label(
         pool = WorkerPool(predictor.model_dir, settings, settings.label_workers)
     job = LabelJob(predictor, settings.chunk_rows, settings.max_chars, explain=explain, pool=pool)
     try:
-        summary = job.run(source, output, text_column, id_column, progress=progress)
+        summary = job.run(
+            plan, restart, progress, log=lambda note: err_console.print(note, highlight=False, soft_wrap=True)
+        )
     except KeyboardInterrupt:
         err_console.print("interrupted: finished rows are kept; run the same command again to resume")
         raise typer.Exit(130) from None
+    except LabelingStopped as exc:
+        err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
     finally:
         if pool is not None:
             pool.close()
@@ -189,11 +210,14 @@ def demo(
     output: Annotated[Path, typer.Option("--output", "-o")] = Path("out/sample_labeled.csv"),
 ) -> None:
     """Train the default model if there is none, then label the bundled sample and summarise it."""
+    from classifier.label_plan import plan_label_job
+
     settings = load_settings()
+    plan = plan_label_job(settings.sample_file, output)
     if not (settings.model_dir / "config.json").is_file():
         console.print(f"no model at {settings.model_dir}: training the default model from {settings.default_data}")
         train(data=None, out=None, profile="fast", base_model=None, soft_labels=None, epochs=None, seed=None)
-    _label(settings.sample_file, output, "text", "id", settings, None, progress=True)
+    _label(plan, settings, None, progress=True)
 
 
 @app.command()
@@ -218,9 +242,13 @@ def serve(
     for key, value in overrides.items():
         if value is not None:  # the environment is how every worker process gets the same settings
             os.environ[f"NEEDLENS_{key.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
+    from classifier.model_dir import find_model, resolve_model_dir
+
     settings = load_settings()
-    if not (settings.model_dir / "config.json").is_file():
-        raise FileNotFoundError(f"{settings.model_dir}: no model here; train one with `needlens train`")
+    located = find_model(settings.model_dir, settings.home)
+    if not (resolve_model_dir(located) / "config.json").is_file():
+        raise FileNotFoundError(f"{located}: no model here; train one with `needlens train`")
+    os.environ["NEEDLENS_MODEL_DIR"] = str(located.absolute())  # what every worker process loads
     uvicorn.run(
         "serve.app:create_app_from_env",
         factory=True,
@@ -285,3 +313,4 @@ def base_models_install(
 
 
 from needlens import cli_loop  # noqa: E402,F401  (registers the loop's commands after these)
+from needlens import cli_monitor  # noqa: E402,F401  (registers `needlens monitor`)

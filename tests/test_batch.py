@@ -10,6 +10,7 @@ from openpyxl import Workbook, load_workbook
 
 from classifier.batch import Journal, LabelJob
 from classifier.inference import Predictor
+from classifier.label_plan import plan_label_job
 from classifier.tabular import TableError
 
 TEXTS = ["屏幕坏了要求换货", "没人告诉我进度", "想参与新功能共创", "重复扣款请退回", "想了解电池原理"]
@@ -33,15 +34,18 @@ def read_csv(path):
         return list(csv.DictReader(handle))
 
 
+def label_file(job, source, output, restart=False, **options):
+    """Plan and run one label job, as `needlens label` does."""
+    return job.run(plan_label_job(source, output, **options), restart=restart, progress=False)
+
+
 def test_bad_rows_get_error_fields_and_the_job_finishes(predictor, tmp_path):
     source = write_csv(
         tmp_path / "in.csv", [["1", TEXTS[0]], ["2", ""], ["3", "   "], ["4", "长" * 60], ["5", TEXTS[2]]]
     )
     with source.open("a", encoding="utf-8") as handle:
         handle.write('6,"too",many,fields\n')
-    summary = LabelJob(predictor, chunk_rows=2, max_chars=50).run(
-        source, tmp_path / "out.csv", "text", "id", progress=False
-    )
+    summary = label_file(LabelJob(predictor, chunk_rows=2, max_chars=50), source, tmp_path / "out.csv")
     rows = read_csv(tmp_path / "out.csv")
     assert [r["id"] for r in rows] == ["1", "2", "3", "4", "5", "6"]
     assert [r["error_code"] for r in rows] == ["", "empty", "empty", "too_long", "", "unparseable"]
@@ -66,7 +70,7 @@ def test_jsonl_non_text_and_broken_lines_are_row_errors(predictor, tmp_path):
         + "\n",
         encoding="utf-8",
     )
-    LabelJob(predictor, 10, 1000).run(source, tmp_path / "out.jsonl", "text", "id", progress=False)
+    label_file(LabelJob(predictor, 10, 1000), source, tmp_path / "out.jsonl")
     rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [r["error_code"] for r in rows] == [None, "not_text", "unparseable", "missing"]
     assert rows[0]["id"] == "1" and isinstance(rows[0]["needs"], list)
@@ -88,7 +92,7 @@ def test_every_format_in_and_out(predictor, tmp_path, suffix):
     else:
         pq.write_table(pa.table({"id": [r[0] for r in rows], "text": [r[1] for r in rows]}), source)
     output = tmp_path / f"out{suffix}"
-    LabelJob(predictor, 2, 1000).run(source, output, "text", "id", progress=False)
+    label_file(LabelJob(predictor, 2, 1000), source, output)
     if suffix == ".xlsx":
         values = list(load_workbook(output).active.iter_rows(values_only=True))
         header, body = values[0], values[1:]
@@ -108,7 +112,7 @@ def test_interrupted_run_resumes_without_losing_or_duplicating_rows(predictor, t
     source = write_csv(tmp_path / "in.csv", rows)
     output = tmp_path / "out.csv"
 
-    class Crash(Exception):
+    class Crash(BaseException):  # a kill or Ctrl-C, which no fallback catches
         pass
 
     calls = {"n": 0}
@@ -123,13 +127,13 @@ def test_interrupted_run_resumes_without_losing_or_duplicating_rows(predictor, t
     job = LabelJob(predictor, chunk_rows=5, max_chars=1000)
     job.predictor = type("Flaky", (), {"predict": staticmethod(predict_then_crash), "version": predictor.version})()
     with pytest.raises(Crash):
-        job.run(source, output, "text", "id", progress=False)
+        label_file(job, source, output)
     journal = Journal(output)
     assert journal.path.exists() and not output.exists()
     with journal.path.open("a", encoding="utf-8") as handle:
         handle.write('{"row": 11, "id": "half-writ')  # a line cut off by the crash
 
-    summary = LabelJob(predictor, chunk_rows=5, max_chars=1000).run(source, output, "text", "id", progress=False)
+    summary = label_file(LabelJob(predictor, chunk_rows=5, max_chars=1000), source, output)
     assert summary.resumed_rows == 10
     assert [r["id"] for r in read_csv(output)] == [r[0] for r in rows]
     assert summary.rows == 23 and summary.labeled == 23
@@ -140,16 +144,15 @@ def test_a_journal_from_another_input_is_refused(predictor, tmp_path):
     Journal(output).resume({"input": "elsewhere"})
     source = write_csv(tmp_path / "in.csv", [["1", TEXTS[0]]])
     with pytest.raises(TableError, match="different job"):
-        LabelJob(predictor, 5, 1000).run(source, output, "text", "id", progress=False)
+        label_file(LabelJob(predictor, 5, 1000), source, output)
 
 
 def test_missing_column_and_unsupported_file_are_table_errors(predictor, tmp_path):
     source = write_csv(tmp_path / "in.csv", [["1", TEXTS[0]]], header=("id", "body"))
-    job = LabelJob(predictor, 5, 1000)
     with pytest.raises(TableError, match="no text column 'text'"):
-        job.run(source, tmp_path / "out.csv", "text", "id", progress=False)
+        plan_label_job(source, tmp_path / "out.csv")
     with pytest.raises(TableError, match=r"unsupported file type \.txt"):
-        job.run(source, tmp_path / "out.txt", "body", "id", progress=False)
+        plan_label_job(source, tmp_path / "out.txt", text_column="body")
 
 
 def test_worker_processes_give_the_same_rows_in_the_same_order(predictor, toy_model, tmp_path):
@@ -158,11 +161,11 @@ def test_worker_processes_give_the_same_rows_in_the_same_order(predictor, toy_mo
 
     rows = [[str(i), TEXTS[i % len(TEXTS)] * (1 + i % 3)] for i in range(30)] + [["30", ""]]
     source = write_csv(tmp_path / "in.csv", rows)
-    LabelJob(predictor, chunk_rows=8, max_chars=50).run(source, tmp_path / "one.csv", "text", "id", progress=False)
+    label_file(LabelJob(predictor, chunk_rows=8, max_chars=50), source, tmp_path / "one.csv")
     pool = WorkerPool(toy_model[0], Settings(runtime="torch"), workers=2)
     try:
         job = LabelJob(predictor, chunk_rows=8, max_chars=50, pool=pool)
-        summary = job.run(source, tmp_path / "two.csv", "text", "id", progress=False)
+        summary = label_file(job, source, tmp_path / "two.csv")
     finally:
         pool.close()
     single, parallel = read_csv(tmp_path / "one.csv"), read_csv(tmp_path / "two.csv")
@@ -174,3 +177,56 @@ def test_worker_processes_give_the_same_rows_in_the_same_order(predictor, toy_mo
     parts = balanced_parts(["a" * 10, "b", "c", "d" * 10, "e"], 2)
     assert [t for part in parts for t in part] == ["a" * 10, "b", "c", "d" * 10, "e"] and len(parts) == 2
     assert balanced_parts([], 2) == []
+
+
+def test_a_resumed_job_keeps_passthrough_columns_as_an_uninterrupted_one_does(predictor, tmp_path):
+    import datetime
+
+    n = 12
+    source = tmp_path / "in.parquet"
+    times = [datetime.datetime(2024, 5, 1, 8, 0) + datetime.timedelta(hours=i) for i in range(n)]
+    pq.write_table(
+        pa.table(
+            {
+                "id": [f"r{i}" for i in range(n)],
+                "text": [TEXTS[i % len(TEXTS)] for i in range(n)],
+                "时间": times,
+                "门店": [["上海", "北京"][i % 2] for i in range(n)],
+                "金额": list(range(n)),
+            }
+        ),
+        source,
+    )
+    label_file(LabelJob(predictor, chunk_rows=5, max_chars=1000), source, tmp_path / "whole.parquet")
+
+    class Kill(BaseException):
+        pass
+
+    calls = {"n": 0}
+
+    def predict_then_die(texts, explain=False):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise Kill
+        return predictor.predict(texts, explain)
+
+    job = LabelJob(predictor, chunk_rows=5, max_chars=1000)
+    job.predictor = type("Dying", (), {"predict": staticmethod(predict_then_die), "version": predictor.version})()
+    with pytest.raises(Kill):
+        label_file(job, source, tmp_path / "resumed.parquet")
+    summary = label_file(LabelJob(predictor, chunk_rows=5, max_chars=1000), source, tmp_path / "resumed.parquet")
+    assert summary.resumed_rows == 5
+    whole, resumed = pq.read_table(tmp_path / "whole.parquet"), pq.read_table(tmp_path / "resumed.parquet")
+    assert resumed.to_pylist() == whole.to_pylist()
+    assert resumed.schema.field("金额").type == pa.int64()
+    assert resumed.column("时间").to_pylist()[1] == "2024-05-01T09:00:00"
+
+
+def test_more_rows_than_an_excel_sheet_holds_are_refused_before_work(tmp_path, monkeypatch):
+    import classifier.label_plan
+
+    monkeypatch.setattr(classifier.label_plan, "XLSX_MAX_ROWS", 3)
+    source = write_csv(tmp_path / "in.csv", [[str(i), TEXTS[0]] for i in range(3)])
+    with pytest.raises(TableError, match="3 rows do not fit in an Excel sheet"):
+        plan_label_job(source, tmp_path / "out.xlsx")
+    assert plan_label_job(source, tmp_path / "out.csv").total_rows == 3

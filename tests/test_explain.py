@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from classifier.batch import LabelJob
 from classifier.evidence import word_spans
 from classifier.inference import Predictor, pick_cause_unit
+from classifier.label_plan import plan_label_job
 from classifier.segments import split_segments
 from classifier.settings import Settings
 from serve.app import create_app
@@ -131,7 +132,7 @@ def test_batch_explain_writes_evidence_and_review_columns(predictor, tmp_path):
     source = tmp_path / "in.jsonl"
     source.write_text(json.dumps({"id": "a", "text": SURFACE_SYS[2]}, ensure_ascii=False) + "\n", encoding="utf-8")
     summary = LabelJob(predictor, 10, 1000, explain=True).run(
-        source, tmp_path / "out.jsonl", "text", "id", progress=False
+        plan_label_job(source, tmp_path / "out.jsonl"), progress=False
     )
     row = json.loads((tmp_path / "out.jsonl").read_text(encoding="utf-8"))
     assert row["evidence"][row["cause"]][0]["text"] in SURFACE_SYS[2]

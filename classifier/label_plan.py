@@ -1,0 +1,141 @@
+"""Everything `needlens label` can check before it labels a row, checked before the model loads.
+
+A job that would fail at its end (an output type nobody can write, a folder that cannot be
+written, more rows than an Excel sheet holds) fails at its start instead, in one line,
+having done no work and written nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from classifier.labels import CAUSES, NEEDS
+from classifier.passthrough import KeptColumns, keep_columns
+from classifier.tabular import (
+    XLSX_MAX_ROWS,
+    ColumnType,
+    TableError,
+    column_kinds,
+    count_rows,
+    require_columns,
+    table_encoding,
+    table_format,
+)
+from classifier.text_encoding import AUTO, Encoding
+
+LEAD_COLUMNS: dict[str, ColumnType] = {"row": "int", "id": "string"}
+"""First in every output row: the data row number (header excluded) and the row's id."""
+LABEL_COLUMNS: dict[str, ColumnType] = {
+    "needs": "list",
+    "cause": "string",
+    **{f"p_{label}": "float" for label in (*NEEDS, *CAUSES)},
+    "truncated": "bool",
+    "needs_review": "list",
+    "segments": "json",
+    "evidence": "json",
+    "model_version": "string",
+    "error_code": "string",
+    "error": "string",
+}
+"""Last in every output row, after the kept input columns."""
+
+
+@dataclass(frozen=True)
+class LabelPlan:
+    """A label job whose input, output and options have all been checked."""
+
+    source: Path
+    output: Path
+    text_column: str
+    id_column: str
+    encoding: Encoding | None
+    """How the input's text is decoded (None for XLSX and Parquet)."""
+    kept: KeptColumns
+    total_rows: int
+
+    @property
+    def output_columns(self) -> dict[str, ColumnType]:
+        return {**LEAD_COLUMNS, **self.kept.kinds, **LABEL_COLUMNS}
+
+    def identity(self) -> dict[str, Any]:
+        """What makes a rerun the same job, whose unfinished journal it may continue (model aside)."""
+        return {
+            "input": str(self.source.resolve()),
+            "signature": file_signature(self.source),
+            "text_column": self.text_column,
+            "id_column": self.id_column,
+            "encoding": self.encoding and [self.encoding.name, self.encoding.bom],
+            "columns": self.kept.names,
+        }
+
+    def notes(self) -> list[str]:
+        """What the user should know before the job runs."""
+        notes = []
+        if self.encoding is not None:
+            notes.append(f"reading {self.source.name} as {self.encoding.describe()}; --encoding overrides")
+        if self.kept.renamed:
+            pairs = ", ".join(f"{source} → {out}" for source, out in self.kept.renamed.items())
+            notes.append(f"input columns renamed in the output, whose label columns use those names: {pairs}")
+        return notes
+
+
+def plan_label_job(
+    source: Path,
+    output: Path,
+    text_column: str = "text",
+    id_column: str = "id",
+    columns: list[str] | None = None,
+    encoding: str = AUTO,
+) -> LabelPlan:
+    """Check the job and describe it; ``columns`` names the input columns to keep (None: all)."""
+    if not source.is_file():
+        raise TableError(f"{source}: no such file")
+    table_format(source)
+    if output.is_dir():
+        raise TableError(f"{output}: is a folder; name the file to write, e.g. {output / 'labeled.csv'}")
+    output_format = table_format(output)
+    if output.resolve() == source.resolve():
+        raise TableError(f"{output}: output would overwrite the input")
+    _check_writable(output.parent)
+    text_encoding = table_encoding(source, encoding)
+    available = require_columns(source, {}, text_encoding)
+    if not any(name.strip() for name in available):
+        raise TableError(f"{source}: no header and no rows (an empty file, or no line is a JSON object)")
+    require_columns(source, {"text": text_column, "id": id_column}, text_encoding)
+    kept = keep_columns(
+        available,
+        columns,
+        column_kinds(source, available),
+        reserved=[*LEAD_COLUMNS, *LABEL_COLUMNS],
+        skip=[id_column] if id_column == "id" else [],  # the output's own id column carries it
+    )
+    total = count_rows(source, text_encoding)
+    if output_format == "xlsx" and total + 1 > XLSX_MAX_ROWS:
+        raise TableError(
+            f"{output}: {total} rows do not fit in an Excel sheet ({XLSX_MAX_ROWS - 1} at most); write .csv or .parquet"
+        )
+    return LabelPlan(source, output, text_column, id_column, text_encoding, kept, total)
+
+
+def _check_writable(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise TableError(f"{folder}: cannot write the output there ({exc.strerror})") from None
+
+
+def file_signature(path: Path) -> str:
+    """Cheap identity of an input file: size plus hashes of its head and tail."""
+    size = path.stat().st_size
+    digest = hashlib.sha256(str(size).encode())
+    with path.open("rb") as handle:
+        digest.update(handle.read(1 << 16))
+        handle.seek(max(0, size - (1 << 16)))
+        digest.update(handle.read())
+    return digest.hexdigest()

@@ -1,0 +1,64 @@
+"""The default model is found from any folder: the current one first, then NEEDLENS_HOME."""
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from classifier.errors import ModelLoadError
+from classifier.model_dir import find_model, resolve_model_dir
+from classifier.settings import Settings, default_home
+from needlens.cli import app
+from tests.test_cli import one_line_error
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def home_with_default_model(toy_model, tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    (home / "models").mkdir(parents=True)
+    (home / "models" / "default").symlink_to(toy_model[0])
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    (elsewhere / "in.csv").write_text("id,text\n1,屏幕坏了要求换货\n2,想参与新功能共创\n", encoding="utf-8")
+    return home
+
+
+def test_label_explain_and_suggest_find_the_default_model_in_the_home_from_another_folder(home_with_default_model):
+    env = {"NEEDLENS_HOME": str(home_with_default_model), "NEEDLENS_MODEL_DIR": None}
+    result = runner.invoke(app, ["label", "in.csv", "-o", "out.csv", "--no-progress"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "2 labeled" in " ".join(result.stdout.split())
+    assert runner.invoke(app, ["explain", "屏幕坏了要求换货"], env=env).exit_code == 0
+    result = runner.invoke(app, ["suggest", "in.csv", "-o", "s.csv", "-n", "1", "--store", "none.db"], env=env)
+    assert result.exit_code == 0, result.output
+
+
+def test_no_model_anywhere_is_one_line_naming_every_place_looked(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "in.csv").write_text("id,text\n1,好\n", encoding="utf-8")
+    env = {"NEEDLENS_HOME": str(tmp_path / "empty-home"), "NEEDLENS_MODEL_DIR": None}
+    result = runner.invoke(app, ["label", "in.csv", "-o", "out.csv"], env=env)
+    one_line_error(result, str(tmp_path / "models" / "default"), str(tmp_path / "empty-home" / "models" / "default"))
+    assert not (tmp_path / "out.csv.partial.jsonl").exists()
+
+
+def test_a_model_in_the_current_folder_wins_and_absolute_paths_are_not_looked_up(toy_model, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "default").symlink_to(toy_model[0])
+    assert find_model(Path("models/default"), tmp_path / "home") == Path("models/default")
+    assert resolve_model_dir(Path("models/default"), tmp_path / "home") == Path("models/default")
+    with pytest.raises(ModelLoadError, match="nothing at /nowhere/model;"):
+        find_model(Path("/nowhere/model"), tmp_path)
+
+
+def test_the_home_defaults_to_the_checkout_when_it_holds_models(monkeypatch):
+    checkout = Path(__file__).resolve().parent.parent
+    expected = checkout if (checkout / "models").is_dir() else Path.home() / ".needlens"
+    monkeypatch.delenv("NEEDLENS_HOME", raising=False)
+    assert default_home() == expected == Settings().home
+    monkeypatch.setenv("NEEDLENS_HOME", "/srv/needlens")
+    assert Settings().home == Path("/srv/needlens")
