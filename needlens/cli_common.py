@@ -39,29 +39,38 @@ ModelOption = Annotated[
 
 def user_errors(func: F) -> F:
     """Turn the library's user-facing errors into one line and exit 2."""
-    from base_models.e5_small import BaseModelError
-    from training.data import DataError
-    from training.label_store import LabelStoreError
-    from training.registry import RegistryError
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (
-            DataError,
-            TableError,
-            ModelLoadError,
-            RegistryError,
-            SettingsError,
-            BaseModelError,
-            LabelStoreError,
-            FileNotFoundError,
-        ) as exc:
+        except Exception as exc:
+            if not isinstance(exc, _user_error_types()):
+                raise
             err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _user_error_types() -> tuple[type[Exception], ...]:
+    """Imported when something fails, not when the CLI starts: some of these modules load torch,
+    which would add seconds to every command, `--help` included."""
+    from base_models.e5_small import BaseModelError
+    from training.data import DataError
+    from training.label_store import LabelStoreError
+    from training.registry import RegistryError
+
+    return (
+        DataError,
+        TableError,
+        ModelLoadError,
+        RegistryError,
+        SettingsError,
+        BaseModelError,
+        LabelStoreError,
+        FileNotFoundError,
+    )
 
 
 class SettingsError(ValueError):
