@@ -187,6 +187,9 @@ class Settings(BaseSettings):
         30.0, gt=0.0, description="a classify request not answered within this gets 503; its work is dropped"
     )
     body_timeout_s: float = Field(30.0, gt=0.0, description="a request body not received within this gets 408")
+    mmap_threshold_kib: int = Field(
+        128, ge=0, description="service: allocations over this are mapped apart and freed to the system (glibc)"
+    )
     reload_poll_s: float = Field(
         2.0, ge=0.0, description="how often to check a registry's ACTIVE pointer for a new model; 0 turns it off"
     )

@@ -312,5 +312,5 @@ def base_models_install(
     console.print(f"installed {name} → {path}  (train on it: needlens train --profile accurate)")
 
 
-from needlens import cli_loop  # noqa: E402,F401  (registers the loop's commands after these)
-from needlens import cli_monitor  # noqa: E402,F401  (registers `needlens monitor`)
+# registers the retraining loop's commands and `needlens monitor` after these
+from needlens import cli_loop, cli_monitor  # noqa: E402,F401

@@ -44,6 +44,8 @@ def user_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
+        except (typer.Exit, typer.Abort):
+            raise
         except Exception as exc:
             if not isinstance(exc, _user_error_types()):
                 raise

@@ -1,0 +1,149 @@
+"""Time in monitoring: window lengths, baselines, timestamps as the files hold them, and window numbering.
+
+Windows are counted from a fixed Monday (2000-01-03 00:00 local time), so a 7-day window is
+always a Monday-to-Sunday week and a 1-day window a calendar day, whichever rows a file
+happens to start with: two runs over growing data put a text in the same window.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, tzinfo
+from typing import Any
+
+ORIGIN = datetime(2000, 1, 3)
+"""A Monday at midnight: window k covers [ORIGIN + k·span, ORIGIN + (k+1)·span)."""
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([hdw])\s*$", re.IGNORECASE)
+_UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
+_EPOCH_MS_ABOVE = 1e11
+"""Epoch numbers above this are milliseconds (1e11 seconds is the year 5138)."""
+
+
+class PeriodError(ValueError):
+    """A window, baseline or date that does not parse; the message shows the accepted forms."""
+
+
+def parse_duration(text: str) -> timedelta:
+    """``7d``, ``12h``, ``2w``: a positive whole number of hours, days or weeks."""
+    match = _DURATION.match(text)
+    if not match or int(match.group(1)) == 0:
+        raise PeriodError(f"{text!r} is not a duration; use a positive number of hours, days or weeks: 12h, 7d, 2w")
+    return int(match.group(1)) * _UNITS[match.group(2).lower()]
+
+
+@dataclass(frozen=True)
+class RollingBaseline:
+    """The ``span`` before each window, in whole windows."""
+
+    span: timedelta
+
+    def windows(self, window: timedelta) -> int:
+        return max(1, round(self.span / window))
+
+
+@dataclass(frozen=True)
+class FixedBaseline:
+    """One period every window is compared with: [start, end)."""
+
+    start: datetime
+    end: datetime
+
+
+Baseline = RollingBaseline | FixedBaseline
+
+
+def parse_baseline(text: str) -> Baseline:
+    """``90d`` (rolling) or ``2026-01-01..2026-03-31`` (fixed; a date-only end includes that day)."""
+    if ".." not in text:
+        return RollingBaseline(parse_duration(text))
+    first, _, last = text.partition("..")
+    start, end = _parse_local(first.strip()), _parse_local(last.strip())
+    if start is None or end is None:
+        raise PeriodError(f"{text!r} is not a period; write START..END with ISO dates, e.g. 2026-01-01..2026-03-31")
+    if _is_date_only(last.strip()):
+        end += timedelta(days=1)
+    if end <= start:
+        raise PeriodError(f"baseline period {text!r} ends before it starts")
+    return FixedBaseline(start, end)
+
+
+def _is_date_only(text: str) -> bool:
+    return len(text) <= 10
+
+
+def _parse_local(text: str) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(text.replace("/", "-"))
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=None)
+
+
+class TimeParser:
+    """A cell of the time column → a naive datetime in ``zone`` local time, or None when it is not a time.
+
+    Accepted: datetime and date objects (XLSX, Parquet), ISO 8601 text with ``-`` or ``/``
+    (``2026-01-05``, ``2026/01/05 10:00``, ``2026-01-05T10:00:00+08:00``, ``…Z``), and Unix
+    epoch numbers in seconds or milliseconds. Aware times and epoch numbers are converted
+    to ``zone``; naive times are taken to be in it already.
+    """
+
+    def __init__(self, zone: tzinfo) -> None:
+        self.zone = zone
+
+    def __call__(self, value: Any) -> datetime | None:
+        if isinstance(value, datetime):
+            return self._local(value)
+        if isinstance(value, date):
+            return datetime(value.year, value.month, value.day)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return self._from_epoch(float(value))
+        if isinstance(value, str):
+            text = value.strip()
+            if not text:
+                return None
+            try:
+                return self._local(datetime.fromisoformat(text.replace("/", "-")))
+            except ValueError:
+                pass
+            try:
+                return self._from_epoch(float(text))
+            except ValueError:
+                return None
+        return None
+
+    def _local(self, value: datetime) -> datetime:
+        return value if value.tzinfo is None else value.astimezone(self.zone).replace(tzinfo=None)
+
+    def _from_epoch(self, seconds: float) -> datetime | None:
+        if not math.isfinite(seconds):
+            return None
+        if abs(seconds) > _EPOCH_MS_ABOVE:
+            seconds /= 1000.0
+        try:
+            return datetime.fromtimestamp(seconds, self.zone).replace(tzinfo=None)
+        except (OverflowError, OSError, ValueError):
+            return None
+
+
+def parse_since(text: str, parse_time: TimeParser) -> datetime | timedelta:
+    """``--since``: a duration back from the latest time in the data (``7d``) or a date/time."""
+    try:
+        return parse_duration(text)
+    except PeriodError:
+        pass
+    moment = parse_time(text)
+    if moment is None:
+        raise PeriodError(f"{text!r} is neither a duration (7d) nor a date or time (2026-03-01)")
+    return moment
+
+
+def window_number(moment: datetime, span: timedelta) -> int:
+    return (moment - ORIGIN) // span
+
+
+def window_start(number: int, span: timedelta) -> datetime:
+    return ORIGIN + number * span

@@ -1,0 +1,112 @@
+"""`needlens monitor`: the need mix of a labeled file per time window and segment, its fluctuation index,
+alerts (exit code 3, for cron jobs) and charts. The figures and rules live in the ``monitor`` package."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from pydantic import ValidationError
+
+from needlens.cli_common import SettingsError, app, console, err_console, load_settings, user_errors
+
+if TYPE_CHECKING:
+    from monitor.settings import MonitorSettings
+
+EXIT_ALERTS = 3
+"""Exit code when at least one alert is listed: a cron job can act on it."""
+FLAGS = {
+    "time_column": "--time-column",
+    "by": "--by",
+    "id_column": "--id-column",
+    "window": "--window",
+    "baseline": "--baseline",
+    "threshold": "--threshold",
+    "min_volume": "--min-volume",
+    "cooldown_windows": "--cooldown",
+}
+
+
+def monitor_settings(overrides: dict[str, Any]) -> MonitorSettings:
+    """NEEDLENS_MONITOR__* overridden by the flags given; a bad value is one line naming its flag."""
+    from monitor.settings import MonitorSettings
+
+    base = load_settings().monitor
+    given = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        return MonitorSettings.model_validate(base.model_dump() | given)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{FLAGS.get(str(error['loc'][0]), error['loc'][0]) if error['loc'] else 'options'}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise SettingsError(problems) from None
+
+
+@app.command()
+def monitor(
+    file: Annotated[Path, typer.Argument(help="a file `needlens label` wrote (CSV, TSV, JSONL, XLSX or Parquet)")],
+    time_column: Annotated[
+        str | None, typer.Option(help="column with each text's time (default: NEEDLENS_MONITOR__TIME_COLUMN or time)")
+    ] = None,
+    by: Annotated[list[str] | None, typer.Option("--by", help="segment column; repeat for several")] = None,
+    window: Annotated[str | None, typer.Option(help="window length: 12h, 7d, 2w (default 7d)")] = None,
+    baseline: Annotated[
+        str | None, typer.Option(help="rolling span before each window (90d) or a fixed period 2026-01-01..2026-03-31")
+    ] = None,
+    threshold: Annotated[float | None, typer.Option(help="fluctuation index that raises an alert (default 4)")] = None,
+    min_volume: Annotated[int | None, typer.Option(help="texts a window needs to alert (default 50)")] = None,
+    cooldown: Annotated[
+        int | None, typer.Option(help="quiet windows in a row before a segment may alert again (default 3)")
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            help="list (and exit 3 for) only alerts in windows ending after this: a date, or 7d back from the latest time"
+        ),
+    ] = None,
+    id_column: Annotated[str | None, typer.Option(help="column naming example texts in alerts (default id)")] = None,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="folder for windows.jsonl, alerts.jsonl, report.html and the PNG charts")
+    ] = Path("out/monitor"),
+    charts: Annotated[bool, typer.Option("--charts/--no-charts", help="draw the PNGs into the report")] = True,
+) -> None:
+    """Share of each need and cause per window and segment, the fluctuation index against a baseline, alerts."""
+    overrides = {
+        "time_column": time_column,
+        "by": by,
+        "window": window,
+        "baseline": baseline,
+        "threshold": threshold,
+        "min_volume": min_volume,
+        "cooldown_windows": cooldown,
+        "id_column": id_column,
+    }
+    if _monitor(file, overrides, since, out, charts):
+        raise typer.Exit(EXIT_ALERTS)  # outside user_errors, which resolves its error types on any exception
+
+
+@user_errors
+def _monitor(file: Path, overrides: dict[str, Any], since: str | None, out: Path, charts: bool) -> int:
+    """The run behind `needlens monitor`; returns how many alerts it listed."""
+    from monitor.html_report import write_report
+    from monitor.periods import PeriodError, TimeParser, parse_since
+    from monitor.pipeline import monitor_file, write_jsonl
+    from monitor.summary import print_summary
+
+    settings = monitor_settings(overrides)
+    try:
+        since_value = parse_since(since, TimeParser(settings.zone)) if since else None
+    except PeriodError as exc:
+        raise SettingsError(f"--since: {exc}") from None
+    result = monitor_file(file, settings, since_value)
+    if not result.input.rows:
+        err_console.print(f"{file}: no rows, nothing to monitor", highlight=False, markup=False, soft_wrap=True)
+    written = list(write_jsonl(result, out))
+    print_summary(result, console)
+    files, notes = write_report(result, out, settings.chart_segments, draw=charts)
+    for note in notes:
+        err_console.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
+    console.print(f"wrote {', '.join(str(p) for p in [*written, *files])}", highlight=False, markup=False)
+    return len(result.alerts)
