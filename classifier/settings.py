@@ -133,6 +133,12 @@ class Settings(BaseSettings):
     label_workers: int = Field(
         1, ge=1, description="single-threaded worker processes for `needlens label`; pays on machines with more cores"
     )
+    ray_address: str | None = Field(
+        None, description="`label --engine ray`: 'auto', ray://HOST:PORT, or unset to start Ray on this machine"
+    )
+    ray_actors: int | None = Field(
+        None, ge=1, description="`label --engine ray`: single-threaded labeling actors; unset: one per cluster CPU"
+    )
     max_chars: int = Field(5000, ge=1, description="longer texts get an error row instead of a label")
     segment_over_chars: int = Field(300, ge=20, description="longer texts are classified sentence by sentence")
     segment_min_chars: int = Field(8, ge=1, description="shorter sentence fragments join their neighbour")
@@ -154,7 +160,10 @@ class Settings(BaseSettings):
         12, ge=1, le=50, description="share of labeled texts (by content hash) kept out of training to judge models"
     )
     promotion_tolerance: float = Field(
-        0.01, ge=0.0, le=1.0, description="a candidate may trail the active model by this much macro-F1 and still ship"
+        0.03,
+        ge=0.0,
+        le=1.0,
+        description="refuse a candidate surely worse than this in macro-F1 (bootstrap upper end; see training/gate.py)",
     )
     bootstrap_samples: int = Field(1000, ge=0, description="resamples for the confidence interval of a metric delta")
     arrival: ArrivalSettings = ArrivalSettings()
@@ -187,8 +196,11 @@ class Settings(BaseSettings):
         30.0, gt=0.0, description="a classify request not answered within this gets 503; its work is dropped"
     )
     body_timeout_s: float = Field(30.0, gt=0.0, description="a request body not received within this gets 408")
+    heap_trim_s: float = Field(
+        5.0, ge=0.0, description="service on glibc: give free heap pages back to the system this often; 0 turns it off"
+    )
     mmap_threshold_kib: int = Field(
-        128, ge=0, description="service: allocations over this are mapped apart and freed to the system (glibc)"
+        0, ge=0, description="service on glibc: allocations over this are mapped apart (lower memory, slower large requests)"
     )
     reload_poll_s: float = Field(
         2.0, ge=0.0, description="how often to check a registry's ACTIVE pointer for a new model; 0 turns it off"

@@ -8,21 +8,30 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
+from collections.abc import Sequence
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
+from fastapi_offline import FastAPIOffline
 
 from classifier.inference import Prediction, Predictor, Segment, TextProblem, validate_text
 from classifier.labels import CAUSES, CHINESE_NAMES, NEEDS, SCHEMA_VERSION
 from classifier.model_dir import read_json_file, resolve_model_dir
 from classifier.settings import Settings
+from serve.auth import bearer_guard
 from serve.batcher import MicroBatcher, Overloaded
+from serve.body_guard import BodyGuardMiddleware
 from serve.errors import ApiError, install_error_handlers
-from serve.middleware import AccessLogMiddleware, BodyLimitMiddleware
+from serve.explainer import ExplainPool
+from serve.json_body import JSONBodyRoute
+from serve.limits import check_explain_budget, request_texts
+from serve.memory import configure_allocator, trim_heap_every
+from serve.middleware import AccessLogMiddleware
+from serve.model_gate import ModelGate, gated
+from serve.openapi import document_limits
 from serve.schemas import (
     Classification,
     ClassifyRequest,
@@ -32,8 +41,9 @@ from serve.schemas import (
     FeedbackResponse,
     Item,
     SegmentResult,
+    error_responses,
 )
-from training.label_store import LabelStore, NewLabel
+from training.label_store import LabelStore, LabelStoreError, NewLabel
 
 log = logging.getLogger("needlens.serve")
 WARM_UP_TEXT = "预热：服务启动后的第一次推理"
@@ -41,11 +51,34 @@ WARM_UP_TEXT = "预热：服务启动后的第一次推理"
 
 @dataclass(frozen=True)
 class ServedModel:
-    """A loaded model and the batcher feeding it: swapped as one, so a request never mixes two models."""
+    """A loaded model and the pools feeding it: swapped as one, so a request never mixes two models."""
 
     predictor: Predictor
     batcher: MicroBatcher
+    explainer: ExplainPool
     facts: dict[str, Any]
+
+    async def predict(self, texts: Sequence[str], explain: bool, timeout_s: float) -> list[Prediction]:
+        """Plain texts through the micro-batcher, explained ones through their own pool; 503 when
+        full or past the deadline (cancelling the wait drops the work not yet done)."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                return await (self.explainer if explain else self.batcher).submit(texts)
+        except Overloaded as exc:
+            raise ApiError(503, "overloaded", f"service is at capacity: {exc}", headers={"Retry-After": "1"}) from None
+        except TimeoutError:
+            raise ApiError(
+                503,
+                "deadline_exceeded",
+                f"not answered within {timeout_s:g} s (NEEDLENS_REQUEST_TIMEOUT_S); the work was dropped",
+                {"limit_s": timeout_s},
+                headers={"Retry-After": "1"},
+            ) from None
+
+    async def stop(self) -> None:
+        """Finish what was queued on this model (a swap or shutdown drains, it does not drop)."""
+        await self.batcher.stop()
+        await self.explainer.stop()
 
 
 class ServiceState:
@@ -53,25 +86,41 @@ class ServiceState:
 
     ``settings.model_dir`` may be a registry; a background task follows its ACTIVE pointer
     and swaps in a newly promoted model without a restart. Requests already queued on the
-    old model finish on it (its batcher drains), new requests go to the new one.
+    old model finish on it (its pools drain), new requests go to the new one.
     """
 
     def __init__(self, settings: Settings, predictor: Predictor | None) -> None:
         self.settings = settings
         self.initial_predictor = predictor
         self.served: ServedModel | None = None
-        self.store = LabelStore(settings.label_store)
         self.load_error: str | None = None
+        self.store: LabelStore | None = None
+        self.store_error: str | None = None
         self._reload_lock = asyncio.Lock()
+        try:
+            self.store = LabelStore(settings.label_store)
+        except LabelStoreError as exc:  # classify can still serve; readiness and feedback say why not
+            self.store_error = str(exc)
+            log.error("%s", exc)
+
+    def label_store(self) -> LabelStore:
+        if self.store is None:
+            raise ApiError(503, "store_unusable", self.store_error or "label store unavailable")
+        return self.store
 
     async def _open(self, predictor: Predictor) -> ServedModel:
         await asyncio.to_thread(predictor.predict, [WARM_UP_TEXT])
-        s = self.settings
+        s, gate = self.settings, ModelGate()
         batcher = MicroBatcher(
-            predictor.predict, s.batch_max_texts, s.batch_max_wait_ms / 1000, s.queue_max_texts, s.micro_batching
+            gated(predictor, gate, urgent=True).predict,
+            s.batch_max_texts,
+            s.batch_max_wait_ms / 1000,
+            s.queue_max_texts,
+            s.micro_batching,
         )
         batcher.start()
-        return ServedModel(predictor, batcher, _model_facts(predictor))
+        explainer = ExplainPool(predictor, gate, s.explain_concurrency, s.explain_queue_max, s.explain_batch_tokens)
+        return ServedModel(predictor, batcher, explainer, _model_facts(predictor))
 
     async def load(self) -> None:
         try:
@@ -97,7 +146,7 @@ class ServiceState:
             old, self.served, self.load_error = self.served, fresh, None
             log.info("now serving model %s (was %s)", predictor.version, old and old.predictor.version)
             if old is not None:
-                await old.batcher.stop()  # drains what was queued on the old model
+                await old.stop()
             return True
 
     async def watch(self, every_s: float) -> None:
@@ -173,32 +222,31 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):  # type: ignore[no-untyped-def]
+        configure_allocator(settings.mmap_threshold_kib)
         loading = asyncio.create_task(state.load())
         watching = asyncio.create_task(state.watch(settings.reload_poll_s)) if settings.reload_poll_s else None
+        trimming = asyncio.create_task(trim_heap_every(settings.heap_trim_s)) if settings.heap_trim_s else None
         yield
-        if watching is not None:
-            watching.cancel()
+        for task in (watching, trimming):
+            if task is not None:
+                task.cancel()
         await loading
         if state.served is not None:
-            await state.served.batcher.stop()
+            await state.served.stop()
 
-    app = FastAPI(
+    app = FastAPIOffline(  # /docs and /redoc from the package's own copy of Swagger UI and ReDoc, no CDN
         title="needlens",
         version="1",
         summary="Need levels and complaint cause of Chinese customer feedback.",
         lifespan=lifespan,
     )
+    app.router.route_class = JSONBodyRoute
     app.state.service = state
     install_error_handlers(app)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    document_limits(app, settings)
+    app.add_middleware(BodyGuardMiddleware, max_bytes=settings.max_body_bytes, read_timeout_s=settings.body_timeout_s)
     app.add_middleware(AccessLogMiddleware)
-
-    def require_key(request: Request) -> None:
-        if settings.api_key is None:
-            return
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not secrets.compare_digest(token, settings.api_key.get_secret_value()):
-            raise ApiError(401, "unauthorized", "missing or wrong API key", headers={"WWW-Authenticate": "Bearer"})
+    require_key = bearer_guard(settings.api_key)
 
     def require_ready() -> ServedModel:
         if state.served is None:
@@ -210,49 +258,42 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
     def healthz() -> dict[str, str]:
         return {"status": "alive"}
 
-    @app.get("/readyz", tags=["health"])
+    @app.get("/readyz", tags=["health"], responses=error_responses(503))
     def readyz() -> dict[str, str]:
-        return {"status": "ready", "model_version": require_ready().predictor.version}
+        version = require_ready().predictor.version
+        if state.store_error:  # classify still answers; an operator must see that feedback cannot
+            raise ApiError(503, "not_ready", state.store_error)
+        return {"status": "ready", "model_version": version}
 
-    @app.post("/v1/classify", response_model=ClassifyResponse, dependencies=[Depends(require_key)], tags=["v1"])
+    @app.post(
+        "/v1/classify",
+        response_model=ClassifyResponse,
+        dependencies=[Depends(require_key)],
+        tags=["v1"],
+        responses=error_responses(400, 401, 408, 413, 415, 422, 503),
+    )
     async def classify(body: ClassifyRequest, request: Request) -> ClassifyResponse:
         items = body.as_items()
         request.state.items = len(items)
-        if len(items) > settings.max_items:
-            raise ApiError(
-                413,
-                "too_many_items",
-                f"{len(items)} items in one request; the limit is {settings.max_items}",
-                {"limit": settings.max_items, "count": len(items)},
-            )
-        texts = []
-        for index, item in enumerate(items):
-            try:
-                texts.append(validate_text(item.text, settings.api_max_chars))
-            except TextProblem as problem:
-                raise ApiError(
-                    422,
-                    f"text_{problem.code}",
-                    f"item {index}{'' if item.id is None else f' (id {item.id!r})'}: {problem}",
-                    {"index": index, "id": item.id, "limit": settings.api_max_chars},
-                ) from None
+        texts = request_texts(items, settings)
+        if body.explain:
+            check_explain_budget(texts, settings)
         if settings.log_texts:
             request.state.texts = texts
-        served = require_ready()  # read once: a reload swaps the model and its batcher together
-        try:
-            predictions = await served.batcher.submit(texts, body.explain)
-        except Overloaded as exc:
-            raise ApiError(503, "overloaded", f"service is at capacity: {exc}", headers={"Retry-After": "1"}) from None
+        served = require_ready()  # read once: a reload swaps the model and its pools together
+        predictions = await served.predict(texts, body.explain, settings.request_timeout_s)
         return ClassifyResponse(
             model_version=served.predictor.version,
             results=[classification(item, p) for item, p in zip(items, predictions, strict=True)],
         )
 
-    @app.get("/v1/model", dependencies=[Depends(require_key)], tags=["v1"])
+    @app.get("/v1/model", dependencies=[Depends(require_key)], tags=["v1"], responses=error_responses(401, 503))
     def model_info() -> dict[str, Any]:
         return require_ready().facts
 
-    @app.post("/v1/model/reload", dependencies=[Depends(require_key)], tags=["v1"])
+    @app.post(
+        "/v1/model/reload", dependencies=[Depends(require_key)], tags=["v1"], responses=error_responses(401, 500, 503)
+    )
     async def reload_model() -> dict[str, Any]:
         """Load the registry's active model now instead of at the next pointer check."""
         try:
@@ -269,16 +310,24 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
         response_model=FeedbackResponse,
         dependencies=[Depends(require_key)],
         tags=["v1"],
+        responses=error_responses(400, 401, 408, 413, 415, 422, 503),
     )
     def feedback(body: FeedbackRequest) -> FeedbackResponse:
         try:
             text = validate_text(body.text, settings.api_max_chars)
         except TextProblem as problem:
             raise ApiError(422, f"text_{problem.code}", f"text: {problem}", {"limit": settings.api_max_chars}) from None
-        earlier = state.store.history(text)
-        event = state.store.add(
-            NewLabel(text, body, "feedback", annotator=body.annotator, note=body.note, model_version=body.model_version)
-        )
+        store = state.label_store()
+        try:
+            earlier = store.history(text)
+            event = store.add(
+                NewLabel(
+                    text, body, "feedback", annotator=body.annotator, note=body.note, model_version=body.model_version
+                )
+            )
+        except LabelStoreError as exc:  # damage that appeared after start-up
+            log.error("%s", exc)
+            raise ApiError(503, "store_unusable", str(exc)) from None
         return FeedbackResponse(
             id=event.id,
             text_hash=event.text_hash,

@@ -5,6 +5,11 @@ waiting at most ``max_wait`` for company), runs the model in a thread so the eve
 stays free, and hands each request its own predictions. The queue is bounded in texts:
 past it, callers get ``Overloaded`` (the API answers 503 with Retry-After) instead of
 memory growing without limit.
+
+A request whose caller has gone (past its deadline) is dropped before its pass. When a
+merged pass fails, each request is retried alone, so only the one that caused the failure
+learns of it. Explaining is not done here (``serve.explainer``): its passes are hundreds of
+times longer and would hold up every request queued behind them.
 """
 
 from __future__ import annotations
@@ -24,14 +29,13 @@ class Overloaded(RuntimeError):
 @dataclass
 class _Job:
     texts: Sequence[str]
-    explain: bool
     future: asyncio.Future[list[Prediction]] = field(repr=False)
 
 
 class MicroBatcher:
     def __init__(
         self,
-        predict: Callable[[list[str], bool], list[Prediction]],
+        predict: Callable[[list[str]], list[Prediction]],
         max_texts: int,
         max_wait_s: float,
         max_queue_texts: int,
@@ -60,12 +64,12 @@ class MicroBatcher:
             self._worker = None
         self._executor.shutdown(wait=True)
 
-    async def submit(self, texts: Sequence[str], explain: bool = False) -> list[Prediction]:
+    async def submit(self, texts: Sequence[str]) -> list[Prediction]:
         if self._worker is None or self._closing:
             raise Overloaded("the model is not serving")
         if self.queued_texts + len(texts) > self.max_queue_texts:
             raise Overloaded(f"{self.queued_texts} texts already queued (limit {self.max_queue_texts})")
-        job = _Job(texts, explain, asyncio.get_running_loop().create_future())
+        job = _Job(texts, asyncio.get_running_loop().create_future())
         self.queued_texts += len(texts)
         self._queue.put_nowait(job)
         return await job.future
@@ -94,7 +98,6 @@ class MicroBatcher:
         return jobs, False
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
         stopping = False
         while not stopping or not self._queue.empty():
             first = await self._queue.get()
@@ -104,19 +107,21 @@ class MicroBatcher:
             jobs, met_stop = await self._gather(first)
             stopping = stopping or met_stop
             self.queued_texts -= sum(len(job.texts) for job in jobs)
-            for explain in (False, True):  # explaining costs more, so those requests share their own pass
-                await self._forward(loop, [job for job in jobs if job.explain == explain], explain)
+            await self._forward([job for job in jobs if not job.future.done()])
 
-    async def _forward(self, loop: asyncio.AbstractEventLoop, jobs: list[_Job], explain: bool) -> None:
+    async def _forward(self, jobs: list[_Job]) -> None:
         if not jobs:
             return
         texts = [t for job in jobs for t in job.texts]
         try:
-            predictions = await loop.run_in_executor(self._executor, self.predict, texts, explain)
-        except Exception as exc:  # every waiting request learns of the failure
-            for job in jobs:
-                if not job.future.done():
-                    job.future.set_exception(exc)
+            predictions = await asyncio.get_running_loop().run_in_executor(self._executor, self.predict, texts)
+        except Exception as exc:
+            if len(jobs) == 1:
+                if not jobs[0].future.done():
+                    jobs[0].future.set_exception(exc)
+                return
+            for job in jobs:  # one request's bad input must not fail the others that shared its pass
+                await self._forward([job])
             return
         start = 0
         for job in jobs:

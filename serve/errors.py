@@ -13,7 +13,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 log = logging.getLogger("needlens.serve")
 
 
-class ApiError(Exception):
+class ApiError(StarletteHTTPException):
+    """A refusal with its code. An ``HTTPException`` so that one raised while the body is read
+    (by ``serve.body_guard``) passes FastAPI's body parsing unchanged instead of becoming a 400."""
+
     def __init__(
         self,
         status: int,
@@ -22,8 +25,8 @@ class ApiError(Exception):
         details: Any = None,
         headers: dict[str, str] | None = None,
     ) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.details, self.headers = status, code, message, details, headers
+        super().__init__(status, message, headers)
+        self.status, self.code, self.message, self.details = status, code, message, details
 
 
 def error_response(
@@ -36,6 +39,15 @@ def error_response(
 _CODES = {400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
 
 
+def _invalid_json(error: dict[str, Any]) -> JSONResponse:
+    """Malformed JSON and bytes that are not UTF-8 are one fault: 400, with where it is."""
+    position = error["loc"][-1]
+    reason = error.get("ctx", {}).get("error", error["msg"])
+    return error_response(
+        400, "invalid_json", f"body is not valid JSON at position {position}: {reason}", {"position": position}
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
@@ -43,9 +55,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        if errors and errors[0]["type"] == "json_invalid":
+            return _invalid_json(errors[0])
         details = [
-            {"field": ".".join(str(p) for p in err["loc"] if p != "body"), "message": err["msg"]}
-            for err in exc.errors()
+            {"field": ".".join(str(p) for p in err["loc"] if p != "body"), "message": err["msg"]} for err in errors
         ]
         first = details[0] if details else {"field": "body", "message": "invalid"}
         return error_response(422, "invalid_request", f"{first['field'] or 'body'}: {first['message']}", details)

@@ -1,23 +1,69 @@
-"""The API contract: request and response bodies, validated by pydantic, documented at /docs."""
+"""The API contract: request and response bodies, validated by pydantic, documented at /docs.
+
+Request bodies refuse unknown fields: a misspelt ``"explian": true`` is an error naming the
+field, not an option silently ignored.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, model_validator
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    field_validator,
+    model_validator,
+)
 
 from classifier.labels import Labels
 
 
+def _encodable(value: str) -> str:
+    """Strings that are echoed back or stored must be valid Unicode; JSON lets a lone surrogate in.
+    (Texts to classify are checked by ``validate_text``, which names the item.)"""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(
+            f"lone surrogate (U+{ord(value[exc.start]):04X}) at character {exc.start}: not valid Unicode"
+        ) from None
+    return value
+
+
+UnicodeStr = Annotated[str, AfterValidator(_encodable)]
+
+
 class Item(BaseModel):
-    id: str | int | None = Field(None, description="your id for the text, echoed back")
+    model_config = ConfigDict(extra="forbid")
+
+    # strict: an id of true would otherwise come back as 1, and "explain": "yes" pass as true
+    id: StrictStr | StrictInt | None = Field(None, description="your id for the text, echoed back")
     text: str
+
+    @field_validator("id")
+    @classmethod
+    def _echoable(cls, value: str | int | None) -> str | int | None:
+        return _encodable(value) if isinstance(value, str) else value  # here, not on the union: a plain field path
 
 
 class ClassifyRequest(BaseModel):
     """Either plain ``texts`` or ``items`` with ids, not both."""
 
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={  # what _exactly_one checks: one of the two is a list (null counts as absent)
+            "oneOf": [{"required": [name], "properties": {name: {"type": "array"}}} for name in ("texts", "items")]
+        },
+    )
+
     texts: list[str] | None = None
     items: list[Item] | None = None
-    explain: bool = Field(False, description="add evidence spans for each predicted label (costs one more pass)")
+    explain: StrictBool = Field(False, description="add evidence spans for each predicted label (costs one more pass)")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ClassifyRequest:
@@ -65,10 +111,12 @@ class ClassifyResponse(BaseModel):
 class FeedbackRequest(Labels):
     """An analyst's corrected labels for a text; needs/cause accept English or Chinese names."""
 
+    model_config = ConfigDict(extra="forbid")
+
     text: str = Field(min_length=1)
-    annotator: str | None = Field(None, max_length=200)
-    note: str | None = Field(None, max_length=2000)
-    model_version: str | None = Field(None, description="the model whose output is being corrected")
+    annotator: UnicodeStr | None = Field(None, max_length=200)
+    note: UnicodeStr | None = Field(None, max_length=2000)
+    model_version: UnicodeStr | None = Field(None, description="the model whose output is being corrected")
 
 
 class FeedbackResponse(BaseModel):
@@ -76,3 +124,32 @@ class FeedbackResponse(BaseModel):
     text_hash: str
     created_at: str
     supersedes: int | None = Field(description="the earlier label event for this text, kept as history")
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="stable, to count or branch on: too_many_items, text_empty, overloaded, …")
+    message: str = Field(description="one line for a person, naming the limit, item or field")
+    details: Any = Field(None, description="the limit, index, id or position involved, when there is one")
+
+
+class ErrorBody(BaseModel):
+    """Every refusal and failure, whatever its status."""
+
+    error: ErrorDetail
+
+
+_ERRORS = {
+    400: "body is not valid JSON (or not UTF-8)",
+    401: "missing or wrong API key",
+    408: "body not received in time",
+    413: "body, item count or explain budget over its limit",
+    415: "body is not application/json",
+    422: "a field or an item is invalid",
+    500: "the reload failed; the previous model is still served",
+    503: "model not loaded, at capacity, or past the request deadline (Retry-After)",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The ``responses`` of a route that can answer these error statuses, all in ``ErrorBody``'s shape."""
+    return {status: {"model": ErrorBody, "description": _ERRORS[status]} for status in statuses}

@@ -104,3 +104,44 @@ def test_a_model_failure_reaches_every_waiting_request():
         return results
 
     assert all(isinstance(r, RuntimeError) for r in run(scenario()))
+
+
+def test_a_failing_shared_pass_is_retried_per_request_so_only_the_bad_request_fails():
+    calls: list[list[str]] = []
+    predict = fake_predict(calls)
+
+    def choking(texts, explain=False):
+        if "poison" in texts:
+            calls.append(list(texts))
+            raise RuntimeError("the tokenizer choked")
+        return predict(texts)
+
+    async def scenario():
+        batcher = MicroBatcher(choking, max_texts=64, max_wait_s=0.05, max_queue_texts=100)
+        batcher.start()
+        requests = [["a", "b"], ["c"], ["d", "poison"], ["e"]]
+        results = await asyncio.gather(*(batcher.submit(r) for r in requests), return_exceptions=True)
+        await batcher.stop()
+        return results
+
+    results = run(scenario())
+    assert len(calls[0]) == 6  # they did share a pass
+    assert [[p.needs[0] for p in r] for r in (results[0], results[1], results[3])] == [["a", "b"], ["c"], ["e"]]
+    assert isinstance(results[2], RuntimeError)
+
+
+def test_a_request_whose_caller_has_gone_is_dropped_before_its_pass():
+    calls: list[list[str]] = []
+
+    async def scenario():
+        batcher = MicroBatcher(fake_predict(calls), max_texts=64, max_wait_s=0.05, max_queue_texts=100)
+        batcher.start()
+        kept = asyncio.create_task(batcher.submit(["kept"]))
+        gone = asyncio.create_task(batcher.submit(["gone"]))
+        await asyncio.sleep(0)
+        gone.cancel()  # its deadline passed while it waited for company
+        await kept
+        await batcher.stop()
+
+    run(scenario())
+    assert calls == [["kept"]]

@@ -75,3 +75,31 @@ def test_the_cli_says_one_line_and_exits_2_on_a_damaged_store(tmp_path: Path) ->
     assert "Traceback" not in result.output
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and str(path.name) in lines[0] and "cannot be used" in lines[0]
+
+
+def test_the_service_starts_on_a_damaged_store_but_says_it_is_not_ready_and_refuses_feedback(
+    toy_model, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from classifier.inference import Predictor
+    from classifier.settings import Settings
+    from serve.app import create_app
+
+    path = tmp_path / "labels.db"
+    path.write_bytes(b"not a database at all" * 10)
+    settings = Settings(model_dir=toy_model[0], label_store=path)
+    with caplog.at_level("ERROR", logger="needlens.serve"), TestClient(
+        create_app(settings, Predictor.load(toy_model[0]))
+    ) as client:
+        for _ in range(200):  # the model loads in the background; classify answers once it has
+            if client.post("/v1/classify", json={"texts": ["屏幕坏了要求换货"]}).status_code == 200:
+                break
+        else:
+            raise AssertionError("classify never answered")
+        ready = client.get("/readyz")
+        assert ready.status_code == 503 and str(path) in ready.json()["error"]["message"]
+        feedback = client.post("/v1/feedback", json={"text": "退款太慢", "needs": ["surface"], "cause": "system_error"})
+        assert feedback.status_code == 503
+        assert feedback.json()["error"]["code"] == "store_unusable"
+    assert any(str(path) in record.getMessage() for record in caplog.records)
