@@ -29,7 +29,7 @@ import httpx
 from bench.common import Server, sample_texts
 from classifier.encoders.base import length_batches
 from classifier.inference import Predictor
-from serve.app import classification
+from serve.api import classification
 from serve.schemas import ClassifyRequest, ClassifyResponse
 
 T = TypeVar("T")

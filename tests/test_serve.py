@@ -145,3 +145,16 @@ def test_unloadable_model_is_alive_but_not_ready(tmp_path):
         response = c.post("/v1/classify", json={"texts": ["好"]})
         assert_error(response, 503, "not_ready")
         assert response.headers["retry-after"] == "5"
+
+
+def test_a_service_without_a_model_still_refuses_a_bad_request_for_what_it_is(tmp_path):
+    bad_store = tmp_path / "labels.db"
+    bad_store.write_bytes(b"not a database at all" * 10)
+    settings = Settings(model_dir=tmp_path / "missing", label_store=bad_store)
+    with TestClient(create_app(settings)) as c:
+        time.sleep(0.2)
+        assert c.post("/v1/classify", json={"texts": ["好"]}).status_code == 503
+        empty = c.post("/v1/classify", json={"texts": ["\u200b"]})
+        assert (empty.status_code, empty.json()["error"]["code"]) == (422, "text_empty")
+        feedback = c.post("/v1/feedback", json={"text": "\u200b", "needs": ["surface"], "cause": "system_error"})
+        assert (feedback.status_code, feedback.json()["error"]["code"]) == (422, "text_empty")
