@@ -14,46 +14,27 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
-from classifier.inference import Prediction, Predictor, TextProblem, validate_text
+from classifier.inference import Predictor
 from classifier.label_plan import LabelPlan
-from classifier.passthrough import writable
-from classifier.resilient import LabelingStopped, label_isolating_failures
-from classifier.tabular import PROBLEM, RowProblem, TableError, iter_rows, write_table
+from classifier.label_rows import NumberedRow, RowSpec, label_rows, predicted_fields
+from classifier.resilient import LabelingStopped
+from classifier.tabular import TableError, iter_rows, write_table
 
 if TYPE_CHECKING:
     from classifier.workers import WorkerPool
 
 
-def prediction_fields(prediction: Prediction, text: str) -> dict[str, Any]:
-    """The label part of an output row, shared by every output format."""
-    segments = prediction.segments and [
-        {"start": s.start, "end": s.end, "text": text[s.start : s.end], "needs": s.needs, "cause": s.cause}
-        for s in prediction.segments
-    ]
-    evidence = prediction.evidence and {
-        label: [asdict(span) for span in spans] for label, spans in prediction.evidence.items()
-    }
-    return {
-        "needs": prediction.needs,
-        "cause": prediction.cause,
-        **{f"p_{k}": round(v, 6) for k, v in (prediction.need_probs | prediction.cause_probs).items()},
-        "truncated": prediction.truncated,
-        "needs_review": prediction.needs_review,
-        "segments": segments,
-        "evidence": evidence,
-    }
-
-
 @dataclass
 class LabelSummary:
-    output: Path
+    output: Path | str
+    """A file, or the Ray engine's output folder (a path or a URI)."""
     rows: int = 0
     labeled: int = 0
     to_review: int = 0
@@ -67,6 +48,26 @@ class LabelSummary:
     @property
     def errors(self) -> int:
         return self.rows - self.labeled
+
+    def count(self, row: dict[str, Any]) -> None:
+        """Count one output row's labels, or its error."""
+        self.rows += 1
+        if row.get("error_code"):
+            self.error_counts[row["error_code"]] += 1
+        else:
+            self.labeled += 1
+            self.to_review += bool(row["needs_review"])
+            self.need_counts.update(row["needs"])
+            self.cause_counts[row["cause"]] += 1
+
+    def merge(self, other: LabelSummary) -> None:
+        """Add the counts of rows another worker labeled."""
+        self.rows += other.rows
+        self.labeled += other.labeled
+        self.to_review += other.to_review
+        self.need_counts.update(other.need_counts)
+        self.cause_counts.update(other.cause_counts)
+        self.error_counts.update(other.error_counts)
 
 
 class Journal:
@@ -157,56 +158,24 @@ class LabelJob:
         summary.seconds = time.monotonic() - started
         return summary
 
-    def _label_chunk(
-        self, chunk: list[tuple[int, dict[str, Any]]], plan: LabelPlan, summary: LabelSummary
-    ) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        texts: list[str] = []
-        pending: list[dict[str, Any]] = []
-        for row_no, row in chunk:
-            raw_id = row.get(plan.id_column)
-            record: dict[str, Any] = {"row": row_no, "id": None if raw_id is None else writable(str(raw_id))}
-            record |= {out_name: writable(row.get(name)) for name, out_name in plan.kept.names.items()}
-            record["model_version"] = self.predictor.version
-            try:
-                texts.append(self._text(row, plan.text_column))
-                pending.append(record)
-            except TextProblem as problem:
-                record["error_code"], record["error"] = problem.code, str(problem)
-            out.append(record)
-        for record, text, result in zip(pending, texts, label_isolating_failures(self._label, texts), strict=True):
-            if isinstance(result, TextProblem):
-                record["error_code"], record["error"] = result.code, str(result)
-                continue
-            record.update(result)
-            if len(summary.examples) < self.n_examples:
-                summary.examples.append((text, record))
+    def _label_chunk(self, chunk: list[NumberedRow], plan: LabelPlan, summary: LabelSummary) -> list[dict[str, Any]]:
+        spec = RowSpec(plan.text_column, plan.id_column, plan.kept.names, self.max_chars, self.predictor.version)
+        out = label_rows(chunk, spec, self._label)
+        for (_, row), record in zip(chunk, out, strict=True):
+            if len(summary.examples) >= self.n_examples:
+                break
+            if "error_code" not in record:
+                summary.examples.append((row[plan.text_column], record))
         return out
-
-    def _text(self, row: dict[str, Any], text_column: str) -> str:
-        problem = row.get(PROBLEM)
-        if isinstance(problem, RowProblem):
-            raise TextProblem(problem.code, problem.message)
-        if text_column not in row:
-            raise TextProblem("missing", f"no {text_column!r} field in this row")
-        return validate_text(row[text_column], self.max_chars)
 
     def _label(self, texts: list[str]) -> list[dict[str, Any]]:
         if self.pool is not None:
             return self.pool.label(texts, self.explain)
-        predictions = self.predictor.predict(texts, explain=self.explain)
-        return [prediction_fields(p, t) for p, t in zip(predictions, texts, strict=True)]
+        return predicted_fields(self.predictor, texts, self.explain)
 
     @staticmethod
     def _tally(rows: Iterator[dict[str, Any]], summary: LabelSummary) -> Iterator[dict[str, Any]]:
         """Count labels and errors over every row, resumed ones included, while the output is written."""
         for row in rows:
-            summary.rows += 1
-            if row.get("error_code"):
-                summary.error_counts[row["error_code"]] += 1
-            else:
-                summary.labeled += 1
-                summary.to_review += bool(row["needs_review"])
-                summary.need_counts.update(row["needs"])
-                summary.cause_counts[row["cause"]] += 1
+            summary.count(row)
             yield row

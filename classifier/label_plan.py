@@ -100,19 +100,9 @@ def plan_label_job(
     output_format = table_format(output)
     if output.resolve() == source.resolve():
         raise TableError(f"{output}: output would overwrite the input")
-    _check_writable(output.parent)
-    text_encoding = table_encoding(source, encoding)
-    available = require_columns(source, {}, text_encoding)
-    if not any(name.strip() for name in available):
-        raise TableError(f"{source}: no header and no rows (an empty file, or no line is a JSON object)")
-    require_columns(source, {"text": text_column, "id": id_column}, text_encoding)
-    kept = keep_columns(
-        available,
-        columns,
-        column_kinds(source, available),
-        reserved=[*LEAD_COLUMNS, *LABEL_COLUMNS],
-        skip=[id_column] if id_column == "id" else [],  # the output's own id column carries it
-    )
+    check_writable(output.parent)
+    text_encoding, available = check_input(source, text_column, id_column, encoding)
+    kept = kept_input_columns(available, columns, column_kinds(source, available), id_column)
     total = count_rows(source, text_encoding)
     if output_format == "xlsx" and total + 1 > XLSX_MAX_ROWS:
         raise TableError(
@@ -121,7 +111,37 @@ def plan_label_job(
     return LabelPlan(source, output, text_column, id_column, text_encoding, kept, total)
 
 
-def _check_writable(folder: Path) -> None:
+def check_input(
+    source: Path, text_column: str = "text", id_column: str = "id", encoding: str = AUTO
+) -> tuple[Encoding | None, list[str]]:
+    """How ``source`` is decoded (None for XLSX and Parquet) and its columns, once it is known
+    to be readable and to hold the text and id columns."""
+    text_encoding = table_encoding(source, encoding)
+    available = require_columns(source, {}, text_encoding)
+    if not any(name.strip() for name in available):
+        raise TableError(f"{source}: no header and no rows (an empty file, or no line is a JSON object)")
+    require_columns(source, {"text": text_column, "id": id_column}, text_encoding)
+    return text_encoding, available
+
+
+def kept_input_columns(
+    available: list[str],
+    wanted: list[str] | None,
+    kinds: dict[str, ColumnType],
+    id_column: str,
+    lead: dict[str, ColumnType] = LEAD_COLUMNS,
+) -> KeptColumns:
+    """The input columns an output keeps beside ``lead`` and the label columns (``wanted``, or all)."""
+    return keep_columns(
+        available,
+        wanted,
+        kinds,
+        reserved=[*lead, *LABEL_COLUMNS],
+        skip=[id_column] if id_column == "id" else [],  # the output's own id column carries it
+    )
+
+
+def check_writable(folder: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder):

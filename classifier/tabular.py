@@ -166,8 +166,8 @@ def iter_rows(path: Path, skip: int = 0, encoding: Encoding | None = None) -> It
         for row in islice(rows, skip, None):
             yield row
             done += 1
-    except OSError as exc:
-        raise TableError(f"{path}: cannot read ({exc.strerror})") from None
+    except OSError as exc:  # a disk error has a strerror; Parquet corruption is an OSError with only a message
+        raise TableError(f"{path}: cannot read ({exc.strerror or ' '.join(str(exc).split())})") from None
     except Exception as exc:  # XML or Parquet corruption past the header cannot be skipped row by row
         raise TableError(f"{path}: unreadable {fmt} file after row {done} ({type(exc).__name__}: {exc})") from None
 
@@ -359,10 +359,14 @@ def _write_csv(rows: Iterable[dict[str, Any]], path: Path, columns: dict[str, Co
         writer.writerows([_cell(kind, row.get(c)) for c, kind in columns.items()] for row in rows)
 
 
+def jsonl_line(row: dict[str, Any], columns: dict[str, ColumnType]) -> str:
+    """``row`` as one line of a JSONL output (newline included): lists and nested values stay nested."""
+    return json.dumps({c: row.get(c) for c in columns}, ensure_ascii=False) + "\n"
+
+
 def _write_jsonl(rows: Iterable[dict[str, Any]], path: Path, columns: dict[str, ColumnType], fmt: str) -> None:
     with path.open("w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps({c: row.get(c) for c in columns}, ensure_ascii=False) + "\n")
+        handle.writelines(jsonl_line(row, columns) for row in rows)
 
 
 def _write_xlsx(rows: Iterable[dict[str, Any]], path: Path, columns: dict[str, ColumnType], fmt: str) -> None:
@@ -382,11 +386,9 @@ def _write_xlsx(rows: Iterable[dict[str, Any]], path: Path, columns: dict[str, C
     workbook.save(path)
 
 
-def _write_parquet(
-    rows: Iterable[dict[str, Any]], path: Path, columns: dict[str, ColumnType], fmt: str, batch: int = 4096
-) -> None:
+def arrow_schema(columns: dict[str, ColumnType]) -> Any:
+    """The ``pyarrow.Schema`` of a Parquet output: lists as string lists, JSON and passed-through values as text."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     arrow = {
         "string": pa.string(),
@@ -397,16 +399,30 @@ def _write_parquet(
         "json": pa.string(),
         "value": pa.string(),
     }
-    schema = pa.schema([(c, arrow[kind]) for c, kind in columns.items()])
+    return pa.schema([(c, arrow[kind]) for c, kind in columns.items()])
+
+
+def arrow_table(rows: list[dict[str, Any]], columns: dict[str, ColumnType], schema: Any = None) -> Any:
+    """``rows`` as the ``pyarrow.Table`` a Parquet output holds (``schema`` from ``arrow_schema``)."""
+    import pyarrow as pa
 
     def value(kind: ColumnType, v: Any) -> Any:
         return _cell(kind, v) if kind in ("json", "value") else v
 
+    records = [{c: value(kind, r.get(c)) for c, kind in columns.items()} for r in rows]
+    return pa.Table.from_pylist(records, schema=schema or arrow_schema(columns))
+
+
+def _write_parquet(
+    rows: Iterable[dict[str, Any]], path: Path, columns: dict[str, ColumnType], fmt: str, batch: int = 4096
+) -> None:
+    import pyarrow.parquet as pq
+
+    schema = arrow_schema(columns)
     iterator = iter(rows)
     with pq.ParquetWriter(path, schema) as writer:
         while chunk := list(islice(iterator, batch)):
-            records = [{c: value(kind, r.get(c)) for c, kind in columns.items()} for r in chunk]
-            writer.write_table(pa.Table.from_pylist(records, schema=schema))
+            writer.write_table(arrow_table(chunk, columns, schema))
 
 
 _WRITERS: dict[str, Callable[[Iterable[dict[str, Any]], Path, dict[str, ColumnType], str], None]] = {

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from classifier.inference import Predictor
+from classifier.label_rows import predicted_fields
 from classifier.settings import Settings
 
 _predictor: Predictor | None = None
@@ -34,10 +35,8 @@ def _start(model_dir: Path, settings: Settings) -> None:
 
 
 def _label(texts: list[str], explain: bool) -> list[dict[str, Any]]:
-    from classifier.batch import prediction_fields
-
     assert _predictor is not None
-    return [prediction_fields(p, t) for p, t in zip(_predictor.predict(texts, explain), texts, strict=True)]
+    return predicted_fields(_predictor, texts, explain)
 
 
 def balanced_parts(texts: list[str], parts: int) -> list[list[str]]:

@@ -230,3 +230,21 @@ def test_more_rows_than_an_excel_sheet_holds_are_refused_before_work(tmp_path, m
     with pytest.raises(TableError, match="3 rows do not fit in an Excel sheet"):
         plan_label_job(source, tmp_path / "out.xlsx")
     assert plan_label_job(source, tmp_path / "out.csv").total_rows == 3
+
+
+def damaged_parquet(path):
+    """A Parquet file whose schema reads but whose data pages are zeroed, as a torn copy leaves it."""
+    table = pa.table({"id": [str(i) for i in range(500)], "text": [TEXTS[i % 5] * 4 for i in range(500)]})
+    pq.write_table(table, path, compression="none", use_dictionary=False)
+    data = bytearray(path.read_bytes())
+    data[100:-2000] = bytes(len(data) - 2100)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_a_parquet_file_damaged_past_its_header_is_one_line_saying_what_is_wrong(predictor, tmp_path):
+    source = damaged_parquet(tmp_path / "damaged.parquet")
+    with pytest.raises(TableError) as raised:
+        label_file(LabelJob(predictor, 100, 1000), source, tmp_path / "out.csv")
+    message = str(raised.value)
+    assert message.startswith(f"{source}: cannot read (Couldn't deserialize thrift") and "\n" not in message

@@ -168,3 +168,20 @@ def test_a_model_that_fails_on_everything_stops_in_one_line_keeping_the_journal(
     assert last.startswith("error: the model fails even on a plain text (RuntimeError: weights went missing in the")
     assert "Traceback" not in result.output and result.stderr.count("error:") == 1
     assert (tmp_path / "out.csv.partial.jsonl").exists() and not (tmp_path / "out.csv").exists()
+
+
+def test_the_ray_engine_without_ray_installed_says_how_to_get_it(toy_model, tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if `pip install needlens` left the extra out
+    source = write_csv(tmp_path / "in.csv", [["1", TEXTS[0]]])
+    result = label(toy_model, source, tmp_path / "out.parquet", "--engine", "ray")
+    one_line_error(result, "--engine ray needs Ray: pip install 'needlens[ray]'")
+    assert not (tmp_path / "out.parquet").exists()
+
+
+def test_ray_engine_options_are_refused_with_the_local_engine(toy_model, tmp_path):
+    source = write_csv(tmp_path / "in.csv", [["1", TEXTS[0]]])
+    result = label(toy_model, source, tmp_path / "out.csv", "--actors", "4")
+    assert result.exit_code == 2 and "only with --engine ray" in result.output
+    assert not (tmp_path / "out.csv").exists()
