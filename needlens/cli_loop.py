@@ -6,8 +6,9 @@ which model serves, and suggest/audit/agreement make each label count.
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -26,6 +27,12 @@ from needlens.cli_common import (
     user_errors,
 )
 
+if TYPE_CHECKING:
+    from classifier.inference import Predictor
+    from classifier.settings import Settings
+    from training.arrival import ArrivalCheck
+    from training.label_store import LabelStore
+
 labels_app = typer.Typer(no_args_is_help=True, help="The label store: import, export and inspect analysts' labels.")
 app.add_typer(labels_app, name="labels")
 
@@ -41,30 +48,267 @@ def labels_import(
     ] = "needs",
     cause_column: Annotated[str, typer.Option(help="cause; English or Chinese name")] = "cause",
     annotator_column: Annotated[str | None, typer.Option(help="column naming who labeled the row")] = None,
+    model: Annotated[
+        Path | None,
+        typer.Option("--model", "-m", help="model that judges the labels [default: the registry's active one]"),
+    ] = None,
+    check: Annotated[
+        bool, typer.Option("--check/--no-check", help="hold suspicious labels in quarantine (see README)")
+    ] = True,
 ) -> None:
-    """Import labeled rows; invalid rows are listed and skipped (exit 1), re-imports add nothing."""
-    from training.label_import import import_labels
+    """Import labeled rows. Invalid rows are listed and skipped, suspicious batches held in
+    quarantine (exit 1 for either); a file with swapped needs/cause columns is refused (exit 2);
+    re-imports add nothing."""
+    from training.label_import import LabelColumns, import_labels
     from training.label_store import LabelStore
 
     settings = load_settings()
+    label_store = LabelStore(store or settings.label_store)
     report = import_labels(
-        LabelStore(store or settings.label_store),
+        label_store,
         file,
-        text_column,
-        needs_column,
-        cause_column,
-        annotator_column,
+        LabelColumns(text_column, needs_column, cause_column, annotator_column),
         settings.max_chars,
+        (lambda: _arrival_check(settings, label_store, model)) if check else None,
+        settings.arrival.min_labels,
     )
+    held = sum(h.labels for h in report.admission.held)
     console.print(
-        f"{file}: {report.added} labels added, {report.skipped} already in the store, {len(report.invalid)} invalid"
+        f"{file}: {report.added} labels added, {report.skipped} already in the store or quarantine, "
+        f"{held} held in quarantine, {len(report.invalid)} invalid"
     )
+    for name, result in report.admission.checks.items():
+        console.print(f"  checked {name}: {result.summary()}", highlight=False)
+    if check and not report.admission.checks and report.added:
+        console.print(f"  not checked: fewer than {settings.arrival.min_labels} new labels")
+    for batch in report.admission.held:
+        line = f"  quarantine batch {batch.batch_id} ({batch.labels} labels): {batch.reason}"
+        err_console.print(line, highlight=False, soft_wrap=True)
+    if report.admission.held:
+        hint = "  not trained on until accepted: `needlens labels quarantine list|show|accept|reject`"
+        err_console.print(hint, soft_wrap=True)
     for row_no, reason in report.invalid[:50]:
         err_console.print(f"  row {row_no}: {reason}", highlight=False)
     if len(report.invalid) > 50:
         err_console.print(f"  … and {len(report.invalid) - 50} more")
-    if report.invalid:
+    if report.invalid or report.admission.held:
         raise typer.Exit(1)
+
+
+def _arrival_check(settings: Settings, store: LabelStore, model: Path | None) -> ArrivalCheck:
+    """The checks arriving labels pass: against the bundled data and the store, judged by the
+    active model (the given one, else the registry's active version, else the default model)."""
+    from training.admission import build_arrival_check
+
+    return build_arrival_check(settings, _bundled_data(settings), store, _judging_model(settings, model))
+
+
+def _bundled_data(settings: Settings) -> list[Path] | None:
+    """The default data where it exists (an installed needlens may not have it beside it)."""
+    return [path for path in settings.default_data if path.exists()] or None
+
+
+def _judging_model(settings: Settings, model: Path | None) -> Predictor | None:
+    from classifier.inference import Predictor
+    from classifier.model_dir import ACTIVE_POINTER
+
+    if model is None:
+        registry = settings.registry_dir
+        model = registry if (registry / ACTIVE_POINTER).is_file() else settings.model_dir
+        if not (model / "config.json").is_file():
+            return None
+    return Predictor.load(model, settings)
+
+
+quarantine_app = typer.Typer(
+    no_args_is_help=True, help="Labels held at arrival: not trained on until an admin accepts them."
+)
+labels_app.add_typer(quarantine_app, name="quarantine")
+
+
+@quarantine_app.command("list")
+@user_errors
+def quarantine_list(
+    store: StoreOption = None,
+    all_batches: Annotated[bool, typer.Option("--all", help="decided batches too")] = False,
+) -> None:
+    """Held batches with the reason each was held."""
+    from rich.table import Table
+
+    from training.label_store import LabelStore
+
+    batches = LabelStore(store or load_settings().label_store).quarantine_batches(include_decided=all_batches)
+    table = Table(title=f"{len(batches)} quarantine batches")
+    for column in ("batch", "status", "source", "labels", "held at", "reason", "decided"):
+        table.add_column(column, overflow="fold")
+    for b in batches:
+        decided = f"{b.decided_at[:19]} {b.decided_by or ''} {b.decision_note or ''}".strip() if b.decided_at else ""
+        table.add_row(str(b.id), b.status, b.source, str(b.labels), b.created_at[:19], b.reason, decided)
+    console.print(table)
+
+
+@quarantine_app.command("show")
+@user_errors
+def quarantine_show(
+    batch: Annotated[int, typer.Argument(help="batch number (`quarantine list`)")],
+    store: StoreOption = None,
+    limit: Annotated[int, typer.Option(min=1, help="labels to list")] = 30,
+) -> None:
+    """The labels of one batch."""
+    from rich.table import Table
+
+    from training.label_store import LabelStore
+
+    held = LabelStore(store or load_settings().label_store).held_labels(batch)
+    table = Table(title=f"batch {batch}: {len(held)} labels" + (f", first {limit}" if len(held) > limit else ""))
+    for column in ("text", "needs", "cause", "annotator"):
+        table.add_column(column, overflow="fold")
+    for e in held[:limit]:
+        label = e.label
+        table.add_row(label.text, "|".join(label.labels.needs), str(label.labels.cause), label.annotator or "")
+    console.print(table)
+
+
+@quarantine_app.command("accept")
+@user_errors
+def quarantine_accept(
+    batch: Annotated[int, typer.Argument(help="batch number (`quarantine list`)")],
+    store: StoreOption = None,
+    by: Annotated[str | None, typer.Option(help="who decided; recorded")] = None,
+    note: Annotated[str | None, typer.Option(help="why; recorded")] = None,
+) -> None:
+    """Admit a held batch: its labels join the store and train the next candidate."""
+    added, skipped = _decide(batch, True, store, by, note)
+    console.print(f"batch {batch} accepted: {added} labels added, {skipped} already in the store")
+
+
+@quarantine_app.command("reject")
+@user_errors
+def quarantine_reject(
+    batch: Annotated[int, typer.Argument(help="batch number (`quarantine list`)")],
+    store: StoreOption = None,
+    by: Annotated[str | None, typer.Option(help="who decided; recorded")] = None,
+    note: Annotated[str | None, typer.Option(help="why; recorded")] = None,
+) -> None:
+    """Reject a held batch: its labels stay on record, never trained on, and a re-import of them is skipped."""
+    _decide(batch, False, store, by, note)
+    console.print(f"batch {batch} rejected")
+
+
+def _decide(batch: int, accept: bool, store: Path | None, by: str | None, note: str | None) -> tuple[int, int]:
+    from training.label_store import LabelStore, QuarantineError
+
+    try:
+        return LabelStore(store or load_settings().label_store).decide(batch, accept, by, note)
+    except QuarantineError as exc:
+        raise typer.BadParameter(str(exc), param_hint="BATCH") from None
+
+
+gold_app = typer.Typer(
+    no_args_is_help=True, help="The gold set every candidate is judged on, which new labels cannot move."
+)
+labels_app.add_typer(gold_app, name="gold")
+
+
+@gold_app.command("add")
+@user_errors
+def gold_add(
+    file: Annotated[Path, typer.Argument(help="adjudicated labels: CSV, TSV, JSONL, XLSX or Parquet")],
+    by: Annotated[str, typer.Option(help="the admin who adjudicated them; recorded")],
+    store: StoreOption = None,
+    text_column: TextColumn = "text",
+    needs_column: Annotated[str, typer.Option(help="needs column")] = "needs",
+    cause_column: Annotated[str, typer.Option(help="cause column")] = "cause",
+) -> None:
+    """Mark adjudicated labels as gold: judged on by every candidate, never trained on."""
+    from dataclasses import replace
+
+    from training.label_import import LabelColumns, read_label_rows
+    from training.label_store import LabelStore
+
+    settings = load_settings()
+    label_store = LabelStore(store or settings.label_store)
+    rows = read_label_rows(file, LabelColumns(text_column, needs_column, cause_column), "gold", settings.max_chars)
+    added, skipped = label_store.add_gold(replace(entry, annotator=by) for entry in rows.entries)
+    console.print(f"{file}: {added} gold labels added, {skipped} already gold, {len(rows.invalid)} invalid")
+    for row_no, reason in rows.invalid[:50]:
+        err_console.print(f"  row {row_no}: {reason}", highlight=False)
+    _print_gold(settings, label_store)
+    if rows.invalid:
+        raise typer.Exit(1)
+
+
+@gold_app.command("show")
+@user_errors
+def gold_show(
+    store: StoreOption = None,
+    data: Annotated[
+        Path | None, typer.Option(help="seed data whose held-out part is gold [default: data/seed + data/real]")
+    ] = None,
+) -> None:
+    """The gold set's size, composition and version."""
+    settings = load_settings()
+    _print_gold(settings, existing_store(store, settings), data)
+
+
+def _print_gold(settings: Settings, store: LabelStore | None, data: Path | None = None) -> None:
+    from training.label_pool import gather_labels
+
+    gold = gather_labels(data or _bundled_data(settings), store, settings.holdout_percent).gold
+    composition = ", ".join(f"{n} {k}" for k, n in sorted(Counter(gold.sources).items()))
+    console.print(f"gold set {gold.version}: {len(gold.records)} texts ({composition})", highlight=False)
+
+
+@labels_app.command("annotators")
+@user_errors
+def labels_annotators(
+    store: StoreOption = None,
+    model: Annotated[
+        Path | None, typer.Option("--model", "-m", help="model to compare with [default: the registry's active one]")
+    ] = None,
+) -> None:
+    """Per annotator (or source): agreement with the model and with other annotators on the same
+    texts, quarantined labels included, so one careless source shows."""
+    from rich.table import Table
+
+    from training.agreement import annotator_agreement
+    from training.label_store import LabelStore
+
+    settings = load_settings()
+    label_store = LabelStore(store or settings.label_store)
+    labels = [e.label for e in label_store.all_events()]
+    labels += [e.label for b in label_store.quarantine_batches() for e in label_store.held_labels(b.id)]
+    confidence = settings.arrival.confidence
+    rows = annotator_agreement(labels, _judging_model(settings, model), confidence)
+    table = Table(title=f"{len(labels)} labels by {len(rows)} annotators or sources")
+    columns = (
+        "annotator",
+        "labels",
+        "model: needs",
+        "cause",
+        f"contradicted ≥ {confidence:g}",
+        "shared",
+        "peers: needs",
+        "cause",
+    )
+    for column in columns:
+        table.add_column(column, justify="left" if column == "annotator" else "right")
+
+    def pct(value: float | None) -> str:
+        return "–" if value is None else f"{value:.0%}"
+
+    for r in rows:
+        table.add_row(
+            r.annotator,
+            str(r.labels),
+            pct(r.model_needs),
+            pct(r.model_cause),
+            pct(r.model_contradicts),
+            str(r.shared_texts),
+            pct(r.peer_needs),
+            pct(r.peer_cause),
+        )
+    console.print(table)
 
 
 @labels_app.command("export")
@@ -159,16 +403,17 @@ def models_list(registry: RegistryOption = None) -> None:
     """Every registered version, newest last; the active one is marked."""
     from rich.table import Table
 
+    from training.comparison_report import headline_figures
     from training.registry import ModelRegistry
 
     summaries = ModelRegistry(registry or load_settings().registry_dir).summaries()
-    table = Table(caption="needs, cause: macro-F1 on the held-out set when the version was judged; * active")
+    table = Table(caption="needs, cause: macro-F1 on the gold set when the version was judged; * active")
     width = max((len(s.version) for s in summaries), default=7)
     for column in ("", "version", "labels", "needs", "cause", "shipped"):
         table.add_column(column, no_wrap=True, min_width=width if column == "version" else None)
     for s in summaries:
         held = s.held_out or {}
-        metrics = held.get("models", {}).get(s.version, {})
+        metrics = headline_figures(held, s.version)
         table.add_row(
             "*" if s.active else "",
             s.version,
@@ -284,7 +529,7 @@ def audit(
     """Find likely labeling mistakes: labels that cross-validated predictions confidently contradict."""
     from classifier.tabular import write_table
     from training.audit import AUDIT_COLUMNS, audit_records, finding_rows
-    from training.retrain import labeled_records
+    from training.label_pool import labeled_records
 
     settings = load_settings()
     records, sources = labeled_records(seed_path(data, seed_data, settings), existing_store(store, settings))

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from classifier.labels import Labels
 from needlens.cli import app
-from training.label_import import import_labels
+from training.label_import import LabelColumns, import_labels
 from training.label_store import LabelStore, NewLabel, text_hash
 
 runner = CliRunner()
@@ -74,7 +74,7 @@ def test_import_reads_jsonl_lists_and_xlsx_with_named_columns(tmp_path):
     book.active.append(["内容", "需求", "原因", "标注人"])
     book.active.append(["客服态度很敷衍", '["emotional"]', "系统误差", "王"])
     book.save(tmp_path / "b.xlsx")
-    report = import_labels(store, tmp_path / "b.xlsx", "内容", "需求", "原因", annotator_column="标注人")
+    report = import_labels(store, tmp_path / "b.xlsx", LabelColumns("内容", "需求", "原因", annotator="标注人"))
     assert report.added == 1 and not report.invalid
     assert {e.label.annotator for e in store.current()} == {None, "王"}
 

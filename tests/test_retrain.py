@@ -13,10 +13,10 @@ from classifier.model_dir import resolve_model_dir
 from classifier.settings import Settings
 from needlens.cli import app
 from tests.conftest import quick_settings
-from training.gate import promotion_gate
+from training.label_pool import gather_labels, in_holdout
 from training.label_store import LabelStore, NewLabel
 from training.registry import ModelRegistry, RegistryError
-from training.retrain import gather_labels, in_holdout, retrain
+from training.retrain import retrain
 
 runner = CliRunner()
 
@@ -37,28 +37,41 @@ def test_holdout_rule_is_deterministic_content_based_and_near_its_share():
     assert held == [t for t in texts if in_holdout(f"  {t} ", 12)]  # whitespace does not move a text
 
 
-def test_store_labels_join_the_pool_and_a_correction_replaces_the_seed_label(toy_data, tmp_path):
+def seed_texts(toy_data, held: bool) -> list[str]:
+    texts = [json.loads(line)["text"] for line in toy_data.read_text(encoding="utf-8").splitlines()]
+    return [t for t in texts if in_holdout(t, 12) == held]
+
+
+def test_a_store_correction_replaces_a_seed_label_in_training_but_never_in_the_gold_set(toy_data, tmp_path):
     store = LabelStore(tmp_path / "labels.db")
-    seed_text = json.loads(toy_data.read_text(encoding="utf-8").splitlines()[0])["text"]
-    store.add(NewLabel(seed_text, Labels(needs=["emotional"], cause="none"), "feedback"))
-    store.add(NewLabel("全新的一条客服反馈", Labels(needs=["surface"], cause="system_error"), "feedback"))
+    trained_text, gold_text = seed_texts(toy_data, held=False)[0], seed_texts(toy_data, held=True)[0]
+    wrong = Labels(needs=["emotional"], cause="none")
+    store.add(NewLabel(trained_text, wrong, "feedback"))
+    store.add(NewLabel(gold_text, wrong, "import:bad.csv"))
     pool = gather_labels(toy_data, store, 12)
-    everything = pool.train + pool.held_out
-    assert len(everything) == 180 + 1
-    assert pool.sources == {"seed": 179, "store": 2}
-    corrected = next(r for r in everything if r.text == seed_text)
-    assert corrected.needs == ["emotional"] and corrected.cause == "none"
-    assert all(in_holdout(r.text, 12) for r in pool.held_out)
+    corrected = next(r for r in pool.train if r.text == trained_text)
+    assert (corrected.needs, corrected.cause) == (["emotional"], "none")
+    (gold,) = [r for r in pool.gold.records if r.text == gold_text]
+    assert (gold.needs, gold.cause) != (["emotional"], "none")  # the new label cannot move the gold set
+    (new,) = pool.new_labels.records
+    assert new.text == gold_text and pool.new_labels.sources == ["import:bad.csv"]
+    assert pool.sources == {"seed": len(seed_texts(toy_data, held=False)) - 1, "store": 1}
+    assert all(in_holdout(r.text, 12) for r in pool.gold.records)
     assert not any(in_holdout(r.text, 12) for r in pool.train)
 
 
-def test_gate_passes_within_tolerance_and_refuses_beyond_it():
-    active = {"needs_macro_f1": 0.80, "cause_macro_f1": 0.70}
-    assert promotion_gate({"needs_macro_f1": 0.795, "cause_macro_f1": 0.75}, active, 0.01).passed
-    refused = promotion_gate({"needs_macro_f1": 0.85, "cause_macro_f1": 0.68}, active, 0.01)
-    assert not refused.passed
-    assert "cause_macro_f1" in refused.reasons[1] and "worse beyond tolerance" in refused.reasons[1]
-    assert promotion_gate({"needs_macro_f1": 0.1, "cause_macro_f1": 0.1}, None, 0.01).passed
+def test_texts_an_admin_marks_as_gold_are_judged_on_never_trained_on_and_change_the_gold_version(toy_data, tmp_path):
+    store = LabelStore(tmp_path / "labels.db")
+    before = gather_labels(toy_data, store, 12).gold
+    trained_text = seed_texts(toy_data, held=False)[0]
+    adjudicated = Labels(needs=["surface", "emotional"], cause="perception_mismatch")
+    store.add_gold([NewLabel(trained_text, adjudicated, "gold", annotator="lead")])
+    pool = gather_labels(toy_data, store, 12)
+    assert trained_text not in {r.text for r in pool.train}
+    (gold,) = [r for r in pool.gold.records if r.text == trained_text]
+    assert (gold.needs, gold.cause) == (["surface", "emotional"], "perception_mismatch")
+    assert pool.gold.sources.count("gold:lead") == 1
+    assert pool.gold.version != before.version and before.version.startswith("gold-")
 
 
 def test_pointer_switch_is_atomic_when_the_process_dies_mid_switch(toy_model, tmp_path, monkeypatch):
@@ -112,7 +125,8 @@ def test_retrain_promotes_a_good_candidate_refuses_a_worse_one_and_records_a_for
     worse = retrain(registry, toy_data, None, crippled, log=lambda _: None)
     assert not worse.promoted and not worse.decision.passed
     assert registry.active() == first.candidate
-    assert worse.comparison["deltas"]["needs_macro_f1"] < -good.promotion_tolerance
+    assert worse.comparison["sets"]["gold"]["deltas"]["needs_macro_f1"] < -good.promotion_tolerance
+    assert "gold needs_macro_f1" in worse.decision.refused_by
     assert "NOT PROMOTED" in (worse.report_dir / "report.md").read_text(encoding="utf-8")
     assert registry.history()[-1]["event"] == "reject"
     assert set(registry.version_names()) == {first.candidate, worse.candidate}  # kept for inspection
@@ -172,3 +186,13 @@ def test_two_candidates_from_the_same_data_in_the_same_second_get_distinct_versi
     second = retrain(registry, toy_data, None, quick, force_reason="same data again", log=lambda _: None)
     assert first.candidate != second.candidate
     assert first.candidate.startswith("needlens-20260101-120000-")
+
+
+def test_models_list_reads_gold_figures_and_reports_written_before_the_gold_set():
+    from training.comparison_report import headline_figures
+
+    figures = {"needs_macro_f1": 0.8, "cause_macro_f1": 0.7}
+    assert headline_figures({"sets": {"gold": {"models": {"v2": figures}}}}, "v2") == figures
+    assert headline_figures({"sets": {"new-labels": {"models": {"v2": figures}}}}, "v2") == figures
+    assert headline_figures({"models": {"v1": figures}}, "v1") == figures  # written before the gold set
+    assert headline_figures({}, "v1") == {}

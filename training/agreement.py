@@ -3,20 +3,29 @@
 Texts are matched across files by content hash (ids need not agree). With two files the
 chance-corrected figure is Cohen's kappa; with three or more, Fleiss' kappa. Low agreement
 on a label says the guideline for it needs work before any model can learn it well.
+
+`needlens labels annotators` compares each annotator in the label store (or each source,
+where no annotator is named) with the model and with the other annotators on shared texts.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sklearn.metrics import cohen_kappa_score
 
 from classifier.labels import CAUSES, NEEDS, LabeledRecord
+from training.audit import confidently_wrong, label_truth
 from training.data import DataError, read_records
-from training.label_store import text_hash
+from training.label_store import NewLabel, text_hash
+
+if TYPE_CHECKING:
+    from classifier.inference import Predictor
 
 
 @dataclass(frozen=True)
@@ -83,3 +92,63 @@ def agreement(files: Sequence[Path]) -> AgreementReport:
     kappa, kind = _kappa(ratings, len(CAUSES))
     labels.append(LabelAgreement("cause", kappa, kind, float((ratings == ratings[:, :1]).all(axis=1).mean()), None))
     return AgreementReport(list(files), len(common), [len(t) - len(common) for t in tables], labels)
+
+
+@dataclass(frozen=True)
+class AnnotatorAgreement:
+    """How one annotator's labels compare with the model's and with other annotators' on the
+    same texts: one careless source stands out from the rest on both."""
+
+    annotator: str  # the annotator's name, or the label source when none is named
+    labels: int
+    model_needs: float | None  # share of their labels whose needs the model decides the same
+    model_cause: float | None
+    model_contradicts: float | None  # share the model is at least `confidence` sure is wrong
+    shared_texts: int  # their texts that someone else labeled too
+    peer_needs: float | None  # on those, share of (their label, another's label) pairs with equal needs
+    peer_cause: float | None
+
+
+def annotator_agreement(
+    labels: Sequence[NewLabel], predictor: Predictor | None, confidence: float
+) -> list[AnnotatorAgreement]:
+    """Per annotator (latest label of each text they labeled), most labels first."""
+    by_annotator: dict[str, dict[str, NewLabel]] = defaultdict(dict)
+    for label in labels:
+        by_annotator[label.annotator or label.source][text_hash(label.text)] = label
+    texts = {digest: label.text for mine in by_annotator.values() for digest, label in mine.items()}
+    scores = predictor.score(list(texts.values())) if predictor is not None and texts else None
+    row_of = {digest: i for i, digest in enumerate(texts)}
+    rows = []
+    for name, mine in by_annotator.items():
+        records = [
+            LabeledRecord(id=digest[:16], text=x.text, needs=x.labels.needs, cause=x.labels.cause)
+            for digest, x in mine.items()
+        ]
+        model: tuple[float | None, ...] = (None, None, None)
+        if scores is not None:
+            idx = [row_of[digest] for digest in mine]
+            need_true, cause_true = label_truth(records)
+            model = (
+                float((scores.needs[idx] == need_true).all(axis=1).mean()),
+                float((scores.cause[idx] == cause_true).mean()),
+                float(confidently_wrong(records, scores.need_probs[idx], scores.cause_probs[idx], confidence).mean()),
+            )
+        pairs = [
+            (x, theirs[digest])
+            for other, theirs in by_annotator.items()
+            if other != name
+            for digest, x in mine.items()
+            if digest in theirs
+        ]
+        rows.append(
+            AnnotatorAgreement(
+                name,
+                len(mine),
+                *model,
+                shared_texts=len({text_hash(x.text) for x, _ in pairs}),
+                peer_needs=float(np.mean([a.labels.needs == b.labels.needs for a, b in pairs])) if pairs else None,
+                peer_cause=float(np.mean([a.labels.cause == b.labels.cause for a, b in pairs])) if pairs else None,
+            )
+        )
+    return sorted(rows, key=lambda r: (-r.labels, r.annotator))

@@ -1,4 +1,5 @@
-"""The retrain comparison report (candidate vs active on the held-out set) as JSON, Markdown and a table."""
+"""The retrain comparison report (candidate vs active on the gold set and the held-out new labels,
+per label and per label source) as JSON, Markdown and tables."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ _ROWS = (
     ("needs ECE", "needs_ece"),
     ("cause ECE", "cause_ece"),
 )
+_SET_TITLES = {"gold": "gold set", "new-labels": "held-out new labels"}
+_COLUMNS = ("figure", "active", "candidate", "delta", "delta 95% CI")
+_SOURCE_COLUMNS = ("set", "label source", "n", "needs: active", "candidate", "cause: active", "candidate")
 
 
 def _fmt(value: float | None, sign: bool = False) -> str:
@@ -26,12 +30,22 @@ def _fmt(value: float | None, sign: bool = False) -> str:
     return f"{value:+.4f}" if sign else f"{value:.4f}"
 
 
-def comparison_rows(comparison: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
+def headline_figures(comparison: dict[str, Any], version: str) -> dict[str, float]:
+    """A version's gated figures in the comparison that judged it: on the gold set, else the
+    held-out new labels, else (reports written before the gold set existed) the held-out set."""
+    sets = comparison.get("sets") or {}
+    for name in ("gold", "new-labels"):
+        if version in sets.get(name, {}).get("models", {}):
+            return dict(sets[name]["models"][version])
+    return dict(comparison.get("models", {}).get(version, {}))
+
+
+def comparison_rows(comparison: dict[str, Any], set_name: str) -> list[tuple[str, str, str, str, str]]:
     """(figure, active, candidate, delta, 95% interval of the delta) per headline and per-label F1."""
-    models = comparison["models"]
-    candidate = models[comparison["candidate"]]
-    active = models.get(comparison["active"]) if comparison["active"] else None
-    interval = comparison.get("delta_95ci") or {}
+    judged = comparison["sets"][set_name]
+    candidate = judged["models"][comparison["candidate"]]
+    active = judged["models"].get(comparison["active"]) if comparison["active"] else None
+    interval = judged.get("delta_95ci") or {}
     rows = []
 
     def add(name: str, a: float | None, c: float | None, key: str | None = None) -> None:
@@ -43,35 +57,75 @@ def comparison_rows(comparison: dict[str, Any]) -> list[tuple[str, str, str, str
         add(name, active.get(key) if active else None, candidate.get(key), key)
     for group, labels in (("needs", NEEDS), ("cause", CAUSES)):
         for label in labels:
-            add(
-                f"{label} F1",
-                active[group][label]["f1"] if active else None,
-                candidate[group][label]["f1"],
-            )
+            add(f"{label} F1", active[group][label]["f1"] if active else None, candidate[group][label]["f1"])
     return rows
+
+
+def source_rows(comparison: dict[str, Any]) -> list[tuple[str, ...]]:
+    """Both macro-F1s of both models per judging set and label source (or annotator)."""
+    active, candidate = comparison["active"], comparison["candidate"]
+    rows = []
+    for row in comparison["by_source"]:
+        figures = row["models"]
+        rows.append(
+            (
+                row["set"],
+                row["group"],
+                str(row["n"]),
+                *(
+                    _fmt(figures.get(version, {}).get(metric))
+                    for metric in ("needs_macro_f1", "cause_macro_f1")
+                    for version in (active, candidate)
+                ),
+            )
+        )
+    return rows
+
+
+def _set_caption(comparison: dict[str, Any], set_name: str) -> str:
+    judged = comparison["sets"][set_name]
+    sources = ", ".join(f"{n} {k}" for k, n in sorted(judged["sources"].items()))
+    return f"{_SET_TITLES.get(set_name, set_name)}: {judged['n']} texts ({sources}), version {judged['version']}"
 
 
 def _verdict(comparison: dict[str, Any]) -> str:
     if comparison["promoted"]:
         return f"PROMOTED ({comparison['promotion_reason']})"
-    return "NOT PROMOTED: the candidate is worse than the active model beyond the tolerance"
+    refused = ", ".join(comparison.get("refused_by") or []) or "a gated figure"
+    return f"NOT PROMOTED: worse than the active model beyond the tolerance on {refused}"
 
 
 def comparison_markdown(comparison: dict[str, Any]) -> str:
     held = comparison["held_out"]
     train = comparison["training_labels"]
+    quarantined = train.get("quarantined_left_out")
     lines = [
         f"# Candidate `{comparison['candidate']}` vs active `{comparison['active'] or 'none'}`",
         "",
-        f"Held-out set: {held['n']} labeled texts ({held['percent']}% by {held['rule']}), never trained on by any "
-        f"registered model; fingerprint `{held['fingerprint'][:12]}`. The candidate trained on {train['n']} texts "
-        f"({', '.join(f'{n} from {k}' for k, n in sorted(train['sources'].items()))}).",
+        f"Judging sets: texts held out by {held['rule']} (percent {held['percent']}), never trained on by any "
+        f"registered model. The gold set keeps the seed data's labels and adds texts an admin marked as gold, so "
+        f"new labels cannot move it. The candidate trained on {train['n']} texts "
+        f"({', '.join(f'{n} from {k}' for k, n in sorted(train['sources'].items()))})"
+        + (f"; {quarantined} labels in quarantine were left out." if quarantined else "."),
         "",
-        "| figure | active | candidate | delta | delta 95% CI (paired bootstrap) |",
-        "|---|---:|---:|---:|---|",
-        *("| " + " | ".join(row) + " |" for row in comparison_rows(comparison)),
+    ]
+    for set_name in comparison["sets"]:
+        lines += [
+            f"## {_set_caption(comparison, set_name)}",
+            "",
+            "| " + " | ".join(_COLUMNS) + " |",
+            "|---|---:|---:|---:|---|",
+            *("| " + " | ".join(row) + " |" for row in comparison_rows(comparison, set_name)),
+            "",
+        ]
+    lines += [
+        "## Macro-F1 by label source",
         "",
-        f"Gate: neither macro-F1 may drop by more than {comparison['tolerance']:.4f}.",
+        "| " + " | ".join(_SOURCE_COLUMNS) + " |",
+        "|---|---|---:|---:|---:|---:|---:|",
+        *("| " + " | ".join(row) + " |" for row in source_rows(comparison)),
+        "",
+        f"Gate: {comparison['rule']}; tolerance {comparison['tolerance']:.4f}.",
         "",
         *(f"- {reason}" for reason in comparison["reasons"]),
         "",
@@ -88,12 +142,20 @@ def write_comparison_report(comparison: dict[str, Any], out_dir: Path) -> None:
 
 
 def print_comparison(comparison: dict[str, Any], console: Console) -> None:
-    table = Table(title=f"held-out set, n={comparison['held_out']['n']}")
-    for column in ("figure", "active", "candidate", "delta", "delta 95% CI"):
-        table.add_column(column, justify="left" if column == "figure" else "right")
-    for row in comparison_rows(comparison):
-        table.add_row(*row)
-    console.print(table)
+    for set_name in comparison["sets"]:
+        table = Table(title=_set_caption(comparison, set_name))
+        for column in _COLUMNS:
+            table.add_column(column, justify="left" if column == "figure" else "right")
+        for row in comparison_rows(comparison, set_name):
+            table.add_row(*row)
+        console.print(table)
+    if comparison["active"]:
+        sources = Table(title="macro-F1 by label source")
+        for column in _SOURCE_COLUMNS:
+            sources.add_column(column, justify="right" if column not in ("set", "label source") else "left")
+        for row in source_rows(comparison):
+            sources.add_row(*row)
+        console.print(sources)
     for reason in comparison["reasons"]:
         console.print(f"  {reason}", highlight=False)
     console.print(_verdict(comparison), style="bold green" if comparison["promoted"] else "bold red")

@@ -1,19 +1,43 @@
-"""`needlens labels import`: analysts' label files into the label store.
+"""`needlens labels import` (and `labels gold add`): analysts' label files into the label store.
 
 Every row is checked against the spec; invalid rows are reported by row number and reason
-and left out, valid rows land together in one transaction, and importing the same file
-again adds nothing.
+and left out. A file whose needs and cause columns are swapped is refused whole. The valid
+rows then pass the arrival checks (``training/admission.py``): a suspicious batch is held in
+quarantine with its reason, the rest land together, and importing the same file again adds
+nothing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from classifier.inference import TextProblem, validate_text
 from classifier.labels import Labels
 from classifier.tabular import PROBLEM, iter_rows, require_columns
+from training.admission import Admission, admit_batch
+from training.arrival import ArrivalCheck
+from training.data import DataError
 from training.label_store import LabelStore, NewLabel
+
+
+class ImportRefused(DataError):
+    """A label file refused whole, before anything reaches the store."""
+
+
+@dataclass(frozen=True)
+class LabelColumns:
+    text: str = "text"
+    needs: str = "needs"
+    cause: str = "cause"
+    annotator: str | None = None
+
+
+@dataclass
+class LabelRows:
+    entries: list[NewLabel] = field(default_factory=list)
+    invalid: list[tuple[int, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -21,38 +45,61 @@ class ImportReport:
     added: int = 0
     skipped: int = 0
     invalid: list[tuple[int, str]] = field(default_factory=list)
+    admission: Admission = field(default_factory=Admission)
+
+
+def read_label_rows(path: Path, columns: LabelColumns, source: str, max_chars: int) -> LabelRows:
+    """The file's valid labels and its invalid rows; refuses a file whose needs and cause
+    columns are swapped (most rows read as valid labels only with the two exchanged)."""
+    wanted = {"text": columns.text, "needs": columns.needs, "cause": columns.cause}
+    if columns.annotator:
+        wanted["annotator"] = columns.annotator
+    require_columns(path, wanted)
+
+    rows = LabelRows()
+    swapped = 0
+    for row_no, row in enumerate(iter_rows(path), start=1):
+        try:
+            if PROBLEM in row:
+                raise ValueError(row[PROBLEM])
+            text = validate_text(row.get(columns.text), max_chars)
+            labels = Labels.model_validate({"needs": row.get(columns.needs), "cause": row.get(columns.cause)})
+        except (TextProblem, ValueError) as exc:  # pydantic's ValidationError is a ValueError
+            rows.invalid.append((row_no, _one_line(exc)))
+            swapped += _reads_swapped(row, columns)
+            continue
+        annotator = str(row.get(columns.annotator) or "").strip() if columns.annotator else ""
+        rows.entries.append(NewLabel(text, labels, source, annotator=annotator or None))
+    if swapped and swapped * 2 > len(rows.entries) + len(rows.invalid):
+        raise ImportRefused(
+            f"{path}: the needs and cause columns look swapped ({swapped} of {len(rows.entries) + len(rows.invalid)}"
+            f" rows hold a cause in {columns.needs!r} and needs in {columns.cause!r}); nothing was imported — "
+            "name the columns with --needs-column and --cause-column"
+        )
+    return rows
 
 
 def import_labels(
     store: LabelStore,
     path: Path,
-    text_column: str = "text",
-    needs_column: str = "needs",
-    cause_column: str = "cause",
-    annotator_column: str | None = None,
+    columns: LabelColumns = LabelColumns(),
     max_chars: int = 5000,
+    make_check: Callable[[], ArrivalCheck] | None = None,
+    min_labels: int = 1,
 ) -> ImportReport:
-    wanted = {"text": text_column, "needs": needs_column, "cause": cause_column}
-    if annotator_column:
-        wanted["annotator"] = annotator_column
-    require_columns(path, wanted)
-
-    report = ImportReport()
-    entries: list[NewLabel] = []
+    """Import a label file; with checks, suspicious labels are held in quarantine (``admit_batch``)."""
     source = f"import:{path.name}"
-    for row_no, row in enumerate(iter_rows(path), start=1):
-        try:
-            if PROBLEM in row:
-                raise ValueError(row[PROBLEM])
-            text = validate_text(row.get(text_column), max_chars)
-            labels = Labels.model_validate({"needs": row.get(needs_column), "cause": row.get(cause_column)})
-        except (TextProblem, ValueError) as exc:  # pydantic's ValidationError is a ValueError
-            report.invalid.append((row_no, _one_line(exc)))
-            continue
-        annotator = row.get(annotator_column) if annotator_column else None
-        entries.append(NewLabel(text, labels, source, annotator=None if annotator is None else str(annotator)))
-    report.added, report.skipped = store.add_many(entries)
-    return report
+    rows = read_label_rows(path, columns, source, max_chars)
+    admission = admit_batch(store, rows.entries, source, make_check, min_labels)
+    return ImportReport(admission.added, admission.skipped, rows.invalid, admission)
+
+
+def _reads_swapped(row: dict[str, object], columns: LabelColumns) -> bool:
+    try:
+        Labels.model_validate({"needs": row.get(columns.cause), "cause": row.get(columns.needs)})
+    except ValueError:
+        return False
+    return True
 
 
 def _one_line(exc: Exception) -> str:

@@ -1,4 +1,5 @@
-"""What is in the label store: label and source counts, and the corrections analysts made lately."""
+"""What is in the label store: label and source counts, what waits in quarantine, the gold texts,
+and the corrections analysts made lately."""
 
 from __future__ import annotations
 
@@ -27,6 +28,15 @@ def print_label_stats(store: LabelStore, recent: int, console: Console) -> None:
     for source, n in sources.most_common():
         table.add_row("source", source, str(n))
     console.print(table)
+    held = store.quarantine_batches()
+    if held:
+        console.print(
+            f"quarantine: {sum(b.labels for b in held)} labels in {len(held)} held batches, not trained on "
+            "(`needlens labels quarantine list`)"
+        )
+    gold = store.gold()
+    if gold:
+        console.print(f"gold: {len(gold)} texts an admin marked as gold (`needlens labels gold show`)")
     corrections = store.recent_corrections(recent)
     if corrections:
         latest = Table(title="recent corrections")

@@ -12,7 +12,7 @@ import hashlib
 import json
 import sqlite3
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from classifier.labels import Labels
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: quarantine and gold tables (see _SCHEMA)
 # sqlite errors that say "try again", not "this file is unusable"
 _TRANSIENT = {"SQLITE_BUSY", "SQLITE_LOCKED"}
 _SCHEMA = """
@@ -40,6 +40,48 @@ CREATE INDEX IF NOT EXISTS label_events_by_text ON label_events (text_hash, id);
 CREATE VIEW IF NOT EXISTS current_labels AS
     SELECT * FROM label_events AS e
     WHERE e.id = (SELECT MAX(id) FROM label_events WHERE text_hash = e.text_hash);
+-- schema 2: arriving labels the checks found suspicious wait here, out of training, until an
+-- admin accepts (they move into label_events) or rejects them; gold labels are adjudicated
+-- labels every candidate is judged on and no model trains on. Created on opening, so a
+-- schema 1 store gains them and keeps every label it had.
+CREATE TABLE IF NOT EXISTS quarantine_batches (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    source TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'held' CHECK (status IN ('held', 'accepted', 'rejected')),
+    created_at TEXT NOT NULL,
+    decided_at TEXT,
+    decided_by TEXT,
+    decision_note TEXT
+);
+CREATE TABLE IF NOT EXISTS quarantined_labels (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    batch_id INTEGER NOT NULL REFERENCES quarantine_batches (id),
+    text_hash TEXT NOT NULL,
+    text TEXT NOT NULL,
+    needs TEXT NOT NULL,
+    cause TEXT NOT NULL,
+    source TEXT NOT NULL,
+    annotator TEXT,
+    note TEXT,
+    model_version TEXT,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS quarantined_labels_by_batch ON quarantined_labels (batch_id, id);
+CREATE INDEX IF NOT EXISTS quarantined_labels_by_text ON quarantined_labels (text_hash);
+CREATE TABLE IF NOT EXISTS gold_labels (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    text_hash TEXT NOT NULL,
+    text TEXT NOT NULL,
+    needs TEXT NOT NULL,
+    cause TEXT NOT NULL,
+    source TEXT NOT NULL,
+    annotator TEXT,
+    note TEXT,
+    model_version TEXT,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS gold_labels_by_text ON gold_labels (text_hash, id);
 """
 
 
@@ -70,6 +112,25 @@ class LabelEvent:
     text_hash: str
     created_at: str
     label: NewLabel
+
+
+@dataclass(frozen=True)
+class QuarantineBatch:
+    """Labels that arrived together and were held back, with the check's one-line reason."""
+
+    id: int
+    source: str
+    reason: str
+    status: str  # held | accepted | rejected
+    created_at: str
+    labels: int
+    decided_at: str | None = None
+    decided_by: str | None = None
+    decision_note: str | None = None
+
+
+class QuarantineError(ValueError):
+    """A quarantine decision that cannot be made (no such batch, already decided)."""
 
 
 class LabelStoreError(RuntimeError):
@@ -142,27 +203,41 @@ class LabelStore:
     def add_many(self, entries: Iterable[NewLabel]) -> tuple[int, int]:
         """Append entries in one transaction, skipping any whose text, labels and source are
         already recorded (so importing the same file twice changes nothing). Returns (added, skipped)."""
-        added = skipped = 0
         with self._write() as db:
-            for entry in entries:
-                known = db.execute(
-                    "SELECT 1 FROM label_events WHERE text_hash = ? AND needs = ? AND cause = ? AND source = ?",
-                    (text_hash(entry.text), _needs_json(entry.labels), str(entry.labels.cause), entry.source),
-                ).fetchone()
-                if known:
-                    skipped += 1
-                else:
-                    self._insert(db, entry)
-                    added += 1
+            return self._add_new(db, entries, "label_events")
+
+    @classmethod
+    def _add_new(cls, db: sqlite3.Connection, entries: Iterable[NewLabel], table: str) -> tuple[int, int]:
+        added = skipped = 0
+        for entry in entries:
+            if cls._recorded(db, entry, table):
+                skipped += 1
+            else:
+                cls._insert(db, entry, table)
+                added += 1
         return added, skipped
 
     @staticmethod
-    def _insert(db: sqlite3.Connection, entry: NewLabel) -> LabelEvent:
-        created = datetime.now(UTC).isoformat(timespec="milliseconds")
+    def _recorded(db: sqlite3.Connection, entry: NewLabel, table: str) -> bool:
+        """``table`` already holds this text with these labels from this source."""
+        return (
+            db.execute(
+                f"SELECT 1 FROM {table} WHERE text_hash = ? AND needs = ? AND cause = ? AND source = ?",
+                (text_hash(entry.text), _needs_json(entry.labels), str(entry.labels.cause), entry.source),
+            ).fetchone()
+            is not None
+        )
+
+    @staticmethod
+    def _insert(
+        db: sqlite3.Connection, entry: NewLabel, table: str = "label_events", batch_id: int | None = None
+    ) -> LabelEvent:
+        created = _now()
         digest = text_hash(entry.text)
+        batch_column, batch_value = (", batch_id", (batch_id,)) if batch_id is not None else ("", ())
         cursor = db.execute(
-            "INSERT INTO label_events (text_hash, text, needs, cause, source, annotator, note, model_version, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO {table} (text_hash, text, needs, cause, source, annotator, note, model_version, created_at"
+            f"{batch_column}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?{', ?' * len(batch_value)})",
             (
                 digest,
                 entry.text,
@@ -173,6 +248,7 @@ class LabelStore:
                 entry.note,
                 entry.model_version,
                 created,
+                *batch_value,
             ),
         )
         return LabelEvent(int(cursor.lastrowid or 0), digest, created, entry)
@@ -200,22 +276,100 @@ class LabelStore:
         with self._connect() as db:
             return int(db.execute("SELECT COUNT(*) FROM label_events").fetchone()[0])
 
+    def known(self, entries: Sequence[NewLabel]) -> list[bool]:
+        """Per entry: already in the store, or held or rejected in quarantine. A re-import
+        of the same file is then neither added again nor quarantined again."""
+        with self._connect() as db:
+            return [
+                self._recorded(db, entry, "label_events")
+                or db.execute(
+                    "SELECT 1 FROM quarantined_labels AS q JOIN quarantine_batches AS b ON b.id = q.batch_id"
+                    " WHERE b.status != 'accepted' AND q.text_hash = ? AND q.needs = ? AND q.cause = ? AND q.source = ?",
+                    (text_hash(entry.text), _needs_json(entry.labels), str(entry.labels.cause), entry.source),
+                ).fetchone()
+                is not None
+                for entry in entries
+            ]
+
+    def hold(self, entries: Sequence[NewLabel], source: str, reason: str) -> int:
+        """Put labels in quarantine as one batch: recorded, never trained on until accepted.
+        Returns the batch id."""
+        with self._write() as db:
+            cursor = db.execute(
+                "INSERT INTO quarantine_batches (source, reason, created_at) VALUES (?, ?, ?)", (source, reason, _now())
+            )
+            batch_id = int(cursor.lastrowid or 0)
+            for entry in entries:
+                self._insert(db, entry, "quarantined_labels", batch_id)
+        return batch_id
+
+    def quarantine_batches(self, include_decided: bool = False) -> list[QuarantineBatch]:
+        """Held batches (and decided ones too, if asked), oldest first."""
+        where = "" if include_decided else "WHERE b.status = 'held'"
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT b.*, (SELECT COUNT(*) FROM quarantined_labels AS q WHERE q.batch_id = b.id) AS labels"
+                f" FROM quarantine_batches AS b {where} ORDER BY b.id"
+            ).fetchall()
+        return [QuarantineBatch(**dict(row)) for row in rows]
+
+    def held_labels(self, batch_id: int) -> list[LabelEvent]:
+        return self._select("SELECT * FROM quarantined_labels WHERE batch_id = ? ORDER BY id", (batch_id,))
+
+    def decide(self, batch_id: int, accept: bool, by: str | None = None, note: str | None = None) -> tuple[int, int]:
+        """Accept a held batch (its labels join the store, as an import of them would) or reject
+        it (its labels stay in quarantine, on record). Returns (added, skipped) labels."""
+        with self._write() as db:
+            row = db.execute("SELECT status FROM quarantine_batches WHERE id = ?", (batch_id,)).fetchone()
+            if row is None:
+                raise QuarantineError(f"no quarantine batch {batch_id}")
+            if row["status"] != "held":
+                raise QuarantineError(f"quarantine batch {batch_id} was already {row['status']}")
+            added = skipped = 0
+            if accept:
+                held = db.execute("SELECT * FROM quarantined_labels WHERE batch_id = ? ORDER BY id", (batch_id,))
+                added, skipped = self._add_new(db, [self._event(r).label for r in held.fetchall()], "label_events")
+            db.execute(
+                "UPDATE quarantine_batches SET status = ?, decided_at = ?, decided_by = ?, decision_note = ? WHERE id = ?",
+                ("accepted" if accept else "rejected", _now(), by, note, batch_id),
+            )
+        return added, skipped
+
+    def add_gold(self, entries: Iterable[NewLabel]) -> tuple[int, int]:
+        """Mark adjudicated labels as gold (a later gold label of a text replaces its earlier
+        one); returns (added, skipped as already gold)."""
+        with self._write() as db:
+            return self._add_new(db, entries, "gold_labels")
+
+    def gold(self) -> list[LabelEvent]:
+        """The latest gold label of every gold text."""
+        return self._select(
+            "SELECT * FROM gold_labels AS g"
+            " WHERE g.id = (SELECT MAX(id) FROM gold_labels WHERE text_hash = g.text_hash) ORDER BY g.id",
+            (),
+        )
+
     def _select(self, sql: str, args: tuple[object, ...]) -> list[LabelEvent]:
         with self._connect() as db:
             rows = db.execute(sql, args).fetchall()
-        return [
-            LabelEvent(
-                id=row["id"],
-                text_hash=row["text_hash"],
-                created_at=row["created_at"],
-                label=NewLabel(
-                    text=row["text"],
-                    labels=Labels(needs=json.loads(row["needs"]), cause=row["cause"]),
-                    source=row["source"],
-                    annotator=row["annotator"],
-                    note=row["note"],
-                    model_version=row["model_version"],
-                ),
-            )
-            for row in rows
-        ]
+        return [self._event(row) for row in rows]
+
+    @staticmethod
+    def _event(row: sqlite3.Row) -> LabelEvent:
+        return LabelEvent(
+            id=row["id"],
+            text_hash=row["text_hash"],
+            created_at=row["created_at"],
+            label=NewLabel(
+                text=row["text"],
+                labels=Labels(needs=json.loads(row["needs"]), cause=row["cause"]),
+                source=row["source"],
+                annotator=row["annotator"],
+                note=row["note"],
+                model_version=row["model_version"],
+            ),
+        )
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")

@@ -1,0 +1,114 @@
+"""Arriving labels into the store or into quarantine: the one path for `labels import` and for
+feedback batches.
+
+A batch the arrival checks find suspicious is held whole, with the check's one-line reason.
+Otherwise each annotator's share of it (when there are several annotators) is checked on its
+own, so one careless annotator's labels are held while the others' land. Held labels are not
+in the store's current labels, so nothing trains on them until an admin accepts the batch
+(`needlens labels quarantine accept`).
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from classifier.encoders import build_encoder
+from classifier.inference import Predictor
+from classifier.labels import LabeledRecord
+from classifier.settings import Settings
+from training.arrival import ArrivalCheck, AuditJudge, BatchCheck, Judge, ModelJudge
+from training.data import DataError
+from training.label_pool import gather_labels
+from training.label_store import LabelStore, NewLabel
+
+
+@dataclass(frozen=True)
+class HeldBatch:
+    batch_id: int
+    labels: int
+    reason: str
+
+
+@dataclass
+class Admission:
+    added: int = 0
+    skipped: int = 0  # already in the store, or already held or rejected
+    held: list[HeldBatch] = field(default_factory=list)
+    checks: dict[str, BatchCheck] = field(default_factory=dict)  # "batch", and "annotator <name>"
+
+
+def build_arrival_check(
+    settings: Settings, seed: Path | Sequence[Path] | None, store: LabelStore | None, predictor: Predictor | None
+) -> ArrivalCheck:
+    """Reference mix, judges and their honest yardstick from the same split retraining uses:
+    the audit judge fits on a seeded sample of training labels, both judges' honest rate is
+    measured on the gold set."""
+    arrival, training = settings.arrival, settings.training
+    try:
+        pool = gather_labels(seed, store, settings.holdout_percent)
+    except DataError:  # nothing labeled yet: no mix to compare with, no honest yardstick
+        return ArrivalCheck([], [ModelJudge(predictor, [], arrival.confidence)] if predictor else [], arrival)
+    rng = random.Random(training.seed)
+    reference = rng.sample(pool.train, min(len(pool.train), arrival.reference_texts))
+    gold = pool.gold.records
+    honest = rng.sample(gold, min(len(gold), max(arrival.reference_texts // 4, arrival.min_labels)))
+    judges: list[Judge] = [ModelJudge(predictor, honest, arrival.confidence)] if predictor else []
+    encoder = build_encoder(training.base_model, training.max_tokens)
+    judges.append(AuditJudge(encoder, reference, honest, arrival.confidence, training.seed))
+    return ArrivalCheck([*pool.train, *gold, *pool.new_labels.records], judges, arrival)
+
+
+def admit_batch(
+    store: LabelStore,
+    entries: Sequence[NewLabel],
+    source: str,
+    make_check: Callable[[], ArrivalCheck] | None,
+    min_labels: int = 1,
+) -> Admission:
+    """Add a batch of new labels to the store, holding what the checks find suspicious.
+
+    ``make_check`` is called only when at least ``min_labels`` labels are new (building a
+    check loads models; fewer are admitted unjudged); None admits everything unchecked. The
+    service's feedback batches come through here too: ``admit_batch(store, labels, "feedback",
+    lambda: check, settings.arrival.min_labels)`` with a check built once per served model by
+    ``build_arrival_check``."""
+    known = store.known(entries)
+    fresh = [entry for entry, seen in zip(entries, known, strict=True) if not seen]
+    admission = Admission(skipped=len(entries) - len(fresh))
+    suspects: list[tuple[list[NewLabel], str]] = []
+    if make_check is not None and len(fresh) >= min_labels:
+        check = make_check()
+        whole = admission.checks["batch"] = check.check(_records(fresh))
+        if whole.suspicious:
+            suspects.append((fresh, whole.summary()))
+        else:
+            for name, group in _by_annotator(fresh).items():
+                result = admission.checks[f"annotator {name}"] = check.check(_records(group))
+                if result.suspicious:
+                    suspects.append((group, f"annotator {name}: {result.summary()}"))
+    for group, reason in suspects:
+        admission.held.append(HeldBatch(store.hold(group, source, reason), len(group), reason))
+    held = {id(entry) for group, _ in suspects for entry in group}
+    admission.added, duplicates = store.add_many([entry for entry in fresh if id(entry) not in held])
+    admission.skipped += duplicates
+    return admission
+
+
+def _records(entries: Sequence[NewLabel]) -> list[LabeledRecord]:
+    return [
+        LabeledRecord(id=f"new-{i}", text=e.text, needs=e.labels.needs, cause=e.labels.cause, source=e.source)
+        for i, e in enumerate(entries)
+    ]
+
+
+def _by_annotator(entries: list[NewLabel]) -> dict[str, list[NewLabel]]:
+    """Each named annotator's labels, when the batch has more than one annotator."""
+    groups: dict[str, list[NewLabel]] = defaultdict(list)
+    for entry in entries:
+        if entry.annotator:
+            groups[entry.annotator].append(entry)
+    return groups if len(groups) > 1 else {}

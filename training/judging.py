@@ -1,0 +1,79 @@
+"""Candidate and active model scored on one judging set: figures, the gated deltas with their
+paired-bootstrap intervals, and the same figures by label source and annotator, so a source
+whose labels a candidate learned (and the gold set contradicts) shows by name."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from classifier.inference import Predictor
+from training.data import label_arrays, to_dataset
+from training.evaluate import score_predictor
+from training.gate import GATED_METRICS, MetricDelta
+from training.label_pool import JudgingSet
+from training.metrics import macro_f1s, paired_bootstrap_delta
+
+
+@dataclass(frozen=True)
+class SetScores:
+    judging: JudgingSet
+    need_true: np.ndarray
+    cause_true: np.ndarray
+    metrics: dict[str, dict[str, Any]]  # per model version
+    predictions: dict[str, tuple[np.ndarray, np.ndarray]]  # per model version: need and cause decisions
+
+
+def score_set(predictors: dict[str, Predictor], judging: JudgingSet) -> SetScores:
+    dataset = to_dataset(judging.records)
+    scored = {version: score_predictor(p, dataset) for version, p in predictors.items()}
+    return SetScores(
+        judging,
+        *label_arrays(dataset),
+        metrics={version: metrics for version, (metrics, _, _) in scored.items()},
+        predictions={version: (needs, cause) for version, (_, needs, cause) in scored.items()},
+    )
+
+
+def metric_deltas(scores: SetScores, active: str, candidate: str, samples: int, seed: int) -> list[MetricDelta]:
+    """The gated figures of this set, candidate against active, each with its 95% interval."""
+    interval = None
+    if samples:
+        interval = paired_bootstrap_delta(
+            scores.need_true,
+            scores.cause_true,
+            scores.predictions[active],
+            scores.predictions[candidate],
+            samples,
+            seed=seed,
+        )
+    return [
+        MetricDelta(
+            scores.judging.name,
+            metric,
+            float(scores.metrics[active][metric]),
+            float(scores.metrics[candidate][metric]),
+            None if interval is None else (float(interval[j, 0]), float(interval[j, 1])),
+        )
+        for j, metric in enumerate(GATED_METRICS)
+    ]
+
+
+def by_source(scores: SetScores) -> list[dict[str, Any]]:
+    """Macro-F1s per label source and per annotator, for every scored model."""
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, (source, annotator) in enumerate(zip(scores.judging.sources, scores.judging.annotators, strict=True)):
+        groups[source].append(i)
+        if annotator:
+            groups[f"annotator:{annotator}"].append(i)
+    rows = []
+    for group, idx in sorted(groups.items()):
+        figures = {}
+        for version, (needs, cause) in scores.predictions.items():
+            f1 = macro_f1s(scores.need_true[idx], needs[idx], scores.cause_true[idx], cause[idx])
+            figures[version] = dict(zip(GATED_METRICS, map(float, f1), strict=True))
+        rows.append({"set": scores.judging.name, "group": group, "n": len(idx), "models": figures})
+    return rows
