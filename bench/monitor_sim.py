@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from statistics import median
 
-from classifier.tabular import ColumnType, write_table
+from labeling.tables import ColumnType, write_table
 from monitor.pipeline import monitor_rows
 from monitor.settings import MonitorSettings
 

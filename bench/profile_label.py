@@ -23,12 +23,12 @@ from typing import get_args
 import torch
 
 from bench.common import benchmark_texts
-from classifier.batch import LabelJob
 from classifier.encoders.base import length_batches
 from classifier.inference import Predictor, calibrated_probabilities, compute_logits
-from classifier.label_plan import plan_label_job
 from classifier.runtime import resolve_runtime
 from classifier.settings import Runtime, Settings
+from labeling.job import LabelJob
+from labeling.plan import plan_label_job
 
 
 def timed(label: str, n: int, fn) -> object:  # type: ignore[no-untyped-def]

@@ -26,10 +26,10 @@ from pathlib import Path
 import torch
 
 from bench.common import ROOT
-from classifier.batch import LabelJob
 from classifier.inference import Predictor
-from classifier.label_plan import plan_label_job
 from classifier.settings import Settings
+from labeling.job import LabelJob
+from labeling.plan import plan_label_job
 
 
 def write_texts(path: Path, n: int) -> Path:
@@ -56,8 +56,8 @@ def time_local(model: Path, source: Path, out: Path, threads: int) -> tuple[floa
 
 def time_ray(model: Path, source: Path, out: Path, actors: int) -> float:
     """Seconds for a whole Ray job on an already started Ray."""
-    from classifier.ray_engine import label_on_ray
-    from classifier.ray_plan import plan_ray_job
+    from labeling.ray_engine import label_on_ray
+    from labeling.ray_plan import plan_ray_job
 
     started = time.perf_counter()
     plan = plan_ray_job(str(source), str(out), restart=True)

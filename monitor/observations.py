@@ -1,7 +1,7 @@
 """Labeled rows → observations (time, segment, labels, probabilities, a reference), counting what cannot be used.
 
 Any iterable of dicts shaped like `needlens label` output rows works: a labeled file read
-by ``classifier.tabular``, rows of a prediction store, or ``DataFrame.to_dict("records")``.
+by ``labeling.tables``, rows of a prediction store, or ``DataFrame.to_dict("records")``.
 A row that cannot be used is counted and skipped, never fatal: an error row from labeling,
 a time that does not parse, labels that are not in the spec.
 """
@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from classifier.labels import CAUSES, NEEDS, Labels
-from classifier.tabular import PROBLEM
+from labeling.tables import PROBLEM
 from monitor.periods import TimeParser
 
 LABELS: tuple[str, ...] = tuple(str(label) for label in (*NEEDS, *CAUSES))

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from classifier.tabular import TableError, iter_rows, require_columns
+from labeling.tables import TableError, iter_rows, require_columns
 from monitor.alerts import AlertRule, Cooldown, Decision
 from monitor.index import LabelChange, Reference, fluctuation_index, label_changes
 from monitor.observations import Columns, InputReport, read_observations

@@ -22,8 +22,8 @@ from needlens.cli_common import (
 )
 
 if TYPE_CHECKING:
-    from classifier.label_plan import LabelPlan
-    from classifier.ray_plan import RayPlan
+    from labeling.plan import LabelPlan
+    from labeling.ray_plan import RayPlan
 
 __all__ = ["app"]
 
@@ -175,7 +175,7 @@ def label(
     ] = None,
 ) -> None:
     """Label every row of a file, keeping its columns; rerun the same command to resume an interrupted job."""
-    from classifier.passthrough import column_list
+    from labeling.passthrough import column_list
 
     if engine == "local" and (address is not None or actors is not None):
         raise typer.BadParameter("only with --engine ray", param_hint="--address/--actors")
@@ -184,12 +184,12 @@ def label(
     settings = load_settings(batch_size=batch_size, label_workers=workers, ray_address=address, ray_actors=actors)
     if engine == "ray":
         _require_ray()
-        from classifier.ray_plan import plan_ray_job
+        from labeling.ray_plan import plan_ray_job
 
         plan = plan_ray_job(input, output, text_column, id_column, column_list(columns), encoding, restart)
         _label_on_ray(plan, settings, model, progress, explain, restart)
         return
-    from classifier.label_plan import plan_label_job
+    from labeling.plan import plan_label_job
 
     plan = plan_label_job(Path(input), Path(output), text_column, id_column, column_list(columns), encoding)
     _label(plan, settings, model, progress, explain, restart)
@@ -208,8 +208,8 @@ def _label_on_ray(
     plan: RayPlan, settings: Settings, model: Path | None, progress: bool, explain: bool, restart: bool
 ) -> None:
     """Run a checked Ray label job on the cluster (or on a Ray started here)."""
-    from classifier.ray_engine import label_on_ray
-    from classifier.resilient import LabelingStopped
+    from labeling.ray_engine import label_on_ray
+    from labeling.resilient import LabelingStopped
     from needlens.summary import print_label_summary
 
     try:
@@ -242,15 +242,15 @@ def _label(
     restart: bool = False,
 ) -> None:
     """Run a checked label job: the model loads only after every check on the files has passed."""
-    from classifier.batch import LabelJob
     from classifier.inference import Predictor
-    from classifier.resilient import LabelingStopped
+    from labeling.job import LabelJob
+    from labeling.resilient import LabelingStopped
     from needlens.summary import print_label_summary
 
     predictor = Predictor.load(model or settings.model_dir, settings)
     pool = None
     if settings.label_workers > 1:
-        from classifier.workers import WorkerPool
+        from labeling.workers import WorkerPool
 
         assert predictor.model_dir is not None
         pool = WorkerPool(predictor.model_dir, settings, settings.label_workers)
@@ -296,7 +296,7 @@ def demo(
     output: Annotated[Path, typer.Option("--output", "-o")] = Path("out/sample_labeled.csv"),
 ) -> None:
     """Train the default model if there is none, then label the bundled sample and summarise it."""
-    from classifier.label_plan import plan_label_job
+    from labeling.plan import plan_label_job
 
     settings = load_settings()
     plan = plan_label_job(settings.sample_file, output)

@@ -17,7 +17,7 @@ from rich.console import Console
 
 from classifier.errors import ModelLoadError
 from classifier.settings import Settings
-from classifier.tabular import TableError
+from labeling.tables import TableError
 
 if TYPE_CHECKING:
     from training.label_store import LabelStore

@@ -319,7 +319,7 @@ def labels_export(
     history: Annotated[bool, typer.Option(help="every label event, not only each text's current label")] = False,
 ) -> None:
     """Write the store's labels in the spec's record format (JSONL) or any table format."""
-    from classifier.tabular import write_table
+    from labeling.tables import write_table
     from training.label_store import LabelStore
 
     label_store = LabelStore(store or load_settings().label_store)
@@ -489,7 +489,7 @@ def suggest(
 
     Fill in the output's empty needs and cause columns, then `needlens labels import` it."""
     from classifier.inference import Predictor
-    from classifier.tabular import write_table
+    from labeling.tables import write_table
     from training.suggest import SUGGEST_COLUMNS, suggest_from_table
 
     settings = load_settings()
@@ -527,7 +527,7 @@ def audit(
     folds: Annotated[int, typer.Option(min=2)] = 5,
 ) -> None:
     """Find likely labeling mistakes: labels that cross-validated predictions confidently contradict."""
-    from classifier.tabular import write_table
+    from labeling.tables import write_table
     from training.audit import AUDIT_COLUMNS, audit_records, finding_rows
     from training.label_pool import labeled_records
 

@@ -6,9 +6,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from classifier.batch import LabelSummary
 from classifier.inference import Prediction
 from classifier.labels import CAUSES, CHINESE_NAMES, NEEDS
+from labeling.job import LabelSummary
 
 
 def _share(count: int, total: int) -> str:

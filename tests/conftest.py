@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from classifier.inference import Predictor
 from classifier.settings import TrainingSettings
 
 # Three clearly different kinds of text, one per (need, cause) pair, so a working trainer fits them.
@@ -69,3 +70,9 @@ def toy_model(tmp_path_factory: pytest.TempPathFactory, toy_data: Path) -> tuple
     out = tmp_path_factory.mktemp("models") / "toy"
     report = train_model(toy_data, out, quick_settings(), log=lambda _: None)
     return out, report
+
+
+@pytest.fixture(scope="module")
+def predictor(toy_model: tuple[Path, dict]):
+    """The toy model loaded once per test module (its token cache stays per module)."""
+    return Predictor.load(toy_model[0])

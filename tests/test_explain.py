@@ -4,15 +4,14 @@ import json
 import random
 
 import numpy as np
-import pytest
 from fastapi.testclient import TestClient
 
-from classifier.batch import LabelJob
 from classifier.evidence import word_spans
 from classifier.inference import Predictor, pick_cause_unit
-from classifier.label_plan import plan_label_job
 from classifier.segments import split_segments
 from classifier.settings import Settings
+from labeling.job import LabelJob
+from labeling.plan import plan_label_job
 from serve.app import create_app
 from tests.conftest import TOY_PHRASES, toy_records
 from tests.test_serve import wait_ready
@@ -20,11 +19,6 @@ from training.calibration import fit_cause_review_floor, fit_review_bands
 
 SURFACE_SYS = TOY_PHRASES["surface", "system_error"]
 GROWTH_NONE = TOY_PHRASES["growth", "none"]
-
-
-@pytest.fixture(scope="module")
-def predictor(toy_model):
-    return Predictor.load(toy_model[0])
 
 
 def test_segments_keep_offsets_and_merge_fragments():

@@ -9,17 +9,11 @@ import pyarrow.parquet as pq
 import pytest
 from openpyxl import Workbook, load_workbook
 
-from classifier.batch import LabelJob
-from classifier.inference import Predictor
-from classifier.label_plan import plan_label_job
-from classifier.tabular import TableError
+from labeling.job import LabelJob
+from labeling.plan import plan_label_job
+from labeling.tables import TableError
 
 GOOD = ["屏幕坏了要求换货", "没人告诉我进度", "想参与新功能共创"]
-
-
-@pytest.fixture(scope="module")
-def predictor(toy_model):
-    return Predictor.load(toy_model[0])
 
 
 def label_file(predictor, source, output, max_chars=1000, chunk_rows=4, **options):

@@ -80,7 +80,7 @@ def test_import_reads_jsonl_lists_and_xlsx_with_named_columns(tmp_path):
 
 
 def test_import_with_a_missing_column_fails_before_touching_the_store(tmp_path):
-    from classifier.tabular import TableError
+    from labeling.tables import TableError
 
     store = LabelStore(tmp_path / "l.db")
     with pytest.raises(TableError, match="no cause column 'cause'"):

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from classifier.tabular import PROBLEM, RowProblem
+from labeling.tables import PROBLEM, RowProblem
 from monitor.alerts import AlertRule, Cooldown, Decision
 from monitor.index import Reference, dispersion, two_proportion_z
 from monitor.periods import FixedBaseline, PeriodError, TimeParser, parse_baseline, parse_duration, window_number

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from classifier.tabular import write_table
+from labeling.tables import write_table
 from needlens.cli import app
 from tests.test_monitor import BASE_MIX, DOUBLED_MISMATCH, exact_week
 

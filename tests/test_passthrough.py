@@ -4,8 +4,8 @@ import datetime
 
 import pytest
 
-from classifier.passthrough import column_list, keep_columns, writable
-from classifier.tabular import TableError, unique_names
+from labeling.passthrough import column_list, keep_columns, writable
+from labeling.tables import TableError, unique_names
 
 LABELS = ["row", "id", "needs", "cause", "error"]
 

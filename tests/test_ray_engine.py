@@ -17,14 +17,14 @@ from typer.testing import CliRunner
 
 ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'needlens[ray]' to run the Ray engine tests")
 
-from classifier.label_plan import check_input  # noqa: E402
-from classifier.ray_engine import RowLabeler, label_on_ray, read_blocks  # noqa: E402
-from classifier.ray_plan import MANIFEST, InputFile, local_copy, plan_ray_job  # noqa: E402
 from classifier.settings import Settings  # noqa: E402
-from classifier.tabular import iter_rows  # noqa: E402
-from classifier.text_encoding import Encoding  # noqa: E402
+from labeling.plan import check_input  # noqa: E402
+from labeling.ray_engine import RowLabeler, label_on_ray, read_blocks  # noqa: E402
+from labeling.ray_plan import MANIFEST, InputFile, local_copy, plan_ray_job  # noqa: E402
+from labeling.tables import iter_rows  # noqa: E402
+from labeling.text_encoding import Encoding  # noqa: E402
 from needlens.cli import app  # noqa: E402
-from tests.test_batch import damaged_parquet  # noqa: E402
+from tests.test_label_job import damaged_parquet  # noqa: E402
 from tests.test_cli import one_line_error  # noqa: E402
 
 runner = CliRunner()

@@ -5,7 +5,7 @@ from concurrent.futures.process import BrokenProcessPool
 import pytest
 
 from classifier.inference import TextProblem
-from classifier.resilient import CANARY, LabelingStopped, label_isolating_failures
+from labeling.resilient import CANARY, LabelingStopped, label_isolating_failures
 
 
 def fails_on(poison: str):

@@ -5,7 +5,6 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from classifier.inference import Predictor
 from classifier.settings import Settings
 from serve.app import create_app
 from training.label_store import LabelStore
@@ -17,11 +16,6 @@ def wait_ready(client: TestClient) -> None:
             return
         time.sleep(0.05)
     raise AssertionError(client.get("/readyz").json())
-
-
-@pytest.fixture(scope="module")
-def predictor(toy_model):
-    return Predictor.load(toy_model[0])
 
 
 def make_client(toy_model, predictor, tmp_path, **overrides):

@@ -5,18 +5,12 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
 from fastapi.testclient import TestClient
 
 from classifier.inference import Predictor
 from classifier.settings import Settings
 from serve.app import create_app
 from tests.test_serve import assert_error, wait_ready
-
-
-@pytest.fixture(scope="module")
-def predictor(toy_model):
-    return Predictor.load(toy_model[0])
 
 
 class HeldExplainPredictor(Predictor):

@@ -15,11 +15,6 @@ JSON = {"content-type": "application/json"}
 POISON = "这条文本会让模型出错"
 
 
-@pytest.fixture(scope="module")
-def predictor(toy_model):
-    return Predictor.load(toy_model[0])
-
-
 @pytest.fixture
 def client(toy_model, predictor, tmp_path):
     with make_client(toy_model, predictor, tmp_path, max_items=4, api_max_chars=30, max_body_bytes=4096) as c:

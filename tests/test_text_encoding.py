@@ -2,8 +2,8 @@
 
 import pytest
 
-from classifier.tabular import TableError, iter_rows, table_encoding
-from classifier.text_encoding import TextLines, resolve_encoding
+from labeling.tables import TableError, iter_rows, table_encoding
+from labeling.text_encoding import TextLines, resolve_encoding
 
 ROWS = "id,text\n" + "".join(f"{i},屏幕坏了要求换货，客服一直没人理我{i}\n" for i in range(40))
 

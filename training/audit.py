@@ -20,7 +20,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict, train_te
 from classifier.encoders import build_encoder
 from classifier.encoders.base import embed_texts
 from classifier.labels import CAUSES, NEEDS, LabeledRecord
-from classifier.tabular import ColumnType
+from labeling.tables import ColumnType
 
 
 @dataclass(frozen=True)

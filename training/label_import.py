@@ -15,7 +15,7 @@ from pathlib import Path
 
 from classifier.inference import TextProblem, validate_text
 from classifier.labels import Labels
-from classifier.tabular import PROBLEM, iter_rows, require_columns
+from labeling.tables import PROBLEM, iter_rows, require_columns
 from training.admission import Admission, admit_batch
 from training.arrival import ArrivalCheck
 from training.data import DataError

@@ -1,9 +1,9 @@
 """`needlens label --engine ray`: label a backlog of any size on a Ray cluster, through Ray Data.
 
-A read task per input file parses it with the local engine's readers (``classifier.tabular``),
+A read task per input file parses it with the local engine's readers (``labeling.tables``),
 so rows are numbered and bad rows marked exactly as there. An actor pool labels batches of
 rows, each actor loading the model once, with the local engine's row logic
-(``classifier.label_rows``): the same input gives the same output rows. Write tasks put
+(``labeling.rows``): the same input gives the same output rows. Write tasks put
 each batch into a Parquet or JSONL shard of the output folder, and the manifest
 (``_manifest.json``: row counts, model version, input fingerprint, shards) is written last,
 so a folder without one holds an unfinished run.
@@ -42,16 +42,16 @@ from ray.data import ActorPoolStrategy
 from ray.data.block import BlockMetadata
 from ray.data.datasource import Datasink, Datasource, ReadTask, WriteResult
 
-from classifier.batch import LabelSummary
 from classifier.errors import ModelLoadError
 from classifier.inference import Predictor
-from classifier.label_rows import RowSpec, label_rows, predicted_fields
 from classifier.model_dir import read_json_file, resolve_model_dir
 from classifier.modeling import WEIGHTS_FILE
-from classifier.ray_plan import MANIFEST, InputFile, RayPlan, local_copy
-from classifier.resilient import LabelingStopped
 from classifier.settings import Settings
-from classifier.tabular import ColumnType, TableError, arrow_schema, arrow_table, iter_rows, jsonl_line
+from labeling.job import LabelSummary
+from labeling.ray_plan import MANIFEST, InputFile, RayPlan, local_copy
+from labeling.resilient import LabelingStopped
+from labeling.rows import RowSpec, label_rows, predicted_fields
+from labeling.tables import ColumnType, TableError, arrow_schema, arrow_table, iter_rows, jsonl_line
 
 READERS_PER_ACTORS = 8
 """Files read at once per this many actors: one reader parses rows far faster than an actor labels them."""

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from classifier.tabular import ColumnType, TableError
+from labeling.tables import ColumnType, TableError
 
 INPUT_PREFIX = "input_"
 _LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")

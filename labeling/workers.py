@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from classifier.inference import Predictor
-from classifier.label_rows import predicted_fields
 from classifier.settings import Settings
+from labeling.rows import predicted_fields
 
 _predictor: Predictor | None = None
 

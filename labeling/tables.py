@@ -19,7 +19,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, Literal
 
-from classifier.text_encoding import AUTO, Encoding, EncodingError, TextLines, resolve_encoding, undecodable_index
+from labeling.text_encoding import AUTO, Encoding, EncodingError, TextLines, resolve_encoding, undecodable_index
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".xlsx": "xlsx", ".parquet": "parquet"}
 TEXT_FORMATS = {"csv", "tsv", "jsonl"}

@@ -1,6 +1,6 @@
 """How one input row becomes one output row, for every engine that labels files.
 
-The local engine (``classifier.batch``) and the Ray engine (``classifier.ray_engine``) both
+The local engine (``labeling.job``) and the Ray engine (``labeling.ray_engine``) both
 call ``label_rows``, so a row gets the same id, kept columns, error or labels whichever
 engine labels it: only where the rows come from and where they go differ.
 """
@@ -12,9 +12,9 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from classifier.inference import Prediction, Predictor, TextProblem, validate_text
-from classifier.passthrough import writable
-from classifier.resilient import BatchLabeler, LabelFields, label_isolating_failures
-from classifier.tabular import PROBLEM, RowProblem
+from labeling.passthrough import writable
+from labeling.resilient import BatchLabeler, LabelFields, label_isolating_failures
+from labeling.tables import PROBLEM, RowProblem
 
 NumberedRow = tuple[int, dict[str, Any]]
 """An input row with its data row number (header excluded, counted from 1)."""

@@ -4,7 +4,7 @@ Finished rows go to a journal (``OUTPUT.partial.jsonl``) one chunk at a time, in
 flushed to disk before the next chunk starts. A rerun of the same command skips the rows the
 journal holds, so an interruption loses at most the chunk in flight and never duplicates a
 row. When every row is done the journal is converted to the requested format and removed.
-Every check that can fail without labeling (``classifier.label_plan``) has passed before.
+Every check that can fail without labeling (``labeling.plan``) has passed before.
 """
 
 from __future__ import annotations
@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING, Any
 from tqdm import tqdm
 
 from classifier.inference import Predictor
-from classifier.label_plan import LabelPlan
-from classifier.label_rows import NumberedRow, RowSpec, label_rows, predicted_fields
-from classifier.resilient import LabelingStopped
-from classifier.tabular import TableError, iter_rows, write_table
+from labeling.plan import LabelPlan
+from labeling.resilient import LabelingStopped
+from labeling.rows import NumberedRow, RowSpec, label_rows, predicted_fields
+from labeling.tables import TableError, iter_rows, write_table
 
 if TYPE_CHECKING:
-    from classifier.workers import WorkerPool
+    from labeling.workers import WorkerPool
 
 
 @dataclass

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from classifier.labels import CAUSES, NEEDS
-from classifier.passthrough import KeptColumns, keep_columns
-from classifier.tabular import (
+from labeling.passthrough import KeptColumns, keep_columns
+from labeling.tables import (
     XLSX_MAX_ROWS,
     ColumnType,
     TableError,
@@ -25,7 +25,7 @@ from classifier.tabular import (
     table_encoding,
     table_format,
 )
-from classifier.text_encoding import AUTO, Encoding
+from labeling.text_encoding import AUTO, Encoding
 
 LEAD_COLUMNS: dict[str, ColumnType] = {"row": "int", "id": "string"}
 """First in every output row: the data row number (header excluded) and the row's id."""

@@ -8,17 +8,11 @@ import pyarrow.parquet as pq
 import pytest
 from openpyxl import Workbook, load_workbook
 
-from classifier.batch import Journal, LabelJob
-from classifier.inference import Predictor
-from classifier.label_plan import plan_label_job
-from classifier.tabular import TableError
+from labeling.job import Journal, LabelJob
+from labeling.plan import plan_label_job
+from labeling.tables import TableError
 
 TEXTS = ["屏幕坏了要求换货", "没人告诉我进度", "想参与新功能共创", "重复扣款请退回", "想了解电池原理"]
-
-
-@pytest.fixture(scope="module")
-def predictor(toy_model):
-    return Predictor.load(toy_model[0])
 
 
 def write_csv(path, rows, header=("id", "text")):
@@ -157,7 +151,7 @@ def test_missing_column_and_unsupported_file_are_table_errors(predictor, tmp_pat
 
 def test_worker_processes_give_the_same_rows_in_the_same_order(predictor, toy_model, tmp_path):
     from classifier.settings import Settings
-    from classifier.workers import WorkerPool, balanced_parts
+    from labeling.workers import WorkerPool, balanced_parts
 
     rows = [[str(i), TEXTS[i % len(TEXTS)] * (1 + i % 3)] for i in range(30)] + [["30", ""]]
     source = write_csv(tmp_path / "in.csv", rows)
@@ -223,9 +217,9 @@ def test_a_resumed_job_keeps_passthrough_columns_as_an_uninterrupted_one_does(pr
 
 
 def test_more_rows_than_an_excel_sheet_holds_are_refused_before_work(tmp_path, monkeypatch):
-    import classifier.label_plan
+    import labeling.plan
 
-    monkeypatch.setattr(classifier.label_plan, "XLSX_MAX_ROWS", 3)
+    monkeypatch.setattr(labeling.plan, "XLSX_MAX_ROWS", 3)
     source = write_csv(tmp_path / "in.csv", [[str(i), TEXTS[0]] for i in range(3)])
     with pytest.raises(TableError, match="3 rows do not fit in an Excel sheet"):
         plan_label_job(source, tmp_path / "out.xlsx")

@@ -3,7 +3,7 @@
 INPUT is one file, a folder (its table files, in subfolders too), a glob (``*``, ``?``,
 ``**/``), or any of these as a URI that pyarrow's filesystems open (``s3://``, ``gs://``,
 ``hdfs://``, ``file://``). Every file gets the local engine's checks of its one input
-(``classifier.label_plan.check_input``: type, encoding, text and id columns), so a missing
+(``labeling.plan.check_input``: type, encoding, text and id columns), so a missing
 column in the thousandth file fails the job before its first row, in one line. The driver
 reads little per file: a local file's header, or for a file behind a URI a local copy of
 its first MB (text formats) or of its schema (Parquet).
@@ -24,7 +24,8 @@ from urllib.parse import urlparse
 
 import pyarrow.fs as pafs
 
-from classifier.label_plan import (
+from labeling.passthrough import KeptColumns
+from labeling.plan import (
     LABEL_COLUMNS,
     LEAD_COLUMNS,
     check_input,
@@ -32,9 +33,8 @@ from classifier.label_plan import (
     file_signature,
     kept_input_columns,
 )
-from classifier.passthrough import KeptColumns
-from classifier.tabular import FORMATS, ColumnType, TableError, column_kinds, table_format
-from classifier.text_encoding import AUTO, SAMPLE_BYTES, Encoding
+from labeling.tables import FORMATS, ColumnType, TableError, column_kinds, table_format
+from labeling.text_encoding import AUTO, SAMPLE_BYTES, Encoding
 
 SHARD_FORMATS = (".parquet", ".jsonl")
 MANIFEST = "_manifest.json"
@@ -246,7 +246,7 @@ def _check_file(
 
 @contextmanager
 def local_copy(fs: Any, path: str, name: str, head_only: bool = False) -> Iterator[Path]:
-    """A local path to read the file through ``classifier.tabular``: the file itself on a local
+    """A local path to read the file through ``labeling.tables``: the file itself on a local
     filesystem, else a temporary copy, removed afterwards, of the whole file or (``head_only``)
     of what the checks read: a text file's first MB, a Parquet file's schema."""
     if isinstance(fs, pafs.LocalFileSystem):
