@@ -43,15 +43,15 @@ from typing import Any
 from classifier.inference import Predictor
 from classifier.labels import CAUSES, NEEDS, LabeledRecord
 from classifier.settings import Settings, TrainingSettings
-from training.admission import build_arrival_check
+from label_loop.admission import build_arrival_check
+from label_loop.importer import ImportRefused, ImportReport, LabelColumns, import_labels
+from label_loop.pool import gather_labels, in_holdout
+from label_loop.store import LabelStore
+from lifecycle.gate import MetricDelta, worse_beyond_tolerance
+from lifecycle.judging import metric_deltas, score_set
+from lifecycle.registry import ModelRegistry
+from lifecycle.retrain import retrain
 from training.data import read_records
-from training.gate import MetricDelta, worse_beyond_tolerance
-from training.judging import metric_deltas, score_set
-from training.label_import import ImportRefused, ImportReport, LabelColumns, import_labels
-from training.label_pool import gather_labels, in_holdout
-from training.label_store import LabelStore
-from training.registry import ModelRegistry
-from training.retrain import retrain
 
 ANNOTATORS = ("ann", "bo", "cy", "dee", "eli")
 

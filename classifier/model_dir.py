@@ -1,6 +1,6 @@
 """Where a model lives: a model directory, or a registry whose ACTIVE file names one.
 
-The registry itself is written by ``training.registry``; inference only needs to follow the
+The registry itself is written by ``lifecycle.registry``; inference only needs to follow the
 pointer, so the HTTP service and the CLI can be given either kind of path. A relative path
 (the default ``models/default``) that the current folder lacks is looked up in the needlens
 home (``NEEDLENS_HOME``), so every command works from any folder.

@@ -163,7 +163,7 @@ class Settings(BaseSettings):
         0.03,
         ge=0.0,
         le=1.0,
-        description="refuse a candidate surely worse than this in macro-F1 (bootstrap upper end; see training/gate.py)",
+        description="refuse a candidate surely worse than this in macro-F1 (bootstrap upper end; see lifecycle/gate.py)",
     )
     bootstrap_samples: int = Field(1000, ge=0, description="resamples for the confidence interval of a metric delta")
     arrival: ArrivalSettings = ArrivalSettings()

@@ -20,7 +20,7 @@ from classifier.settings import Settings
 from labeling.tables import TableError
 
 if TYPE_CHECKING:
-    from training.label_store import LabelStore
+    from label_loop.store import LabelStore
 
 app = typer.Typer(
     add_completion=False,
@@ -59,9 +59,9 @@ def _user_error_types() -> tuple[type[Exception], ...]:
     """Imported when something fails, not when the CLI starts: some of these modules load torch,
     which would add seconds to every command, `--help` included."""
     from base_models.e5_small import BaseModelError
+    from label_loop.store import LabelStoreError
+    from lifecycle.registry import RegistryError
     from training.data import DataError
-    from training.label_store import LabelStoreError
-    from training.registry import RegistryError
 
     return (
         DataError,
@@ -108,7 +108,7 @@ TextColumn = Annotated[str, typer.Option(help="column holding the text")]
 
 def existing_store(store: Path | None, settings: Settings) -> LabelStore | None:
     """The label store to read, or None when it has not been created yet (reading must not create it)."""
-    from training.label_store import LabelStore
+    from label_loop.store import LabelStore
 
     path = store or settings.label_store
     return LabelStore(path) if path.exists() else None

@@ -30,8 +30,8 @@ from needlens.cli_common import (
 if TYPE_CHECKING:
     from classifier.inference import Predictor
     from classifier.settings import Settings
-    from training.arrival import ArrivalCheck
-    from training.label_store import LabelStore
+    from label_loop.arrival import ArrivalCheck
+    from label_loop.store import LabelStore
 
 labels_app = typer.Typer(no_args_is_help=True, help="The label store: import, export and inspect analysts' labels.")
 app.add_typer(labels_app, name="labels")
@@ -59,8 +59,8 @@ def labels_import(
     """Import labeled rows. Invalid rows are listed and skipped, suspicious batches held in
     quarantine (exit 1 for either); a file with swapped needs/cause columns is refused (exit 2);
     re-imports add nothing."""
-    from training.label_import import LabelColumns, import_labels
-    from training.label_store import LabelStore
+    from label_loop.importer import LabelColumns, import_labels
+    from label_loop.store import LabelStore
 
     settings = load_settings()
     label_store = LabelStore(store or settings.label_store)
@@ -98,7 +98,7 @@ def labels_import(
 def _arrival_check(settings: Settings, store: LabelStore, model: Path | None) -> ArrivalCheck:
     """The checks arriving labels pass: against the bundled data and the store, judged by the
     active model (the given one, else the registry's active version, else the default model)."""
-    from training.admission import build_arrival_check
+    from label_loop.admission import build_arrival_check
 
     return build_arrival_check(settings, _bundled_data(settings), store, _judging_model(settings, model))
 
@@ -135,7 +135,7 @@ def quarantine_list(
     """Held batches with the reason each was held."""
     from rich.table import Table
 
-    from training.label_store import LabelStore
+    from label_loop.store import LabelStore
 
     batches = LabelStore(store or load_settings().label_store).quarantine_batches(include_decided=all_batches)
     table = Table(title=f"{len(batches)} quarantine batches")
@@ -157,7 +157,7 @@ def quarantine_show(
     """The labels of one batch."""
     from rich.table import Table
 
-    from training.label_store import LabelStore
+    from label_loop.store import LabelStore
 
     held = LabelStore(store or load_settings().label_store).held_labels(batch)
     table = Table(title=f"batch {batch}: {len(held)} labels" + (f", first {limit}" if len(held) > limit else ""))
@@ -196,7 +196,7 @@ def quarantine_reject(
 
 
 def _decide(batch: int, accept: bool, store: Path | None, by: str | None, note: str | None) -> tuple[int, int]:
-    from training.label_store import LabelStore, QuarantineError
+    from label_loop.store import LabelStore, QuarantineError
 
     try:
         return LabelStore(store or load_settings().label_store).decide(batch, accept, by, note)
@@ -223,8 +223,8 @@ def gold_add(
     """Mark adjudicated labels as gold: judged on by every candidate, never trained on."""
     from dataclasses import replace
 
-    from training.label_import import LabelColumns, read_label_rows
-    from training.label_store import LabelStore
+    from label_loop.importer import LabelColumns, read_label_rows
+    from label_loop.store import LabelStore
 
     settings = load_settings()
     label_store = LabelStore(store or settings.label_store)
@@ -252,7 +252,7 @@ def gold_show(
 
 
 def _print_gold(settings: Settings, store: LabelStore | None, data: Path | None = None) -> None:
-    from training.label_pool import gather_labels
+    from label_loop.pool import gather_labels
 
     gold = gather_labels(data or _bundled_data(settings), store, settings.holdout_percent).gold
     composition = ", ".join(f"{n} {k}" for k, n in sorted(Counter(gold.sources).items()))
@@ -271,8 +271,8 @@ def labels_annotators(
     texts, quarantined labels included, so one careless source shows."""
     from rich.table import Table
 
-    from training.agreement import annotator_agreement
-    from training.label_store import LabelStore
+    from label_loop.agreement import annotator_agreement
+    from label_loop.store import LabelStore
 
     settings = load_settings()
     label_store = LabelStore(store or settings.label_store)
@@ -319,8 +319,8 @@ def labels_export(
     history: Annotated[bool, typer.Option(help="every label event, not only each text's current label")] = False,
 ) -> None:
     """Write the store's labels in the spec's record format (JSONL) or any table format."""
+    from label_loop.store import LabelStore
     from labeling.tables import write_table
-    from training.label_store import LabelStore
 
     label_store = LabelStore(store or load_settings().label_store)
     events = label_store.all_events() if history else label_store.current()
@@ -348,8 +348,8 @@ def labels_stats(
     recent: Annotated[int, typer.Option(help="how many recent corrections to list")] = 10,
 ) -> None:
     """Counts per label and source, and the latest corrections."""
-    from training.label_stats import print_label_stats
-    from training.label_store import LabelStore
+    from label_loop.stats import print_label_stats
+    from label_loop.store import LabelStore
 
     label_store = LabelStore(store or load_settings().label_store)
     print_label_stats(label_store, recent, console)
@@ -370,9 +370,9 @@ def retrain(
     epochs: Annotated[int | None, typer.Option(min=1)] = None,
 ) -> None:
     """Train a candidate on seed data + the label store; promote it only if it is not worse on held-out labels."""
-    from training.comparison_report import print_comparison
-    from training.registry import ModelRegistry
-    from training.retrain import retrain as run_retrain
+    from lifecycle.comparison_report import print_comparison
+    from lifecycle.registry import ModelRegistry
+    from lifecycle.retrain import retrain as run_retrain
 
     settings = load_settings()
     if epochs is not None:
@@ -403,8 +403,8 @@ def models_list(registry: RegistryOption = None) -> None:
     """Every registered version, newest last; the active one is marked."""
     from rich.table import Table
 
-    from training.comparison_report import headline_figures
-    from training.registry import ModelRegistry
+    from lifecycle.comparison_report import headline_figures
+    from lifecycle.registry import ModelRegistry
 
     summaries = ModelRegistry(registry or load_settings().registry_dir).summaries()
     table = Table(caption="needs, cause: macro-F1 on the gold set when the version was judged; * active")
@@ -431,7 +431,7 @@ def models_show(
     registry: RegistryOption = None,
 ) -> None:
     """A version's model card and, if it came from `needlens retrain`, its comparison report."""
-    from training.registry import ModelRegistry, RegistryError
+    from lifecycle.registry import ModelRegistry, RegistryError
 
     models = ModelRegistry(registry or load_settings().registry_dir)
     version = version or models.active()
@@ -452,7 +452,7 @@ def models_promote(
     registry: RegistryOption = None,
 ) -> None:
     """Make a version active by hand (the gate is not consulted; the reason is recorded)."""
-    from training.registry import ModelRegistry
+    from lifecycle.registry import ModelRegistry
 
     ModelRegistry(registry or load_settings().registry_dir).promote(version, reason)
     console.print(f"active: {version}")
@@ -465,7 +465,7 @@ def models_rollback(
     registry: RegistryOption = None,
 ) -> None:
     """Re-activate the version that was active before the current one."""
-    from training.registry import ModelRegistry
+    from lifecycle.registry import ModelRegistry
 
     version = ModelRegistry(registry or load_settings().registry_dir).rollback(reason)
     console.print(f"active: {version}")
@@ -489,8 +489,8 @@ def suggest(
 
     Fill in the output's empty needs and cause columns, then `needlens labels import` it."""
     from classifier.inference import Predictor
+    from label_loop.suggest import SUGGEST_COLUMNS, suggest_from_table
     from labeling.tables import write_table
-    from training.suggest import SUGGEST_COLUMNS, suggest_from_table
 
     settings = load_settings()
     label_store = existing_store(store, settings)
@@ -527,9 +527,9 @@ def audit(
     folds: Annotated[int, typer.Option(min=2)] = 5,
 ) -> None:
     """Find likely labeling mistakes: labels that cross-validated predictions confidently contradict."""
+    from label_loop.audit import AUDIT_COLUMNS, audit_records, finding_rows
+    from label_loop.pool import labeled_records
     from labeling.tables import write_table
-    from training.audit import AUDIT_COLUMNS, audit_records, finding_rows
-    from training.label_pool import labeled_records
 
     settings = load_settings()
     records, sources = labeled_records(seed_path(data, seed_data, settings), existing_store(store, settings))
@@ -556,7 +556,7 @@ def agreement_command(
     """Inter-annotator agreement per label: Cohen's kappa (two files) or Fleiss' kappa (more), raw agreement."""
     from rich.table import Table
 
-    from training.agreement import agreement
+    from label_loop.agreement import agreement
 
     report = agreement(files)
     table = Table(title=f"{report.matched} texts labeled in all {len(files)} files")

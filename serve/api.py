@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 
 from classifier.inference import Prediction, Segment, TextProblem, validate_text
+from label_loop.store import LabelStoreError, NewLabel
 from serve.auth import require_key
 from serve.dependencies import Ready, Service
 from serve.errors import ApiError
@@ -31,7 +32,6 @@ from serve.schemas import (
     SegmentResult,
     error_responses,
 )
-from training.label_store import LabelStoreError, NewLabel
 
 log = logging.getLogger("needlens.serve")
 router = APIRouter(prefix="/v1", tags=["v1"], dependencies=[Depends(require_key)], route_class=JSONBodyRoute)

@@ -17,12 +17,12 @@ from typing import Any
 from classifier.inference import Prediction, Predictor
 from classifier.model_dir import resolve_model_dir
 from classifier.settings import Settings
+from label_loop.store import LabelStore, LabelStoreError
 from serve.batcher import MicroBatcher, Overloaded
 from serve.errors import ApiError
 from serve.explainer import ExplainPool
 from serve.model_facts import model_facts
 from serve.model_gate import ModelGate, gated
-from training.label_store import LabelStore, LabelStoreError
 
 log = logging.getLogger("needlens.serve")
 WARM_UP_TEXT = "预热：服务启动后的第一次推理"

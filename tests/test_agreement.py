@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from label_loop.agreement import agreement, fleiss_kappa
 from needlens.cli import app
 from tests.conftest import write_jsonl
-from training.agreement import agreement, fleiss_kappa
 from training.data import DataError
 
 runner = CliRunner()

@@ -11,14 +11,14 @@ from typer.testing import CliRunner
 from classifier.inference import Predictor
 from classifier.labels import LabeledRecord, Labels
 from classifier.settings import ArrivalSettings
+from label_loop.admission import admit_batch
+from label_loop.agreement import annotator_agreement
+from label_loop.arrival import ArrivalCheck
+from label_loop.importer import ImportRefused, import_labels
+from label_loop.store import LabelStore, NewLabel, QuarantineError
 from needlens.cli import app
 from tests.conftest import toy_records
 from tests.test_gate import POISON, new_toy_rows, write_rows
-from training.admission import admit_batch
-from training.agreement import annotator_agreement
-from training.arrival import ArrivalCheck
-from training.label_import import ImportRefused, import_labels
-from training.label_store import LabelStore, NewLabel, QuarantineError
 
 runner = CliRunner()
 REFERENCE = [Labels(needs=[r["needs"][0]], cause=r["cause"]) for r in toy_records()]

@@ -5,9 +5,9 @@ import csv
 from typer.testing import CliRunner
 
 from classifier.labels import parse_record
+from label_loop.audit import audit_records
 from needlens.cli import app
 from tests.conftest import toy_records, write_jsonl
-from training.audit import audit_records
 
 runner = CliRunner()
 

@@ -7,14 +7,14 @@ import pytest
 
 from classifier.inference import Predictor
 from classifier.settings import Settings
+from label_loop.admission import build_arrival_check
+from label_loop.importer import LabelColumns, import_labels
+from label_loop.store import LabelStore
+from lifecycle.gate import MetricDelta, promotion_gate, worse_beyond_tolerance
+from lifecycle.registry import ModelRegistry
+from lifecycle.retrain import retrain
 from tests.conftest import TOY_PHRASES, quick_settings, toy_records
 from tests.test_retrain import registered_copy
-from training.admission import build_arrival_check
-from training.gate import MetricDelta, promotion_gate, worse_beyond_tolerance
-from training.label_import import LabelColumns, import_labels
-from training.label_store import LabelStore
-from training.registry import ModelRegistry
-from training.retrain import retrain
 
 
 def delta(candidate: float, interval: tuple[float, float] | None, set_name: str = "gold") -> MetricDelta:

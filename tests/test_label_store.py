@@ -8,9 +8,9 @@ from openpyxl import Workbook
 from typer.testing import CliRunner
 
 from classifier.labels import Labels
+from label_loop.importer import LabelColumns, import_labels
+from label_loop.store import LabelStore, NewLabel, text_hash
 from needlens.cli import app
-from training.label_import import LabelColumns, import_labels
-from training.label_store import LabelStore, NewLabel, text_hash
 
 runner = CliRunner()
 

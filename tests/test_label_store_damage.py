@@ -8,8 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from classifier.labels import Labels
+from label_loop.store import LabelStore, LabelStoreError, NewLabel
 from needlens.cli import app
-from training.label_store import LabelStore, LabelStoreError, NewLabel
 
 PAGE = 4096
 

@@ -11,12 +11,12 @@ from classifier.inference import Predictor
 from classifier.labels import Labels
 from classifier.model_dir import resolve_model_dir
 from classifier.settings import Settings
+from label_loop.pool import gather_labels, in_holdout
+from label_loop.store import LabelStore, NewLabel
+from lifecycle.registry import ModelRegistry, RegistryError
+from lifecycle.retrain import retrain
 from needlens.cli import app
 from tests.conftest import quick_settings
-from training.label_pool import gather_labels, in_holdout
-from training.label_store import LabelStore, NewLabel
-from training.registry import ModelRegistry, RegistryError
-from training.retrain import retrain
 
 runner = CliRunner()
 
@@ -83,7 +83,7 @@ def test_pointer_switch_is_atomic_when_the_process_dies_mid_switch(toy_model, tm
     def crash(*_):
         raise OSError("power lost during rename")
 
-    monkeypatch.setattr("training.registry.os.replace", crash)
+    monkeypatch.setattr("lifecycle.registry.os.replace", crash)
     with pytest.raises(OSError):
         registry.promote(v2, "second")
     assert registry.active() == v1
@@ -146,7 +146,7 @@ def test_a_crash_while_training_leaves_the_active_model_alone(toy_model, toy_dat
     def killed(*_, **__):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("training.retrain.train_on_records", killed)
+    monkeypatch.setattr("lifecycle.retrain.train_on_records", killed)
     with pytest.raises(KeyboardInterrupt):
         retrain(registry, toy_data, None, Settings(training=quick_settings()), log=lambda _: None)
     assert registry.active() == v1 and registry.version_names() == [v1]
@@ -189,7 +189,7 @@ def test_two_candidates_from_the_same_data_in_the_same_second_get_distinct_versi
 
 
 def test_models_list_reads_gold_figures_and_reports_written_before_the_gold_set():
-    from training.comparison_report import headline_figures
+    from lifecycle.comparison_report import headline_figures
 
     figures = {"needs_macro_f1": 0.8, "cause_macro_f1": 0.7}
     assert headline_figures({"sets": {"gold": {"models": {"v2": figures}}}}, "v2") == figures

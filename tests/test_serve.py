@@ -6,8 +6,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from classifier.settings import Settings
+from label_loop.store import LabelStore
 from serve.app import create_app
-from training.label_store import LabelStore
 
 
 def wait_ready(client: TestClient) -> None:

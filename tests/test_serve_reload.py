@@ -6,10 +6,10 @@ from concurrent.futures import ThreadPoolExecutor
 from fastapi.testclient import TestClient
 
 from classifier.settings import Settings
+from lifecycle.registry import ModelRegistry
 from serve.app import create_app
 from tests.test_retrain import registered_copy
 from tests.test_serve import wait_ready
-from training.registry import ModelRegistry
 
 
 def served_version(client: TestClient) -> str:

@@ -7,9 +7,9 @@ from typer.testing import CliRunner
 
 from classifier.inference import DocumentScores
 from classifier.labels import Labels
+from label_loop.store import LabelStore, NewLabel
+from label_loop.suggest import char_ngram_vectors, decision_uncertainty, select_uncertain
 from needlens.cli import app
-from training.label_store import LabelStore, NewLabel
-from training.suggest import char_ngram_vectors, decision_uncertainty, select_uncertain
 
 runner = CliRunner()
 

@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 
 from classifier.inference import Predictor
+from label_loop.pool import JudgingSet
+from lifecycle.gate import GATED_METRICS, MetricDelta
 from training.data import label_arrays, to_dataset
 from training.evaluate import score_predictor
-from training.gate import GATED_METRICS, MetricDelta
-from training.label_pool import JudgingSet
 from training.metrics import macro_f1s, paired_bootstrap_delta
 
 

@@ -1,8 +1,8 @@
 """`needlens retrain`: seed data + the label store → a candidate, judged against the active model.
 
-What trains and what judges is ``training/label_pool.py``'s split: the candidate trains on
+What trains and what judges is ``label_loop/pool.py``'s split: the candidate trains on
 everything but the held-out texts, and both models are scored on the gold set (which new labels
-cannot move) and on the held-out new labels; ``training/gate.py`` decides. Labels held in
+cannot move) and on the held-out new labels; ``lifecycle/gate.py`` decides. Labels held in
 quarantine are not in the store's current labels, so they neither train nor judge.
 """
 
@@ -17,14 +17,14 @@ from typing import Any
 
 from classifier.inference import Predictor
 from classifier.settings import Settings
-from training.comparison_report import write_comparison_report
+from label_loop.pool import LabelPool, gather_labels
+from label_loop.store import LabelStore
+from lifecycle.comparison_report import write_comparison_report
+from lifecycle.gate import RULE, GateDecision, MetricDelta, promotion_gate
+from lifecycle.judging import SetScores, by_source, metric_deltas, score_set
+from lifecycle.registry import ModelRegistry
 from training.data import fingerprint
-from training.gate import RULE, GateDecision, MetricDelta, promotion_gate
-from training.judging import SetScores, by_source, metric_deltas, score_set
-from training.label_pool import LabelPool, gather_labels
-from training.label_store import LabelStore
 from training.pipeline import train_on_records
-from training.registry import ModelRegistry
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The promotion gate: a candidate ships only if it is not worse than the active model, judged
 on a yardstick the new labels cannot move.
 
-Both models are scored on the same held-out texts of two sets (``training/label_pool.py``):
+Both models are scored on the same held-out texts of two sets (``label_loop/pool.py``):
 the gold set, which new labels cannot move, and the held-out new labels. For each set and each
 gated macro-F1 the gate reads the delta (candidate minus active) and its paired-bootstrap 95%
 interval, and refuses when

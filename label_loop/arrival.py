@@ -33,7 +33,7 @@ from classifier.encoders.base import TextEncoder, embed_texts
 from classifier.inference import Predictor
 from classifier.labels import CAUSES, NEEDS, LabeledRecord, Labels
 from classifier.settings import ArrivalSettings
-from training.audit import LabelClassifiers, confidently_wrong, label_truth
+from label_loop.audit import LabelClassifiers, confidently_wrong, label_truth
 
 
 def label_shares(labels: Sequence[Labels]) -> dict[str, float]:

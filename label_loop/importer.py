@@ -2,7 +2,7 @@
 
 Every row is checked against the spec; invalid rows are reported by row number and reason
 and left out. A file whose needs and cause columns are swapped is refused whole. The valid
-rows then pass the arrival checks (``training/admission.py``): a suspicious batch is held in
+rows then pass the arrival checks (``label_loop/admission.py``): a suspicious batch is held in
 quarantine with its reason, the rest land together, and importing the same file again adds
 nothing.
 """
@@ -15,11 +15,11 @@ from pathlib import Path
 
 from classifier.inference import TextProblem, validate_text
 from classifier.labels import Labels
+from label_loop.admission import Admission, admit_batch
+from label_loop.arrival import ArrivalCheck
+from label_loop.store import LabelStore, NewLabel
 from labeling.tables import PROBLEM, iter_rows, require_columns
-from training.admission import Admission, admit_batch
-from training.arrival import ArrivalCheck
 from training.data import DataError
-from training.label_store import LabelStore, NewLabel
 
 
 class ImportRefused(DataError):

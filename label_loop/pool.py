@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from classifier.labels import LabeledRecord
+from label_loop.store import LabelEvent, LabelStore, text_hash
 from training.data import DataError, fingerprint, read_records
-from training.label_store import LabelEvent, LabelStore, text_hash
 
 _HOLDOUT_SALT = "needlens-holdout-v1"
 

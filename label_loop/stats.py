@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from classifier.labels import CAUSES, CHINESE_NAMES, NEEDS
-from training.label_store import LabelStore
+from label_loop.store import LabelStore
 
 
 def print_label_stats(store: LabelStore, recent: int, console: Console) -> None:

@@ -20,8 +20,8 @@ from sklearn.preprocessing import normalize
 
 from classifier.inference import DocumentScores, Predictor, TextProblem, validate_text
 from classifier.labels import CAUSES, NEEDS
+from label_loop.store import text_hash
 from labeling.tables import ColumnType, iter_rows, require_columns
-from training.label_store import text_hash
 
 UNCERTAIN_LABELS = (*(str(n) for n in NEEDS), "cause")
 

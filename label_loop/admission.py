@@ -20,10 +20,10 @@ from classifier.encoders import build_encoder
 from classifier.inference import Predictor
 from classifier.labels import LabeledRecord
 from classifier.settings import Settings
-from training.arrival import ArrivalCheck, AuditJudge, BatchCheck, Judge, ModelJudge
+from label_loop.arrival import ArrivalCheck, AuditJudge, BatchCheck, Judge, ModelJudge
+from label_loop.pool import gather_labels
+from label_loop.store import LabelStore, NewLabel
 from training.data import DataError
-from training.label_pool import gather_labels
-from training.label_store import LabelStore, NewLabel
 
 
 @dataclass(frozen=True)

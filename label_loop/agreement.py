@@ -20,9 +20,9 @@ import numpy as np
 from sklearn.metrics import cohen_kappa_score
 
 from classifier.labels import CAUSES, NEEDS, LabeledRecord
-from training.audit import confidently_wrong, label_truth
+from label_loop.audit import confidently_wrong, label_truth
+from label_loop.store import NewLabel, text_hash
 from training.data import DataError, read_records
-from training.label_store import NewLabel, text_hash
 
 if TYPE_CHECKING:
     from classifier.inference import Predictor
