@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from datasets import concatenate_datasets
+from datasets import Dataset, concatenate_datasets
 
 from classifier.inference import Predictor, calibrated_probabilities, compute_logits
 from classifier.labels import LabeledRecord
@@ -32,12 +32,12 @@ from training.calibration import (
     fit_review_bands,
     tune_thresholds,
 )
-from training.data import fingerprint, label_arrays, read_records, split_dataset, to_dataset
+from training.data import Split, fingerprint, label_arrays, read_records, split_dataset, to_dataset
 from training.distill import read_soft_labels, soft_label_meta
 from training.evaluate import evaluation_report
 from training.model_card import render_model_card
 from training.report import write_report
-from training.trainer import EpochRecord, fine_tune
+from training.trainer import EpochRecord, TrainResult, fine_tune
 
 
 def train_model(
@@ -65,7 +65,40 @@ def train_on_records(
     log(
         f"data: {len(records)} records from {data_description} → {len(split.train)} train / {len(split.validation)} validation"
     )
+    model, result, soft_facts = fit(records, split, settings, log)
+    calibrate(model, split.validation, settings)
+    # time (so versions sort), data fingerprint, and a random tag: two runs on the same data in
+    # the same second (a quick retrain, a forced one) must still get distinct registry names
+    model.config.model_version = f"needlens-{datetime.now(UTC):%Y%m%d-%H%M%S}-{data_fp[:8]}-{secrets.token_hex(2)}"
+    training_facts = {
+        "data": {"path": data_description, "records": len(records), "fingerprint": data_fp},
+        "soft_labels": soft_facts,
+        "split": {
+            "train": len(split.train),
+            "validation": len(split.validation),
+            "validation_ids": split.validation["id"][:],
+        },
+        "settings": settings.model_dump(mode="json"),
+        "best_epoch": result.best_epoch,
+        "history": [asdict(h) for h in result.history],
+        "seconds": time.monotonic() - started,
+        "torch": torch.__version__,
+    }
+    validation_facts = {
+        "path": f"{data_description} (validation split)",
+        "fingerprint": data_fp,
+        "note": "Validation split: it also set thresholds and temperatures.",
+    }
+    report = write_model_dir(model, split, settings, training_facts, validation_facts, out_dir)
+    log(f"saved {model.config.model_version} to {out_dir} in {time.monotonic() - started:.0f} s")
+    return report
 
+
+def fit(
+    records: list[LabeledRecord], split: Split, settings: TrainingSettings, log: Callable[[str], None]
+) -> tuple[NeedlensModel, TrainResult, dict[str, Any] | None]:
+    """Fine-tune a fresh model on the training split (plus the teacher's soft labels, when the
+    recipe has them); returns the model, its epochs, and what soft labels it used."""
     model = NeedlensModel.from_base(settings.base_model, settings.dropout, settings.max_tokens, settings.seed)
     if settings.freeze_word_embeddings:
         model.encoder.freeze_word_embeddings()
@@ -83,10 +116,15 @@ def train_on_records(
         log(f"soft labels: {len(soft)} texts from {settings.soft_labels} (weight {settings.soft_label_weight})")
     result = fine_tune(model, fit_on, split.validation, settings, on_epoch)
     model.round_to_storage_precision()
+    return model, result, soft_facts
 
+
+def calibrate(model: NeedlensModel, validation: Dataset, settings: TrainingSettings) -> None:
+    """Temperatures, thresholds and review bands, all fitted on the validation split, into the
+    model's config (after rounding to storage precision, so they fit the weights that ship)."""
     config = model.config
-    logits = compute_logits(model, split.validation["text"][:], settings.batch_size * 2)
-    need_true, cause_true = label_arrays(split.validation)
+    logits = compute_logits(model, validation["text"][:], settings.batch_size * 2)
+    need_true, cause_true = label_arrays(validation)
     config.need_temperatures = fit_need_temperatures(logits.needs, need_true)
     config.cause_temperature = fit_cause_temperature(logits.cause, cause_true)
     need_probs, cause_probs = calibrated_probabilities(logits, config)
@@ -94,26 +132,19 @@ def train_on_records(
     target, cap = settings.review_target_accuracy, settings.review_max_fraction
     config.need_review_bands = fit_review_bands(need_probs, need_true, config.need_thresholds, target, cap)
     config.cause_review_below = fit_cause_review_floor(cause_probs, cause_true, target, cap)
-    # time (so versions sort), data fingerprint, and a random tag: two runs on the same data in
-    # the same second (a quick retrain, a forced one) must still get distinct registry names
-    config.model_version = f"needlens-{datetime.now(UTC):%Y%m%d-%H%M%S}-{data_fp[:8]}-{secrets.token_hex(2)}"
 
+
+def write_model_dir(
+    model: NeedlensModel,
+    split: Split,
+    settings: TrainingSettings,
+    training_facts: dict[str, Any],
+    validation_facts: dict[str, Any],
+    out_dir: Path,
+) -> dict[str, Any]:
+    """Weights, the TF-IDF baseline fitted on the same split, training facts, the validation
+    report and the model card, staged beside ``out_dir`` and swapped in whole; returns the report."""
     baseline = TfidfBaseline(settings.seed).fit(split.train["text"][:], *label_arrays(split.train))
-    training_facts = {
-        "data": {"path": data_description, "records": len(records), "fingerprint": data_fp},
-        "soft_labels": soft_facts,
-        "split": {
-            "train": len(split.train),
-            "validation": len(split.validation),
-            "validation_ids": split.validation["id"][:],
-        },
-        "settings": settings.model_dump(mode="json"),
-        "best_epoch": result.best_epoch,
-        "history": [asdict(h) for h in result.history],
-        "seconds": time.monotonic() - started,
-        "torch": torch.__version__,
-    }
-
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
@@ -122,24 +153,14 @@ def train_on_records(
         (staging / "training.json").write_text(
             json.dumps(training_facts, ensure_ascii=False, indent=2), encoding="utf-8"
         )
-        report = evaluation_report(
-            Predictor(model, model_dir=staging),
-            staging,
-            split.validation,
-            {
-                "path": f"{data_description} (validation split)",
-                "fingerprint": data_fp,
-                "note": "Validation split: it also set thresholds and temperatures.",
-            },
-        )
+        report = evaluation_report(Predictor(model, model_dir=staging), staging, split.validation, validation_facts)
         (staging / "metrics.json").write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
         write_report(report, staging / "reports" / "validation")
-        (staging / "README.md").write_text(render_model_card(config, training_facts, report), encoding="utf-8")
+        (staging / "README.md").write_text(render_model_card(model.config, training_facts, report), encoding="utf-8")
         _replace_dir(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    log(f"saved {config.model_version} to {out_dir} in {time.monotonic() - started:.0f} s")
     return report
 
 
