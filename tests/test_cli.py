@@ -83,3 +83,37 @@ def test_a_bad_setting_is_one_line_naming_the_variable(toy_model, tmp_path):
     assert result.exit_code == 2
     assert "NEEDLENS_RUNTIME" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_a_bad_flag_value_is_one_line_naming_the_flag_not_a_variable(tmp_path):
+    result = runner.invoke(app, ["serve", "--port", "70000", "--model", str(tmp_path / "none")])
+    one_line_error(result, "--port:", "65535")
+    assert "NEEDLENS_PORT" not in result.output
+
+
+def test_flags_override_the_environment_and_a_training_profile_lies_between_them(monkeypatch):
+    from needlens.cli.common import load_settings
+
+    monkeypatch.setenv("NEEDLENS_TRAINING__SEED", "7")
+    monkeypatch.setenv("NEEDLENS_TRAINING__EPOCHS", "9")
+    monkeypatch.setenv("NEEDLENS_PORT", "9000")
+    settings = load_settings(profile="accurate", port=None, workers=3, training={"epochs": 2, "seed": None})
+    assert (settings.port, settings.workers) == (9000, 3)
+    assert (settings.training.seed, settings.training.epochs, settings.training.base_model) == (7, 2, "e5-small")
+
+
+def test_serve_hands_its_worker_processes_the_same_settings_through_the_environment(monkeypatch, tmp_path):
+    from classifier.settings import Settings
+    from needlens.cli.common import load_settings
+    from needlens.cli.serve import settings_environment
+
+    monkeypatch.setenv("NEEDLENS_API_KEY", "secret")
+    monkeypatch.setenv("NEEDLENS_TRAINING__SEED", "7")
+    given = load_settings(model_dir=tmp_path, port=9001, micro_batching=False, default_data=[tmp_path / "d"])
+    environment = settings_environment(given)
+    assert "NEEDLENS_API_KEY" not in environment  # inherited as it is, never unmasked into a copy
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    worker = Settings()
+    assert worker == given
+    assert worker.api_key is not None and worker.api_key.get_secret_value() == "secret"

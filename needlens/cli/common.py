@@ -1,4 +1,4 @@
-"""What every `needlens` command shares: the Typer app, consoles, option types and error handling.
+"""What every `needlens` command shares: consoles, option types, settings and error handling.
 
 Every user mistake (bad data, missing column, unreadable file, unusable model) ends as
 one line on stderr and exit code 2; no command module knows how labeling or training works.
@@ -7,7 +7,7 @@ one line on stderr and exit code 2; no command module knows how labeling or trai
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -16,18 +16,12 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from classifier.errors import ModelLoadError
-from classifier.settings import Settings
+from classifier.settings import Profile, Settings, profile_training
 from labeling.tables import TableError
 
 if TYPE_CHECKING:
     from label_loop.store import LabelStore
 
-app = typer.Typer(
-    add_completion=False,
-    no_args_is_help=True,
-    pretty_exceptions_show_locals=False,
-    help="Chinese customer-feedback needs and complaint-cause classifier.",
-)
 console = Console(soft_wrap=True)  # long paths stay on one line (and greppable)
 err_console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -76,24 +70,59 @@ def _user_error_types() -> tuple[type[Exception], ...]:
 
 
 class SettingsError(ValueError):
-    """A NEEDLENS_* variable that does not parse; the message names it."""
+    """A NEEDLENS_* variable or a flag whose value does not parse; the message names it."""
 
 
-def load_settings(**overrides: Any) -> Settings:
+def load_settings(
+    *, profile: Profile | None = None, flags: Mapping[str, str] | None = None, **overrides: Any
+) -> Settings:
+    """The NEEDLENS_* variables with the command line's choices on top: the one way a flag reaches the settings.
+
+    An override of None was not given; a dict overrides some fields of a section (``training={"epochs": 3}``)
+    and keeps the rest. Overrides are validated as the environment is, so a bad value is one line naming its
+    flag (``--`` + the field name, or ``flags``: dotted field path → flag) or its variable. A training
+    ``profile`` lies over the environment's training settings and the given training fields over it.
+    """
+    given = _given(overrides)
     try:
-        settings = Settings()
+        settings = Settings(**given)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"NEEDLENS_{'__'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
-            for error in exc.errors()
-        )
-        raise SettingsError(f"bad configuration: {problems}") from None
-    settings = settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+        raise SettingsError(_problems(exc, given, flags or {})) from None
+    if profile is not None:
+        training = profile_training(settings.training, profile, **given.get("training", {}))
+        settings = settings.model_copy(update={"training": training})
     if settings.threads:
         import torch
 
         torch.set_num_threads(settings.threads)
     return settings
+
+
+def _given(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """The overrides actually given, sections included: None is a flag left out."""
+    return {
+        key: _given(value) if isinstance(value, Mapping) else value
+        for key, value in overrides.items()
+        if value is not None
+    }
+
+
+def _problems(exc: ValidationError, given: Mapping[str, Any], flags: Mapping[str, str]) -> str:
+    problems = [f"{_source(tuple(map(str, error['loc'])), given, flags)}: {error['msg']}" for error in exc.errors()]
+    from_environment = any(problem.startswith("NEEDLENS_") for problem in problems)
+    return ("bad configuration: " if from_environment else "") + "; ".join(problems)
+
+
+def _source(loc: tuple[str, ...], given: Mapping[str, Any], flags: Mapping[str, str]) -> str:
+    """The flag that gave the field at ``loc`` its bad value, else the variable that did."""
+    value: Any = given
+    for depth, part in enumerate(loc, 1):
+        if not isinstance(value, Mapping) or part not in value:
+            break
+        value = value[part]
+        if not isinstance(value, Mapping) or depth == len(loc):
+            return flags.get(".".join(loc[:depth]), "--" + part.replace("_", "-"))
+    return f"NEEDLENS_{'__'.join(loc).upper()}"
 
 
 StoreOption = Annotated[
@@ -106,14 +135,13 @@ OutputFile = Annotated[Path, typer.Option("--output", "-o", help="file to write;
 TextColumn = Annotated[str, typer.Option(help="column holding the text")]
 
 
-def existing_store(store: Path | None, settings: Settings) -> LabelStore | None:
+def existing_store(settings: Settings) -> LabelStore | None:
     """The label store to read, or None when it has not been created yet (reading must not create it)."""
     from label_loop.store import LabelStore
 
-    path = store or settings.label_store
-    return LabelStore(path) if path.exists() else None
+    return LabelStore(settings.label_store) if settings.label_store.exists() else None
 
 
-def seed_path(data: Path | None, use_seed: bool, settings: Settings) -> Path | list[Path] | None:
-    """The seed data a `--data/--seed/--no-seed` command reads, or None for store-only runs."""
-    return (data or settings.default_data) if use_seed else None
+def data_flag(data: Path | None) -> list[Path] | None:
+    """A `--data` flag as the ``default_data`` override it is (None: not given)."""
+    return [data] if data is not None else None

@@ -1,7 +1,6 @@
-"""The retraining loop's commands: `needlens labels|retrain|models|suggest|audit|agreement`.
+"""`needlens labels`: analysts' labels into the store, held in quarantine when suspicious, gold set, export.
 
-Analysts' labels go into the store, candidates are trained and gated, the registry says
-which model serves, and suggest/audit/agreement make each label count.
+Analysts' labels go into the store and are checked on arrival; the gold set judges every candidate.
 """
 
 from __future__ import annotations
@@ -12,18 +11,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from needlens.cli_common import (
-    ModelOption,
+from needlens.cli.common import (
     OutputFile,
-    RegistryOption,
     StoreOption,
     TextColumn,
-    app,
     console,
     err_console,
     existing_store,
     load_settings,
-    seed_path,
     user_errors,
 )
 
@@ -33,11 +28,10 @@ if TYPE_CHECKING:
     from label_loop.arrival import ArrivalCheck
     from label_loop.store import LabelStore
 
-labels_app = typer.Typer(no_args_is_help=True, help="The label store: import, export and inspect analysts' labels.")
-app.add_typer(labels_app, name="labels")
+group = typer.Typer(no_args_is_help=True, help="The label store: import, export and inspect analysts' labels.")
 
 
-@labels_app.command("import")
+@group.command("import")
 @user_errors
 def labels_import(
     file: Annotated[Path, typer.Argument(help="CSV, TSV, JSONL, XLSX or Parquet with texts and labels")],
@@ -62,8 +56,8 @@ def labels_import(
     from label_loop.importer import LabelColumns, import_labels
     from label_loop.store import LabelStore
 
-    settings = load_settings()
-    label_store = LabelStore(store or settings.label_store)
+    settings = load_settings(label_store=store)
+    label_store = LabelStore(settings.label_store)
     report = import_labels(
         label_store,
         file,
@@ -123,7 +117,7 @@ def _judging_model(settings: Settings, model: Path | None) -> Predictor | None:
 quarantine_app = typer.Typer(
     no_args_is_help=True, help="Labels held at arrival: not trained on until an admin accepts them."
 )
-labels_app.add_typer(quarantine_app, name="quarantine")
+group.add_typer(quarantine_app, name="quarantine")
 
 
 @quarantine_app.command("list")
@@ -137,7 +131,7 @@ def quarantine_list(
 
     from label_loop.store import LabelStore
 
-    batches = LabelStore(store or load_settings().label_store).quarantine_batches(include_decided=all_batches)
+    batches = LabelStore(load_settings(label_store=store).label_store).quarantine_batches(include_decided=all_batches)
     table = Table(title=f"{len(batches)} quarantine batches")
     for column in ("batch", "status", "source", "labels", "held at", "reason", "decided"):
         table.add_column(column, overflow="fold")
@@ -159,7 +153,7 @@ def quarantine_show(
 
     from label_loop.store import LabelStore
 
-    held = LabelStore(store or load_settings().label_store).held_labels(batch)
+    held = LabelStore(load_settings(label_store=store).label_store).held_labels(batch)
     table = Table(title=f"batch {batch}: {len(held)} labels" + (f", first {limit}" if len(held) > limit else ""))
     for column in ("text", "needs", "cause", "annotator"):
         table.add_column(column, overflow="fold")
@@ -199,7 +193,7 @@ def _decide(batch: int, accept: bool, store: Path | None, by: str | None, note: 
     from label_loop.store import LabelStore, QuarantineError
 
     try:
-        return LabelStore(store or load_settings().label_store).decide(batch, accept, by, note)
+        return LabelStore(load_settings(label_store=store).label_store).decide(batch, accept, by, note)
     except QuarantineError as exc:
         raise typer.BadParameter(str(exc), param_hint="BATCH") from None
 
@@ -207,7 +201,7 @@ def _decide(batch: int, accept: bool, store: Path | None, by: str | None, note: 
 gold_app = typer.Typer(
     no_args_is_help=True, help="The gold set every candidate is judged on, which new labels cannot move."
 )
-labels_app.add_typer(gold_app, name="gold")
+group.add_typer(gold_app, name="gold")
 
 
 @gold_app.command("add")
@@ -226,8 +220,8 @@ def gold_add(
     from label_loop.importer import LabelColumns, read_label_rows
     from label_loop.store import LabelStore
 
-    settings = load_settings()
-    label_store = LabelStore(store or settings.label_store)
+    settings = load_settings(label_store=store)
+    label_store = LabelStore(settings.label_store)
     rows = read_label_rows(file, LabelColumns(text_column, needs_column, cause_column), "gold", settings.max_chars)
     added, skipped = label_store.add_gold(replace(entry, annotator=by) for entry in rows.entries)
     console.print(f"{file}: {added} gold labels added, {skipped} already gold, {len(rows.invalid)} invalid")
@@ -247,8 +241,8 @@ def gold_show(
     ] = None,
 ) -> None:
     """The gold set's size, composition and version."""
-    settings = load_settings()
-    _print_gold(settings, existing_store(store, settings), data)
+    settings = load_settings(label_store=store)
+    _print_gold(settings, existing_store(settings), data)
 
 
 def _print_gold(settings: Settings, store: LabelStore | None, data: Path | None = None) -> None:
@@ -259,7 +253,7 @@ def _print_gold(settings: Settings, store: LabelStore | None, data: Path | None 
     console.print(f"gold set {gold.version}: {len(gold.records)} texts ({composition})", highlight=False)
 
 
-@labels_app.command("annotators")
+@group.command("annotators")
 @user_errors
 def labels_annotators(
     store: StoreOption = None,
@@ -274,8 +268,8 @@ def labels_annotators(
     from label_loop.agreement import annotator_agreement
     from label_loop.store import LabelStore
 
-    settings = load_settings()
-    label_store = LabelStore(store or settings.label_store)
+    settings = load_settings(label_store=store)
+    label_store = LabelStore(settings.label_store)
     labels = [e.label for e in label_store.all_events()]
     labels += [e.label for b in label_store.quarantine_batches() for e in label_store.held_labels(b.id)]
     confidence = settings.arrival.confidence
@@ -311,7 +305,7 @@ def labels_annotators(
     console.print(table)
 
 
-@labels_app.command("export")
+@group.command("export")
 @user_errors
 def labels_export(
     output: OutputFile,
@@ -322,7 +316,7 @@ def labels_export(
     from label_loop.store import LabelStore
     from labeling.tables import write_table
 
-    label_store = LabelStore(store or load_settings().label_store)
+    label_store = LabelStore(load_settings(label_store=store).label_store)
     events = label_store.all_events() if history else label_store.current()
     rows = (
         {
@@ -341,7 +335,7 @@ def labels_export(
     console.print(f"wrote {len(events)} labels to {output}")
 
 
-@labels_app.command("stats")
+@group.command("stats")
 @user_errors
 def labels_stats(
     store: StoreOption = None,
@@ -351,221 +345,5 @@ def labels_stats(
     from label_loop.stats import print_label_stats
     from label_loop.store import LabelStore
 
-    label_store = LabelStore(store or load_settings().label_store)
+    label_store = LabelStore(load_settings(label_store=store).label_store)
     print_label_stats(label_store, recent, console)
-
-
-@app.command()
-@user_errors
-def retrain(
-    data: Annotated[
-        Path | None, typer.Option(help="seed JSONL file or directory [default: data/seed]; --no-seed for store only")
-    ] = None,
-    seed_data: Annotated[bool, typer.Option("--seed/--no-seed", help="train on the seed data too")] = True,
-    store: StoreOption = None,
-    registry: RegistryOption = None,
-    force: Annotated[
-        str | None, typer.Option(help="promote even if the gate refuses; the reason is recorded in the registry log")
-    ] = None,
-    epochs: Annotated[int | None, typer.Option(min=1)] = None,
-) -> None:
-    """Train a candidate on seed data + the label store; promote it only if it is not worse on held-out labels."""
-    from lifecycle.comparison_report import print_comparison
-    from lifecycle.registry import ModelRegistry
-    from lifecycle.retrain import retrain as run_retrain
-
-    settings = load_settings()
-    if epochs is not None:
-        settings = settings.model_copy(update={"training": settings.training.model_copy(update={"epochs": epochs})})
-    outcome = run_retrain(
-        ModelRegistry(registry or settings.registry_dir),
-        seed_path(data, seed_data, settings),
-        existing_store(store, settings),
-        settings,
-        force_reason=force,
-        log=console.print,
-    )
-    print_comparison(outcome.comparison, console)
-    console.print(f"comparison report: {outcome.report_dir / 'report.md'}")
-    if not outcome.promoted:
-        raise typer.Exit(1)
-
-
-models_app = typer.Typer(
-    no_args_is_help=True, help="The model registry: list, inspect, promote and roll back versions."
-)
-app.add_typer(models_app, name="models")
-
-
-@models_app.command("list")
-@user_errors
-def models_list(registry: RegistryOption = None) -> None:
-    """Every registered version, newest last; the active one is marked."""
-    from rich.table import Table
-
-    from lifecycle.comparison_report import headline_figures
-    from lifecycle.registry import ModelRegistry
-
-    summaries = ModelRegistry(registry or load_settings().registry_dir).summaries()
-    table = Table(caption="needs, cause: macro-F1 on the gold set when the version was judged; * active")
-    width = max((len(s.version) for s in summaries), default=7)
-    for column in ("", "version", "labels", "needs", "cause", "shipped"):
-        table.add_column(column, no_wrap=True, min_width=width if column == "version" else None)
-    for s in summaries:
-        held = s.held_out or {}
-        metrics = headline_figures(held, s.version)
-        table.add_row(
-            "*" if s.active else "",
-            s.version,
-            str(s.training_records or "–"),
-            *(f"{metrics[k]:.4f}" if k in metrics else "–" for k in ("needs_macro_f1", "cause_macro_f1")),
-            {True: "yes", False: "no"}.get(held.get("promoted"), "–"),
-        )
-    console.print(table)
-
-
-@models_app.command("show")
-@user_errors
-def models_show(
-    version: Annotated[str | None, typer.Argument(help="version [default: the active one]")] = None,
-    registry: RegistryOption = None,
-) -> None:
-    """A version's model card and, if it came from `needlens retrain`, its comparison report."""
-    from lifecycle.registry import ModelRegistry, RegistryError
-
-    models = ModelRegistry(registry or load_settings().registry_dir)
-    version = version or models.active()
-    if version is None:
-        raise RegistryError(f"{models.root}: no active model; name a version")
-    path = models.path(version)
-    console.print(f"{version}{' (active)' if version == models.active() else ''}: {path}", highlight=False)
-    for name in ("README.md", "reports/comparison/report.md"):
-        if (path / name).is_file():
-            console.print((path / name).read_text(encoding="utf-8"), markup=False, highlight=False)
-
-
-@models_app.command("promote")
-@user_errors
-def models_promote(
-    version: Annotated[str, typer.Argument(help="the version to make active")],
-    reason: Annotated[str, typer.Option(help="why; recorded in the registry log")],
-    registry: RegistryOption = None,
-) -> None:
-    """Make a version active by hand (the gate is not consulted; the reason is recorded)."""
-    from lifecycle.registry import ModelRegistry
-
-    ModelRegistry(registry or load_settings().registry_dir).promote(version, reason)
-    console.print(f"active: {version}")
-
-
-@models_app.command("rollback")
-@user_errors
-def models_rollback(
-    reason: Annotated[str, typer.Option(help="why; recorded in the registry log")] = "rollback",
-    registry: RegistryOption = None,
-) -> None:
-    """Re-activate the version that was active before the current one."""
-    from lifecycle.registry import ModelRegistry
-
-    version = ModelRegistry(registry or load_settings().registry_dir).rollback(reason)
-    console.print(f"active: {version}")
-
-
-@app.command()
-@user_errors
-def suggest(
-    input: Annotated[Path, typer.Argument(help="unlabeled feedback: CSV, TSV, JSONL, XLSX or Parquet")],
-    output: OutputFile,
-    n: Annotated[int, typer.Option("-n", min=1, help="how many texts to suggest")] = 200,
-    text_column: TextColumn = "text",
-    id_column: Annotated[str | None, typer.Option(help="column holding the row id [default: row number]")] = None,
-    model: ModelOption = None,
-    store: StoreOption = None,
-    max_similarity: Annotated[
-        float, typer.Option(min=0.0, max=1.0, help="skip texts this similar (char n-gram cosine) to one already picked")
-    ] = 0.6,
-) -> None:
-    """Pick the texts the model is least sure of (and not near-duplicates) for analysts to label next.
-
-    Fill in the output's empty needs and cause columns, then `needlens labels import` it."""
-    from classifier.inference import Predictor
-    from label_loop.suggest import SUGGEST_COLUMNS, suggest_from_table
-    from labeling.tables import write_table
-
-    settings = load_settings()
-    label_store = existing_store(store, settings)
-    labeled = {e.text_hash for e in label_store.current()} if label_store else set()
-    result = suggest_from_table(
-        Predictor.load(model or settings.model_dir, settings),
-        input,
-        text_column,
-        id_column,
-        n,
-        max_similarity,
-        labeled,
-        settings.max_chars,
-    )
-    write_table(result.rows, output, SUGGEST_COLUMNS)
-    console.print(
-        f"{len(result.rows)} of {result.considered} texts suggested → {output} "
-        f"({result.skipped_labeled} already labeled and {result.skipped_invalid} unusable rows left out)"
-    )
-
-
-@app.command()
-@user_errors
-def audit(
-    output: OutputFile,
-    data: Annotated[
-        Path | None, typer.Option(help="labeled JSONL file or directory [default: data/seed]; --no-seed for store only")
-    ] = None,
-    seed_data: Annotated[bool, typer.Option("--seed/--no-seed", help="audit the seed data too")] = True,
-    store: StoreOption = None,
-    confidence: Annotated[
-        float, typer.Option(min=0.5, max=1.0, help="flag a label the out-of-fold model is this sure is wrong")
-    ] = 0.9,
-    folds: Annotated[int, typer.Option(min=2)] = 5,
-) -> None:
-    """Find likely labeling mistakes: labels that cross-validated predictions confidently contradict."""
-    from label_loop.audit import AUDIT_COLUMNS, audit_records, finding_rows
-    from label_loop.pool import labeled_records
-    from labeling.tables import write_table
-
-    settings = load_settings()
-    records, sources = labeled_records(seed_path(data, seed_data, settings), existing_store(store, settings))
-    t = settings.training
-    findings = audit_records(records, t.base_model, t.max_tokens, folds, confidence, t.seed)
-    write_table(finding_rows(findings), output, AUDIT_COLUMNS)
-    by_label: dict[str, int] = {}
-    for finding in findings:
-        for d in finding.disagreements:
-            by_label[d.label] = by_label.get(d.label, 0) + 1
-    console.print(
-        f"{len(findings)} of {len(records)} labeled texts flagged ({', '.join(f'{n} {k}' for k, n in sorted(sources.items()))})"
-        f" → {output}"
-    )
-    if by_label:
-        console.print("disagreements by label: " + ", ".join(f"{k} {v}" for k, v in sorted(by_label.items())))
-
-
-@app.command("agreement")
-@user_errors
-def agreement_command(
-    files: Annotated[list[Path], typer.Argument(help="two or more label files (spec JSONL) over the same texts")],
-) -> None:
-    """Inter-annotator agreement per label: Cohen's kappa (two files) or Fleiss' kappa (more), raw agreement."""
-    from rich.table import Table
-
-    from label_loop.agreement import agreement
-
-    report = agreement(files)
-    table = Table(title=f"{report.matched} texts labeled in all {len(files)} files")
-    for column in ("label", "kappa", "raw agreement", "share labeled yes"):
-        table.add_column(column, justify="left" if column == "label" else "right")
-    for a in report.labels:
-        rate = "–" if a.positive_rate is None else f"{a.positive_rate:.1%}"
-        table.add_row(a.label, f"{a.kappa:.3f} ({a.kappa_kind})", f"{a.raw_agreement:.1%}", rate)
-    console.print(table)
-    for path, missing in zip(report.files, report.unmatched, strict=True):
-        if missing:
-            console.print(f"{path}: {missing} texts not in every other file were left out")

@@ -4,47 +4,21 @@ alerts (exit code 3, for cron jobs) and charts. The figures and rules live in th
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
 
-from needlens.cli_common import SettingsError, app, console, err_console, load_settings, user_errors
+from needlens.cli.common import SettingsError, console, err_console, load_settings, user_errors
 
-if TYPE_CHECKING:
-    from monitor.settings import MonitorSettings
+commands = typer.Typer()
 
 EXIT_ALERTS = 3
 """Exit code when at least one alert is listed: a cron job can act on it."""
-FLAGS = {
-    "time_column": "--time-column",
-    "by": "--by",
-    "id_column": "--id-column",
-    "window": "--window",
-    "baseline": "--baseline",
-    "threshold": "--threshold",
-    "min_volume": "--min-volume",
-    "cooldown_windows": "--cooldown",
-}
+FLAGS = {"monitor.cooldown_windows": "--cooldown", "monitor": "options"}
+"""Flags not named ``--`` + their field, for one-line errors (a rule across fields names the options)."""
 
 
-def monitor_settings(overrides: dict[str, Any]) -> MonitorSettings:
-    """NEEDLENS_MONITOR__* overridden by the flags given; a bad value is one line naming its flag."""
-    from monitor.settings import MonitorSettings
-
-    base = load_settings().monitor
-    given = {key: value for key, value in overrides.items() if value is not None}
-    try:
-        return MonitorSettings.model_validate(base.model_dump() | given)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{FLAGS.get(str(error['loc'][0]), error['loc'][0]) if error['loc'] else 'options'}: {error['msg']}"
-            for error in exc.errors()
-        )
-        raise SettingsError(problems) from None
-
-
-@app.command()
+@commands.command()
 def monitor(
     file: Annotated[Path, typer.Argument(help="a file `needlens label` wrote (CSV, TSV, JSONL, XLSX or Parquet)")],
     time_column: Annotated[
@@ -95,7 +69,7 @@ def _monitor(file: Path, overrides: dict[str, Any], since: str | None, out: Path
     from monitor.pipeline import monitor_file, write_jsonl
     from monitor.summary import print_summary
 
-    settings = monitor_settings(overrides)
+    settings = load_settings(flags=FLAGS, monitor=overrides).monitor  # NEEDLENS_MONITOR__* under the flags
     try:
         since_value = parse_since(since, TimeParser(settings.zone)) if since else None
     except PeriodError as exc:

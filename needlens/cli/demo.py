@@ -1,0 +1,30 @@
+"""`needlens demo`: train the default model when there is none, then label the bundled sample."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from needlens.cli.common import console, load_settings, user_errors
+from needlens.cli.label import run_label_job
+from needlens.cli.train import train
+
+commands = typer.Typer()
+
+
+@commands.command()
+@user_errors
+def demo(
+    output: Annotated[Path, typer.Option("--output", "-o")] = Path("out/sample_labeled.csv"),
+) -> None:
+    """Train the default model if there is none, then label the bundled sample and summarise it."""
+    from labeling.plan import plan_label_job
+
+    settings = load_settings()
+    plan = plan_label_job(settings.sample_file, output)
+    if not (settings.model_dir / "config.json").is_file():
+        console.print(f"no model at {settings.model_dir}: training the default model from {settings.default_data}")
+        train(data=None, out=None, profile="fast", base_model=None, soft_labels=None, epochs=None, seed=None)
+    run_label_job(plan, settings, progress=True)

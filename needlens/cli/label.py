@@ -1,0 +1,179 @@
+"""`needlens label`: label every row of a file, on this machine or on a Ray cluster."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Literal
+
+import typer
+
+from classifier.settings import Settings
+from needlens.cli.common import ModelOption, TextColumn, console, err_console, load_settings, user_errors
+
+if TYPE_CHECKING:
+    from labeling.plan import LabelPlan
+    from labeling.ray_plan import RayPlan
+
+commands = typer.Typer()
+
+Engine = Literal["local", "ray"]
+
+
+@commands.command()
+@user_errors
+def label(
+    input: Annotated[
+        str,
+        typer.Argument(
+            help="CSV, TSV, JSONL, XLSX or Parquet file of feedback; with --engine ray also a folder, a glob or a URI"
+        ),
+    ],
+    output: Annotated[
+        str,
+        typer.Option(
+            "--output",
+            "-o",
+            help="file to write, its extension picks the format; with --engine ray a folder of shards, "
+            "labeled.parquet or labeled.jsonl",
+        ),
+    ],
+    text_column: TextColumn = "text",
+    id_column: Annotated[str, typer.Option(help="column holding the row id")] = "id",
+    columns: Annotated[
+        str | None,
+        typer.Option(help="input columns to keep in the output, comma-separated [default: all]; '' keeps none"),
+    ] = None,
+    encoding: Annotated[
+        str,
+        typer.Option(help="text encoding of a CSV/TSV/JSONL input: auto (UTF-8, UTF-8 with BOM or GB18030) or a codec"),
+    ] = "auto",
+    restart: Annotated[
+        bool,
+        typer.Option(
+            help="discard an unfinished earlier run of this output and start over "
+            "(--engine ray: any earlier run in the output folder)"
+        ),
+    ] = False,
+    model: ModelOption = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="texts per forward pass")] = None,
+    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+    explain: Annotated[bool, typer.Option(help="add evidence spans for every predicted label")] = False,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="single-threaded worker processes [default: NEEDLENS_LABEL_WORKERS or 1]")
+    ] = None,
+    engine: Annotated[
+        Engine, typer.Option(help="local: this machine, resumable; ray: a Ray cluster through Ray Data")
+    ] = "local",
+    address: Annotated[
+        str | None,
+        typer.Option(
+            help="--engine ray: 'auto' (the cluster this machine belongs to) or ray://HOST:10001 "
+            "[default: NEEDLENS_RAY_ADDRESS, else Ray started on this machine]"
+        ),
+    ] = None,
+    actors: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="--engine ray: labeling actors, one model each [default: NEEDLENS_RAY_ACTORS or one per CPU]"
+        ),
+    ] = None,
+) -> None:
+    """Label every row of a file, keeping its columns; rerun the same command to resume an interrupted job."""
+    from labeling.passthrough import column_list
+
+    if engine == "local" and (address is not None or actors is not None):
+        raise typer.BadParameter("only with --engine ray", param_hint="--address/--actors")
+    if engine == "ray" and workers is not None:
+        raise typer.BadParameter("the ray engine runs --actors, not --workers", param_hint="--workers")
+    settings = load_settings(
+        flags={"label_workers": "--workers", "ray_address": "--address", "ray_actors": "--actors"},
+        model_dir=model,
+        batch_size=batch_size,
+        label_workers=workers,
+        ray_address=address,
+        ray_actors=actors,
+    )
+    if engine == "ray":
+        _require_ray()
+        from labeling.ray_plan import plan_ray_job
+
+        plan = plan_ray_job(input, output, text_column, id_column, column_list(columns), encoding, restart)
+        _label_on_ray(plan, settings, progress, explain, restart)
+        return
+    from labeling.plan import plan_label_job
+
+    plan = plan_label_job(Path(input), Path(output), text_column, id_column, column_list(columns), encoding)
+    run_label_job(plan, settings, progress, explain, restart)
+
+
+def _require_ray() -> None:
+    """Ray is an extra (``needlens[ray]``): without it, say how to get it, in one line."""
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        err_console.print("[red]error:[/] --engine ray needs Ray: pip install 'needlens\\[ray]'", highlight=False)
+        raise typer.Exit(2) from None
+
+
+def _label_on_ray(plan: RayPlan, settings: Settings, progress: bool, explain: bool, restart: bool) -> None:
+    """Run a checked Ray label job on the cluster (or on a Ray started here)."""
+    from labeling.ray_engine import label_on_ray
+    from labeling.resilient import LabelingStopped
+    from needlens.summary import print_label_summary
+
+    try:
+        summary = label_on_ray(
+            plan,
+            settings,
+            settings.model_dir,
+            actors=settings.ray_actors,
+            address=settings.ray_address,
+            explain=explain,
+            progress=progress,
+            restart=restart,
+            log=lambda note: err_console.print(note, highlight=False, soft_wrap=True),
+        )
+    except KeyboardInterrupt:
+        err_console.print("interrupted: the Ray job stopped unfinished; rerun with --restart to label from the start")
+        raise typer.Exit(130) from None
+    except LabelingStopped as exc:
+        err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    print_label_summary(summary, console)
+
+
+def run_label_job(
+    plan: LabelPlan,
+    settings: Settings,
+    progress: bool,
+    explain: bool = False,
+    restart: bool = False,
+) -> None:
+    """Run a checked label job: the model loads only after every check on the files has passed."""
+    from classifier.inference import Predictor
+    from labeling.job import LabelJob
+    from labeling.resilient import LabelingStopped
+    from needlens.summary import print_label_summary
+
+    predictor = Predictor.load(settings.model_dir, settings)
+    pool = None
+    if settings.label_workers > 1:
+        from labeling.workers import WorkerPool
+
+        assert predictor.model_dir is not None
+        pool = WorkerPool(predictor.model_dir, settings, settings.label_workers)
+    job = LabelJob(predictor, settings.chunk_rows, settings.max_chars, explain=explain, pool=pool)
+    try:
+        summary = job.run(
+            plan, restart, progress, log=lambda note: err_console.print(note, highlight=False, soft_wrap=True)
+        )
+    except KeyboardInterrupt:
+        err_console.print("interrupted: finished rows are kept; run the same command again to resume")
+        raise typer.Exit(130) from None
+    except LabelingStopped as exc:
+        err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    finally:
+        if pool is not None:
+            pool.close()
+    print_label_summary(summary, console)

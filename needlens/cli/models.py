@@ -1,0 +1,133 @@
+"""`needlens retrain|models`: train and gate candidates; the registry says which model serves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from needlens.cli.common import (
+    RegistryOption,
+    StoreOption,
+    console,
+    data_flag,
+    existing_store,
+    load_settings,
+    user_errors,
+)
+
+commands = typer.Typer()
+
+
+@commands.command()
+@user_errors
+def retrain(
+    data: Annotated[
+        Path | None, typer.Option(help="seed JSONL file or directory [default: data/seed]; --no-seed for store only")
+    ] = None,
+    seed_data: Annotated[bool, typer.Option("--seed/--no-seed", help="train on the seed data too")] = True,
+    store: StoreOption = None,
+    registry: RegistryOption = None,
+    force: Annotated[
+        str | None, typer.Option(help="promote even if the gate refuses; the reason is recorded in the registry log")
+    ] = None,
+    epochs: Annotated[int | None, typer.Option(min=1)] = None,
+) -> None:
+    """Train a candidate on seed data + the label store; promote it only if it is not worse on held-out labels."""
+    from lifecycle.comparison_report import print_comparison
+    from lifecycle.registry import ModelRegistry
+    from lifecycle.retrain import retrain as run_retrain
+
+    settings = load_settings(
+        default_data=data_flag(data), label_store=store, registry_dir=registry, training={"epochs": epochs}
+    )
+    outcome = run_retrain(
+        ModelRegistry(settings.registry_dir),
+        settings.default_data if seed_data else None,
+        existing_store(settings),
+        settings,
+        force_reason=force,
+        log=console.print,
+    )
+    print_comparison(outcome.comparison, console)
+    console.print(f"comparison report: {outcome.report_dir / 'report.md'}")
+    if not outcome.promoted:
+        raise typer.Exit(1)
+
+
+group = typer.Typer(no_args_is_help=True, help="The model registry: list, inspect, promote and roll back versions.")
+
+
+@group.command("list")
+@user_errors
+def models_list(registry: RegistryOption = None) -> None:
+    """Every registered version, newest last; the active one is marked."""
+    from rich.table import Table
+
+    from lifecycle.comparison_report import headline_figures
+    from lifecycle.registry import ModelRegistry
+
+    summaries = ModelRegistry(load_settings(registry_dir=registry).registry_dir).summaries()
+    table = Table(caption="needs, cause: macro-F1 on the gold set when the version was judged; * active")
+    width = max((len(s.version) for s in summaries), default=7)
+    for column in ("", "version", "labels", "needs", "cause", "shipped"):
+        table.add_column(column, no_wrap=True, min_width=width if column == "version" else None)
+    for s in summaries:
+        held = s.held_out or {}
+        metrics = headline_figures(held, s.version)
+        table.add_row(
+            "*" if s.active else "",
+            s.version,
+            str(s.training_records or "–"),
+            *(f"{metrics[k]:.4f}" if k in metrics else "–" for k in ("needs_macro_f1", "cause_macro_f1")),
+            {True: "yes", False: "no"}.get(held.get("promoted"), "–"),
+        )
+    console.print(table)
+
+
+@group.command("show")
+@user_errors
+def models_show(
+    version: Annotated[str | None, typer.Argument(help="version [default: the active one]")] = None,
+    registry: RegistryOption = None,
+) -> None:
+    """A version's model card and, if it came from `needlens retrain`, its comparison report."""
+    from lifecycle.registry import ModelRegistry, RegistryError
+
+    models = ModelRegistry(load_settings(registry_dir=registry).registry_dir)
+    version = version or models.active()
+    if version is None:
+        raise RegistryError(f"{models.root}: no active model; name a version")
+    path = models.path(version)
+    console.print(f"{version}{' (active)' if version == models.active() else ''}: {path}", highlight=False)
+    for name in ("README.md", "reports/comparison/report.md"):
+        if (path / name).is_file():
+            console.print((path / name).read_text(encoding="utf-8"), markup=False, highlight=False)
+
+
+@group.command("promote")
+@user_errors
+def models_promote(
+    version: Annotated[str, typer.Argument(help="the version to make active")],
+    reason: Annotated[str, typer.Option(help="why; recorded in the registry log")],
+    registry: RegistryOption = None,
+) -> None:
+    """Make a version active by hand (the gate is not consulted; the reason is recorded)."""
+    from lifecycle.registry import ModelRegistry
+
+    ModelRegistry(load_settings(registry_dir=registry).registry_dir).promote(version, reason)
+    console.print(f"active: {version}")
+
+
+@group.command("rollback")
+@user_errors
+def models_rollback(
+    reason: Annotated[str, typer.Option(help="why; recorded in the registry log")] = "rollback",
+    registry: RegistryOption = None,
+) -> None:
+    """Re-activate the version that was active before the current one."""
+    from lifecycle.registry import ModelRegistry
+
+    version = ModelRegistry(load_settings(registry_dir=registry).registry_dir).rollback(reason)
+    console.print(f"active: {version}")

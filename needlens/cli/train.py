@@ -1,0 +1,128 @@
+"""`needlens train|distill|evaluate|explain|check-data`: fit a model, score it, and look inside it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from classifier.settings import Profile
+from needlens.cli.common import ModelOption, console, load_settings, user_errors
+
+commands = typer.Typer()
+
+
+@commands.command()
+@user_errors
+def train(
+    data: Annotated[
+        list[Path] | None,
+        typer.Option(help="JSONL file or directory of JSONL files, repeatable [default: data/seed and data/real]"),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="model directory to write [default: models/default, models/accurate]"),
+    ] = None,
+    profile: Annotated[
+        Profile, typer.Option(help="fast: the USE-m3 default; accurate: multilingual-e5-small, ~20x slower")
+    ] = "fast",
+    base_model: Annotated[
+        str | None, typer.Option(help="'use-m3', an installed base model name (e5-small), or a Hugging Face directory")
+    ] = None,
+    soft_labels: Annotated[
+        Path | None, typer.Option(help="a teacher's soft labels (`needlens distill`) to train on as well")
+    ] = None,
+    epochs: Annotated[int | None, typer.Option(min=1)] = None,
+    seed: Annotated[int | None, typer.Option()] = None,
+) -> None:
+    """Fine-tune a model on labeled JSONL, tune thresholds, calibrate, and save it with its report."""
+    from base_models.registry import resolve_base_model
+    from training.pipeline import train_model
+    from training.report import print_report
+
+    overrides = {"base_model": base_model, "soft_labels": soft_labels, "epochs": epochs, "seed": seed}
+    settings = load_settings(profile=profile, default_data=data, training=overrides)
+    training = settings.training.model_copy(  # a name resolved to the installed directory, not an override
+        update={
+            "base_model": resolve_base_model(settings.training.base_model, settings.base_models_dir, log=console.print)
+        }
+    )
+    default_out = settings.model_dir if profile == "fast" else settings.model_dir.with_name(profile)
+    report = train_model(settings.default_data, out or default_out, training, log=console.print)
+    print_report(report, console)
+
+
+@commands.command()
+@user_errors
+def distill(
+    pool: Annotated[Path, typer.Argument(help="unlabeled texts, JSONL with text (and pool_id or id, domain)")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="soft-label JSONL to write (resumes)")],
+    teacher: Annotated[Path, typer.Option(help="the teacher model directory")] = Path("models/accurate"),
+) -> None:
+    """Label unlabeled texts with a teacher model's calibrated probabilities, once, for
+    `needlens train --soft-labels`."""
+    from training.distill import label_pool
+
+    settings = load_settings()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    count = label_pool(teacher, pool, output, settings, log=console.print)
+    console.print(f"{count} texts → {output}")
+
+
+@commands.command()
+@user_errors
+def evaluate(
+    data: Annotated[Path, typer.Option(help="labeled JSONL file or directory")],
+    model: ModelOption = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="report directory [default: reports/MODEL/DATA]")
+    ] = None,
+) -> None:
+    """Score a model on labeled data beside its TF-IDF baseline; write report.json and report.md."""
+    from classifier.inference import Predictor
+    from training.data import fingerprint, read_records, to_dataset
+    from training.evaluate import evaluation_report
+    from training.report import print_report, write_report
+
+    settings = load_settings(model_dir=model)
+    records = read_records(data)
+    predictor = Predictor.load(settings.model_dir, settings)
+    assert predictor.model_dir is not None
+    facts = {"path": str(data), "fingerprint": fingerprint(records)}
+    report = evaluation_report(predictor, predictor.model_dir, to_dataset(records), facts)
+    out_dir = out or Path("reports") / predictor.model_dir.name / data.stem
+    json_path, md_path = write_report(report, out_dir)
+    print_report(report, console)
+    console.print(f"wrote {json_path} and {md_path}")
+
+
+@commands.command()
+@user_errors
+def explain(
+    text: Annotated[str, typer.Argument(help="the feedback text to explain")],
+    model: ModelOption = None,
+) -> None:
+    """Classify one text and show, label by label, the words that drove each tag."""
+    from classifier.inference import Predictor, validate_text
+    from needlens.summary import print_explanation
+
+    settings = load_settings(model_dir=model)
+    try:
+        text = validate_text(text, settings.max_chars)
+    except ValueError as problem:
+        raise typer.BadParameter(str(problem), param_hint="TEXT") from None
+    prediction = Predictor.load(settings.model_dir, settings).predict([text], explain=True)[0]
+    print_explanation(text, prediction, console)
+
+
+@commands.command("check-data")
+@user_errors
+def check_data(data: Annotated[Path, typer.Argument(help="labeled JSONL file or directory")]) -> None:
+    """Validate labeled data against the spec and print its label distribution."""
+    from training.data import fingerprint, read_records
+    from training.data_stats import print_data_stats
+
+    records = read_records(data)
+    print_data_stats(records, console)
+    console.print(f"{len(records)} valid records, fingerprint {fingerprint(records)[:16]}")
