@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from classifier.inference import Predictor
 from classifier.settings import Settings
 from serve.app import create_app
-from tests.test_serve import assert_error, make_client, wait_ready
+from tests.serve.test_serve import assert_error, make_client, wait_ready
 
 JSON = {"content-type": "application/json"}
 POISON = "这条文本会让模型出错"

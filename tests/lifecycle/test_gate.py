@@ -14,7 +14,7 @@ from lifecycle.gate import MetricDelta, promotion_gate, worse_beyond_tolerance
 from lifecycle.registry import ModelRegistry
 from lifecycle.retrain import retrain
 from tests.conftest import TOY_PHRASES, quick_settings, toy_records
-from tests.test_retrain import registered_copy
+from tests.lifecycle.test_retrain import registered_copy
 
 
 def delta(candidate: float, interval: tuple[float, float] | None, set_name: str = "gold") -> MetricDelta:

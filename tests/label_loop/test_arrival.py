@@ -18,7 +18,7 @@ from label_loop.importer import ImportRefused, import_labels
 from label_loop.store import LabelStore, NewLabel, QuarantineError
 from needlens.cli import app
 from tests.conftest import toy_records
-from tests.test_gate import POISON, new_toy_rows, write_rows
+from tests.lifecycle.test_gate import POISON, new_toy_rows, write_rows
 
 runner = CliRunner()
 REFERENCE = [Labels(needs=[r["needs"][0]], cause=r["cause"]) for r in toy_records()]

@@ -24,8 +24,8 @@ from labeling.ray_plan import MANIFEST, InputFile, local_copy, plan_ray_job  # n
 from labeling.tables import iter_rows  # noqa: E402
 from labeling.text_encoding import Encoding  # noqa: E402
 from needlens.cli import app  # noqa: E402
-from tests.test_cli import one_line_error  # noqa: E402
-from tests.test_label_job import damaged_parquet  # noqa: E402
+from tests.labeling.test_label_job import damaged_parquet  # noqa: E402
+from tests.needlens.test_cli import one_line_error  # noqa: E402
 
 runner = CliRunner()
 TEXTS = ["屏幕坏了要求换货", "没人告诉我进度", "想参与新功能共创", "重复扣款请退回", "想了解电池原理"]

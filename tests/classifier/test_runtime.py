@@ -17,7 +17,7 @@ from classifier.settings import Settings
 from tests.conftest import TOY_PHRASES
 from training.data import read_records
 
-DEV = Path(__file__).resolve().parent.parent.parent / "shared" / "eval" / "dev.jsonl"
+DEV = Path(__file__).resolve().parents[3] / "shared" / "eval" / "dev.jsonl"
 LABEL_AGREEMENT, PROB_TOLERANCE = 0.995, 0.05
 
 
@@ -83,7 +83,7 @@ def test_use_m3_runtimes_refuse_a_hugging_face_encoder(tmp_path, runtime):
 
 @pytest.mark.slow
 def test_default_runtime_meets_the_rule_with_the_default_model_on_dev_data():
-    model = Path(__file__).resolve().parent.parent / "models" / "default"
+    model = Path(__file__).resolve().parents[2] / "models" / "default"
     if not (model / "config.json").is_file() or not DEV.is_file():
         pytest.skip("needs models/default (make demo) and ../shared/eval/dev.jsonl")
     reference = Predictor.load(model, Settings(runtime="torch")).score(texts())

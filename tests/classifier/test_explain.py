@@ -14,7 +14,7 @@ from labeling.job import LabelJob
 from labeling.plan import plan_label_job
 from serve.app import create_app
 from tests.conftest import TOY_PHRASES, toy_records
-from tests.test_serve import wait_ready
+from tests.serve.test_serve import wait_ready
 from training.calibration import fit_cause_review_floor, fit_review_bands
 
 SURFACE_SYS = TOY_PHRASES["surface", "system_error"]

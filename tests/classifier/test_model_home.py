@@ -9,7 +9,7 @@ from classifier.errors import ModelLoadError
 from classifier.model_dir import find_model, resolve_model_dir
 from classifier.settings import Settings, default_home
 from needlens.cli import app
-from tests.test_cli import one_line_error
+from tests.needlens.test_cli import one_line_error
 
 runner = CliRunner()
 
@@ -56,7 +56,7 @@ def test_a_model_in_the_current_folder_wins_and_absolute_paths_are_not_looked_up
 
 
 def test_the_home_defaults_to_the_checkout_when_it_holds_models(monkeypatch):
-    checkout = Path(__file__).resolve().parent.parent
+    checkout = Path(__file__).resolve().parents[2]
     expected = checkout if (checkout / "models").is_dir() else Path.home() / ".needlens"
     monkeypatch.delenv("NEEDLENS_HOME", raising=False)
     assert default_home() == expected == Settings().home

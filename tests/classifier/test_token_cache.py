@@ -5,7 +5,7 @@ import torch
 
 from classifier.encoders.use_m3 import UseM3Encoder
 from classifier.encoders.use_m3_cached import TokenFeatureCache
-from tests.test_encoder_parity import SENTENCES
+from tests.classifier.test_encoder_parity import SENTENCES
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,8 @@ from fastapi.testclient import TestClient
 from classifier.settings import Settings
 from lifecycle.registry import ModelRegistry
 from serve.app import create_app
-from tests.test_retrain import registered_copy
-from tests.test_serve import wait_ready
+from tests.lifecycle.test_retrain import registered_copy
+from tests.serve.test_serve import wait_ready
 
 
 def served_version(client: TestClient) -> str:

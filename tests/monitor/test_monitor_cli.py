@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from labeling.tables import write_table
 from needlens.cli import app
-from tests.test_monitor import BASE_MIX, DOUBLED_MISMATCH, exact_week
+from tests.monitor.test_monitor import BASE_MIX, DOUBLED_MISMATCH, exact_week
 
 runner = CliRunner()
 COLUMNS = {"row": "int", "id": "string", "time": "string", "channel": "string", "needs": "list", "cause": "string"}

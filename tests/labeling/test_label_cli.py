@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from classifier.inference import Predictor
 from needlens.cli import app
-from tests.test_cli import one_line_error
+from tests.needlens.test_cli import one_line_error
 
 runner = CliRunner()
 TEXTS = ["屏幕坏了要求换货", "没人告诉我进度", "想参与新功能共创", "重复扣款请退回"]

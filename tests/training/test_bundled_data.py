@@ -9,7 +9,7 @@ import pytest
 
 from training.data import read_records
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SEED = ROOT / "data" / "seed"
 SHARED_DEV = ROOT.parent / "shared" / "eval" / "dev.jsonl"
 

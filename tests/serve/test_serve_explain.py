@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from classifier.inference import Predictor
 from classifier.settings import Settings
 from serve.app import create_app
-from tests.test_serve import assert_error, wait_ready
+from tests.serve.test_serve import assert_error, wait_ready
 
 
 class HeldExplainPredictor(Predictor):
