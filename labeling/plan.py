@@ -77,10 +77,16 @@ class LabelPlan:
         notes = []
         if self.encoding is not None:
             notes.append(f"reading {self.source.name} as {self.encoding.describe()}; --encoding overrides")
-        if self.kept.renamed:
-            pairs = ", ".join(f"{source} → {out}" for source, out in self.kept.renamed.items())
-            notes.append(f"input columns renamed in the output, whose label columns use those names: {pairs}")
+        notes.extend(renamed_columns_note(self.kept))
         return notes
+
+
+def renamed_columns_note(kept: KeptColumns) -> list[str]:
+    """What a user must be told when a kept input column had to give its name to a label column."""
+    if not kept.renamed:
+        return []
+    pairs = ", ".join(f"{source} → {out}" for source, out in kept.renamed.items())
+    return [f"input columns renamed in the output, whose label columns use those names: {pairs}"]
 
 
 def plan_label_job(

@@ -32,6 +32,7 @@ from labeling.plan import (
     check_writable,
     file_signature,
     kept_input_columns,
+    renamed_columns_note,
 )
 from labeling.tables import FORMATS, ColumnType, TableError, column_kinds, table_format
 from labeling.text_encoding import AUTO, SAMPLE_BYTES, Encoding
@@ -101,9 +102,7 @@ class RayPlan:
         if read_as:
             listed = ", ".join(f"{n} file(s) as {how}" if len(self.files) > 1 else how for how, n in read_as.items())
             notes.append(f"reading {listed}; --encoding overrides")
-        if self.kept.renamed:
-            pairs = ", ".join(f"{source} → {out}" for source, out in self.kept.renamed.items())
-            notes.append(f"input columns renamed in the output, whose label columns use those names: {pairs}")
+        notes.extend(renamed_columns_note(self.kept))
         if self.skipped:
             notes.append(f"not reading {self.skipped} file(s) of other types in {self.input}")
         return notes
