@@ -1,0 +1,51 @@
+"""The HTTP service's settings, kept beside the service that reads them.
+
+They are a mixin of the one `classifier.settings.Settings` (flat fields, so every
+`NEEDLENS_*` name stays as it was): one typed place to configure everything, with each
+part defined next to its user. Only pydantic here, so importing it loads no web framework.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field, SecretStr
+
+
+class HttpSettings(BaseModel):
+    """`needlens serve`: address, limits, micro-batching, explain budget, deadlines, memory."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    workers: int = Field(1, ge=1)
+    api_key: SecretStr | None = Field(None, description="when set, every /v1 route needs 'Authorization: Bearer KEY'")
+    max_items: int = Field(256, ge=1, description="items per classify request")
+    api_max_chars: int = Field(2000, ge=1, description="characters per text in a classify request")
+    max_body_bytes: int = Field(2_000_000, ge=1024, description="request bodies beyond this are refused unread")
+    micro_batching: bool = True
+    batch_max_texts: int = Field(64, ge=1, description="texts one micro-batched forward pass may take")
+    batch_max_wait_ms: float = Field(
+        0.0, ge=0.0, description="extra wait for company; at 0 a batch takes whatever queued while the model was busy"
+    )
+    queue_max_texts: int = Field(2048, ge=1, description="texts waiting beyond this get 503 + Retry-After")
+    explain_max_texts: int = Field(16, ge=1, description="texts per classify request with explain (413 beyond)")
+    explain_max_chars: int = Field(
+        2000, ge=1, description="characters, all texts together, per classify request with explain (413 beyond)"
+    )
+    explain_concurrency: int = Field(1, ge=1, description="explain requests computed at once, beside plain ones")
+    explain_batch_tokens: int = Field(
+        512, ge=1, description="padded tokens per explain model pass: a plain request waits for at most one such pass"
+    )
+    explain_queue_max: int = Field(4, ge=0, description="explain requests waiting beyond this get 503 + Retry-After")
+    request_timeout_s: float = Field(
+        30.0, gt=0.0, description="a classify request not answered within this gets 503; its work is dropped"
+    )
+    body_timeout_s: float = Field(30.0, gt=0.0, description="a request body not received within this gets 408")
+    heap_trim_s: float = Field(
+        5.0, ge=0.0, description="service on glibc: give free heap pages back to the system this often; 0 turns it off"
+    )
+    mmap_threshold_kib: int = Field(
+        0, ge=0, description="service on glibc: allocations over this are mapped apart (lower memory, slower large requests)"
+    )
+    reload_poll_s: float = Field(
+        2.0, ge=0.0, description="how often to check a registry's ACTIVE pointer for a new model; 0 turns it off"
+    )
+    log_texts: bool = Field(False, description="include request texts in logs (off: privacy)")
