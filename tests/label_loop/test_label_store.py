@@ -1,6 +1,5 @@
 """The label store and `needlens labels import|export|stats`."""
 
-import csv
 import json
 
 import pytest
@@ -11,18 +10,12 @@ from classifier.labels import Labels
 from label_loop.importer import LabelColumns, import_labels
 from label_loop.store import LabelStore, NewLabel, text_hash
 from needlens.cli import app
+from tests.conftest import write_csv
 
 runner = CliRunner()
 
 
-def write_csv(path, rows, header=("text", "needs", "cause")):
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
-
-
+LABEL_HEADER = ("text", "needs", "cause")
 GOOD = [
     ("屏幕用了两天就坏了", "表层需求", "系统误差"),
     ("理赔少了也没人解释", "表层需求|情感需求", "认知错位"),
@@ -46,7 +39,9 @@ def test_corrections_supersede_and_history_is_kept(tmp_path):
 
 def test_import_reports_bad_rows_and_is_idempotent(tmp_path):
     source = write_csv(
-        tmp_path / "labels.csv", [*GOOD, ("", "surface", "none"), ("好", "", "none"), ("好的", "surface", "angry")]
+        tmp_path / "labels.csv",
+        [*GOOD, ("", "surface", "none"), ("好", "", "none"), ("好的", "surface", "angry")],
+        header=LABEL_HEADER,
     )
     store = LabelStore(tmp_path / "l.db")
     report = import_labels(store, source)
@@ -90,7 +85,7 @@ def test_import_with_a_missing_column_fails_before_touching_the_store(tmp_path):
 
 def test_cli_import_export_stats(tmp_path):
     store = str(tmp_path / "l.db")
-    source = write_csv(tmp_path / "labels.csv", [*GOOD, ("", "surface", "none")])
+    source = write_csv(tmp_path / "labels.csv", [*GOOD, ("", "surface", "none")], header=LABEL_HEADER)
     result = runner.invoke(app, ["labels", "import", str(source), "--store", store])
     output = " ".join(result.output.split())
     assert result.exit_code == 1 and "3 labels added" in output and "row 4: text is empty" in output

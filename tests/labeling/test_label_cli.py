@@ -1,6 +1,5 @@
 """`needlens label` on real files: checks before work, encodings, kept columns, restart, a failing model."""
 
-import csv
 import json
 
 import pyarrow as pa
@@ -11,6 +10,7 @@ from typer.testing import CliRunner
 
 from classifier.inference import Predictor
 from needlens.cli import app
+from tests.conftest import read_csv, write_csv
 from tests.needlens.test_cli import one_line_error
 
 runner = CliRunner()
@@ -22,17 +22,8 @@ def label(toy_model, source, output, *extra, env=None):
     return runner.invoke(app, args, env=env)
 
 
-def write_csv(path, rows, header=("id", "text"), encoding="utf-8"):
-    with path.open("w", encoding=encoding, newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
 
 
-def read_csv(path):
-    with path.open(encoding="utf-8", newline="") as handle:
-        return list(csv.DictReader(handle))
 
 
 def test_an_unwritable_output_type_is_refused_before_any_row_is_labeled(toy_model, tmp_path):

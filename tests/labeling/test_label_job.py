@@ -11,21 +11,13 @@ from openpyxl import Workbook, load_workbook
 from labeling.job import Journal, LabelJob
 from labeling.plan import plan_label_job
 from labeling.tables import TableError
+from tests.conftest import read_csv, write_csv
 
 TEXTS = ["屏幕坏了要求换货", "没人告诉我进度", "想参与新功能共创", "重复扣款请退回", "想了解电池原理"]
 
 
-def write_csv(path, rows, header=("id", "text")):
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
 
 
-def read_csv(path):
-    with path.open(encoding="utf-8", newline="") as handle:
-        return list(csv.DictReader(handle))
 
 
 def label_file(job, source, output, restart=False, **options):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import pickle
@@ -24,6 +23,7 @@ from labeling.ray_plan import MANIFEST, InputFile, local_copy, plan_ray_job  # n
 from labeling.tables import iter_rows  # noqa: E402
 from labeling.text_encoding import Encoding  # noqa: E402
 from needlens.cli import app  # noqa: E402
+from tests.conftest import write_csv  # noqa: E402
 from tests.labeling.test_label_job import damaged_parquet  # noqa: E402
 from tests.needlens.test_cli import one_line_error  # noqa: E402
 
@@ -101,12 +101,6 @@ def test_the_ray_engine_writes_exactly_the_local_engines_rows(toy_model, local_r
     assert sum(shard["rows"] for shard in manifest["shards"]) == 17
 
 
-def write_csv(path: Path, rows: list[list[str]], header=("id", "text"), encoding="utf-8") -> Path:
-    with path.open("w", encoding=encoding, newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
-    return path
 
 
 def test_a_folder_of_files_is_labeled_into_jsonl_shards_that_name_each_rows_file(toy_model, local_ray, tmp_path):
