@@ -143,8 +143,16 @@ def check_vocabulary(model: E5File, tokenizer_json: Path) -> None:
 
 def install(out_dir: Path) -> Path:
     """Write the Hugging Face directory (config, safetensors, tokenizer, prefix side file) atomically."""
-    model_path, tokenizer_path = locate(MODEL_FILE), locate(TOKENIZER_FILE)
-    model = read_e5_file(model_path)
+    source = {
+        "weights": f"{MODEL_FILE.distribution}=={MODEL_FILE.version} {MODEL_FILE.path} sha256:{MODEL_FILE.sha256}",
+        "tokenizer": f"{TOKENIZER_FILE.distribution}=={TOKENIZER_FILE.version} {TOKENIZER_FILE.path} sha256:{TOKENIZER_FILE.sha256}",
+        "model": "intfloat/multilingual-e5-small (MIT)",
+    }
+    return write_hf_dir(read_e5_file(locate(MODEL_FILE)), locate(TOKENIZER_FILE), out_dir, source)
+
+
+def write_hf_dir(model: E5File, tokenizer_path: Path, out_dir: Path, source: dict[str, str]) -> Path:
+    """The directory from a read model file and a tokenizer whose ids match its vocabulary."""
     check_vocabulary(model, tokenizer_path)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
@@ -155,14 +163,7 @@ def install(out_dir: Path) -> Path:
             tokenizer_file=str(tokenizer_path), model_max_length=model.header.max_positions
         )
         tokenizer.save_pretrained(staging)
-        facts = {
-            "text_prefix": TEXT_PREFIX,
-            "source": {
-                "weights": f"{MODEL_FILE.distribution}=={MODEL_FILE.version} {MODEL_FILE.path} sha256:{MODEL_FILE.sha256}",
-                "tokenizer": f"{TOKENIZER_FILE.distribution}=={TOKENIZER_FILE.version} {TOKENIZER_FILE.path} sha256:{TOKENIZER_FILE.sha256}",
-                "model": "intfloat/multilingual-e5-small (MIT)",
-            },
-        }
+        facts = {"text_prefix": TEXT_PREFIX, "source": source}
         (staging / ENCODER_FILE).write_text(json.dumps(facts, indent=2), encoding="utf-8")
         if out_dir.exists():
             shutil.rmtree(out_dir)

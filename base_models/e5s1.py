@@ -51,6 +51,15 @@ class E5Vocabulary:
 
 
 @dataclass(frozen=True)
+class RawTensor:
+    """A tensor's bytes as stored: Q4 blocks or fp32 (``decode_tensor`` turns them into float32)."""
+
+    dtype: int
+    count: int
+    data: bytes
+
+
+@dataclass(frozen=True)
 class E5File:
     header: E5Header
     vocabulary: E5Vocabulary
@@ -89,7 +98,22 @@ def dequantize_q4(raw: bytes, count: int) -> np.ndarray:
     return (values * scale).reshape(-1)
 
 
+def decode_tensor(name: str, raw: RawTensor) -> np.ndarray:
+    if raw.dtype == DTYPE_Q4:
+        return dequantize_q4(raw.data, raw.count)
+    if raw.dtype == DTYPE_F32:
+        return np.frombuffer(raw.data, dtype="<f4", count=raw.count).astype(np.float32)
+    raise E5FileError(f"tensor {name} has unknown dtype {raw.dtype}")
+
+
 def read_e5_file(path: Path) -> E5File:
+    header, vocabulary, raw = read_e5_raw(path)
+    return E5File(header, vocabulary, {name: decode_tensor(name, tensor) for name, tensor in raw.items()})
+
+
+def read_e5_raw(path: Path) -> tuple[E5Header, E5Vocabulary, dict[str, RawTensor]]:
+    """Header, vocabulary and the tensors' stored bytes: what a device run carries in a few MB
+    (``bench/gpu_teacher.py``) where the dequantised model would take hundreds."""
     data = path.read_bytes()
     if data[:4] != MAGIC:
         raise E5FileError(f"{path}: not an E5S1 model file (magic {data[:4]!r})")
@@ -115,18 +139,12 @@ def read_e5_file(path: Path) -> E5File:
     vocabulary = E5Vocabulary(pieces, scores.astype(float).tolist(), bos, eos, pad, unk, normalization)
 
     (n_tensors,) = cur.take("<i")
-    tensors: dict[str, np.ndarray] = {}
+    tensors: dict[str, RawTensor] = {}
     for _ in range(n_tensors):
         (name_len,) = cur.take("<H")
         name = cur.raw(name_len).decode("ascii")
         dtype, count, offset, nbytes = cur.take("<BIQQ")
         if offset + nbytes > len(data):
             raise E5FileError(f"{path}: tensor {name} runs past the end of the file")
-        raw = data[offset : offset + nbytes]
-        if dtype == DTYPE_Q4:
-            tensors[name] = dequantize_q4(raw, count)
-        elif dtype == DTYPE_F32:
-            tensors[name] = np.frombuffer(raw, dtype="<f4", count=count).astype(np.float32)
-        else:
-            raise E5FileError(f"{path}: tensor {name} has unknown dtype {dtype}")
-    return E5File(header, vocabulary, tensors)
+        tensors[name] = RawTensor(dtype, count, data[offset : offset + nbytes])
+    return header, vocabulary, tensors

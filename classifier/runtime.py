@@ -44,10 +44,11 @@ class TorchRunner:
     def __call__(self, batch: TokenBatch) -> tuple[np.ndarray, np.ndarray]:
         with torch.inference_mode():
             if self.cache is None:
-                needs, cause = self.model(batch.input_ids, batch.attention_mask)
+                device = next(self.model.parameters()).device  # a GPU while training scores its epochs
+                needs, cause = self.model(batch.input_ids.to(device), batch.attention_mask.to(device))
             else:
                 needs, cause = self.model.heads(self.cache(batch.input_ids, batch.attention_mask))
-        return needs.numpy(), cause.numpy()
+        return needs.cpu().numpy(), cause.cpu().numpy()
 
 
 def cpu_has_native_bfloat16() -> bool:

@@ -50,6 +50,10 @@ class TrainingSettings(BaseModel):
     freeze_word_embeddings: bool = Field(
         False, description="keep a Hugging Face encoder's token-embedding table as pretrained"
     )
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto",
+        description="where fine-tuning runs: 'auto' takes a CUDA GPU when torch sees one; the model ships on CPU",
+    )
     review_target_accuracy: float = Field(
         0.9, gt=0.0, le=1.0, description="decisions outside the review band should be this accurate on validation"
     )
@@ -71,6 +75,9 @@ class ArrivalSettings(BaseModel):
     )
     reference_texts: int = Field(
         2000, ge=50, description="reference labels the audit judge fits on (a seeded sample keeps imports quick)"
+    )
+    feedback_max_wait_h: float = Field(
+        168.0, gt=0.0, description="a feedback batch still short of min_labels after this long is admitted unjudged"
     )
 
 
@@ -170,3 +177,13 @@ class Settings(HttpSettings, BaseSettings):
     arrival: ArrivalSettings = ArrivalSettings()
 
     label_store: Path = Field(Path("labels.db"), description="the SQLite label store (feedback, imports, retraining)")
+    # Stored predictions (`classify` with "store": true, `label --store`), in the label store's file
+    prediction_retention_days: int = Field(
+        180,
+        ge=0,
+        description="stored predictions older than this (since they were stored) are deleted as new ones arrive; "
+        "0 keeps them all. Keep it longer than the monitor's baseline plus a window",
+    )
+    prediction_store_text: bool = Field(
+        False, description="keep each stored prediction's text, not only its hash (off: privacy); a request may ask"
+    )

@@ -56,10 +56,11 @@ def pool_rows(pool: Path, max_chars: int) -> Iterator[dict]:
             }
 
 
-def label_pool(teacher: Path, pool: Path, out: Path, settings: Settings, log: Callable[[str], None] = print) -> int:
+def label_pool(
+    predictor: Predictor, pool: Path, out: Path, settings: Settings, log: Callable[[str], None] = print
+) -> int:
     """Write the teacher's document-level probabilities for every pool text; resumes a file
     written by the same teacher from the same pool, refuses any other."""
-    predictor = Predictor.load(teacher, settings)
     expected = {"teacher_version": predictor.version, "pool": str(pool), "pool_sha256": file_sha256(pool)}
     done = _resume_point(out, expected)
     rows = list(pool_rows(pool, settings.max_chars))

@@ -67,9 +67,7 @@ def train_on_records(
     )
     model, result, soft_facts = fit(records, split, settings, log)
     calibrate(model, split.validation, settings)
-    # time (so versions sort), data fingerprint, and a random tag: two runs on the same data in
-    # the same second (a quick retrain, a forced one) must still get distinct registry names
-    model.config.model_version = f"needlens-{datetime.now(UTC):%Y%m%d-%H%M%S}-{data_fp[:8]}-{secrets.token_hex(2)}"
+    model.config.model_version = new_model_version(data_fp)
     training_facts = {
         "data": {"path": data_description, "records": len(records), "fingerprint": data_fp},
         "soft_labels": soft_facts,
@@ -80,6 +78,7 @@ def train_on_records(
         },
         "settings": settings.model_dump(mode="json"),
         "best_epoch": result.best_epoch,
+        "device": result.device,
         "history": [asdict(h) for h in result.history],
         "seconds": time.monotonic() - started,
         "torch": torch.__version__,
@@ -92,6 +91,12 @@ def train_on_records(
     report = write_model_dir(model, split, settings, training_facts, validation_facts, out_dir)
     log(f"saved {model.config.model_version} to {out_dir} in {time.monotonic() - started:.0f} s")
     return report
+
+
+def new_model_version(data_fingerprint: str) -> str:
+    """Time (so versions sort), data fingerprint, and a random tag: two runs on the same data in
+    the same second (a quick retrain, a forced one) must still get distinct registry names."""
+    return f"needlens-{datetime.now(UTC):%Y%m%d-%H%M%S}-{data_fingerprint[:8]}-{secrets.token_hex(2)}"
 
 
 def fit(

@@ -33,7 +33,18 @@ class EpochRecord:
 @dataclass
 class TrainResult:
     best_epoch: int
+    device: str = "cpu"
     history: list[EpochRecord] = field(default_factory=list)
+
+
+def training_device(choice: str) -> torch.device:
+    """``auto`` takes a CUDA GPU when there is one; asking for ``cuda`` without one is an error
+    rather than a silent hour on the CPU."""
+    if choice == "auto":
+        choice = "cuda" if torch.cuda.is_available() else "cpu"
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("training device 'cuda' was asked for, but torch sees no CUDA GPU")
+    return torch.device(choice)
 
 
 def loss_weights(train: Dataset, max_pos_weight: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -99,7 +110,9 @@ def fine_tune(
 ) -> TrainResult:
     torch.manual_seed(settings.seed)
     generator = torch.Generator().manual_seed(settings.seed)
-    pos_weight, cause_weight = loss_weights(train, settings.max_pos_weight)
+    device = training_device(settings.device)
+    model.to(device)
+    pos_weight, cause_weight = (w.to(device) for w in loss_weights(train, settings.max_pos_weight))
     head_params = [*model.need_head.parameters(), *model.cause_head.parameters()]
     optimizer = torch.optim.AdamW(
         [
@@ -113,20 +126,21 @@ def fine_tune(
     scheduler = get_linear_schedule_with_warmup(optimizer, int(settings.warmup_fraction * total_steps), total_steps)
 
     texts = train["text"][:]
-    need_true_t = torch.tensor(train["needs"], dtype=torch.float32)
-    cause_true_t = torch.tensor(train["cause_probs"], dtype=torch.float32)
-    sample_weight = sample_weights(train, settings.written_weight, settings.soft_label_weight)
+    need_true_t = torch.tensor(train["needs"], dtype=torch.float32, device=device)
+    cause_true_t = torch.tensor(train["cause_probs"], dtype=torch.float32, device=device)
+    sample_weight = sample_weights(train, settings.written_weight, settings.soft_label_weight).to(device)
 
     token_ids = model.encoder.token_ids(texts)  # once; every epoch batches these ids
     lengths = [len(ids) for ids in token_ids]
-    result = TrainResult(best_epoch=0)
+    result = TrainResult(best_epoch=0, device=device.type)
     best_score, best_state, stale = -1.0, copy.deepcopy(model.state_dict()), 0
     for epoch in range(1, settings.epochs + 1):
         model.train()
         running = 0.0
         for idx in length_bucketed_batches(lengths, settings.batch_size, generator):
             batch = model.encoder.collate([token_ids[i] for i in idx.tolist()])
-            need_logits, cause_logits = model(batch.input_ids, batch.attention_mask)
+            need_logits, cause_logits = model(batch.input_ids.to(device), batch.attention_mask.to(device))
+            idx = idx.to(device)
             per_text = F.binary_cross_entropy_with_logits(
                 need_logits, need_true_t[idx], pos_weight=pos_weight, reduction="none"
             ).mean(1) + F.cross_entropy(cause_logits, cause_true_t[idx], weight=cause_weight, reduction="none")
@@ -149,4 +163,5 @@ def fine_tune(
             if stale >= settings.patience:
                 break
     model.load_state_dict(best_state)
+    model.to("cpu")  # calibration, saving and every later use run where the model ships
     return result

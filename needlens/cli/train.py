@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -35,13 +35,17 @@ def train(
     ] = None,
     epochs: Annotated[int | None, typer.Option(min=1)] = None,
     seed: Annotated[int | None, typer.Option()] = None,
+    device: Annotated[
+        Literal["auto", "cpu", "cuda"] | None,
+        typer.Option(help="where fine-tuning runs [default: auto, a CUDA GPU when torch sees one]"),
+    ] = None,
 ) -> None:
     """Fine-tune a model on labeled JSONL, tune thresholds, calibrate, and save it with its report."""
     from base_models.registry import resolve_base_model
     from training.pipeline import train_model
     from training.report import print_report
 
-    overrides = {"base_model": base_model, "soft_labels": soft_labels, "epochs": epochs, "seed": seed}
+    overrides = {"base_model": base_model, "soft_labels": soft_labels, "epochs": epochs, "seed": seed, "device": device}
     settings = load_settings(profile=profile, default_data=data, training=overrides)
     training = settings.training.model_copy(  # a name resolved to the installed directory, not an override
         update={
@@ -62,11 +66,12 @@ def distill(
 ) -> None:
     """Label unlabeled texts with a teacher model's calibrated probabilities, once, for
     `needlens train --soft-labels`."""
+    from classifier.inference import Predictor
     from training.distill import label_pool
 
     settings = load_settings()
     output.parent.mkdir(parents=True, exist_ok=True)
-    count = label_pool(teacher, pool, output, settings, log=console.print)
+    count = label_pool(Predictor.load(teacher, settings), pool, output, settings, log=console.print)
     console.print(f"{count} texts → {output}")
 
 

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from classifier.inference import Predictor
 from classifier.settings import Settings
 from tests.conftest import TOY_PHRASES, quick_settings, write_jsonl
 from training.data import DataError
@@ -23,7 +24,7 @@ def pool_file(tmp_path, n: int = 30):
 def test_the_teacher_labels_every_usable_text_and_names_itself(toy_model, tmp_path):
     model_dir, _ = toy_model
     out = tmp_path / "soft.jsonl"
-    assert label_pool(model_dir, pool_file(tmp_path), out, Settings(), log=lambda _: None) == 30
+    assert label_pool(Predictor.load(model_dir), pool_file(tmp_path), out, Settings(), log=lambda _: None) == 30
     rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert [r["id"] for r in rows] == [f"p{i:04d}" for i in range(30)]
     assert all(len(r["needs"]) == 3 and abs(sum(r["cause"]) - 1) < 1e-3 for r in rows)
@@ -35,20 +36,20 @@ def test_the_teacher_labels_every_usable_text_and_names_itself(toy_model, tmp_pa
 def test_an_interrupted_run_resumes_without_duplicates_and_another_pool_is_refused(toy_model, tmp_path):
     model_dir, _ = toy_model
     pool, out = pool_file(tmp_path), tmp_path / "soft.jsonl"
-    label_pool(model_dir, pool, out, Settings(), log=lambda _: None)
+    label_pool(Predictor.load(model_dir), pool, out, Settings(), log=lambda _: None)
     lines = out.read_text(encoding="utf-8").splitlines()
     out.write_text("\n".join(lines[:10]) + "\n" + lines[10][:15], encoding="utf-8")  # crash mid-line
-    label_pool(model_dir, pool, out, Settings(), log=lambda _: None)
+    label_pool(Predictor.load(model_dir), pool, out, Settings(), log=lambda _: None)
     assert out.read_text(encoding="utf-8").splitlines() == lines
     other = write_jsonl(tmp_path / "other.jsonl", [{"id": "x", "text": "想了解电池原理"}])
     with pytest.raises(DataError, match="another teacher or pool"):
-        label_pool(model_dir, other, out, Settings(), log=lambda _: None)
+        label_pool(Predictor.load(model_dir), other, out, Settings(), log=lambda _: None)
 
 
 def test_soft_labels_leave_out_labeled_texts_and_refuse_an_unfinished_file(toy_model, tmp_path):
     model_dir, _ = toy_model
     out = tmp_path / "soft.jsonl"
-    label_pool(model_dir, pool_file(tmp_path), out, Settings(), log=lambda _: None)
+    label_pool(Predictor.load(model_dir), pool_file(tmp_path), out, Settings(), log=lambda _: None)
     labeled = {json.loads(line)["text"] for line in out.read_text(encoding="utf-8").splitlines()[:5]}
     soft = read_soft_labels(out, count=100, seed=1, exclude_texts=labeled)
     assert len(soft) == 25 and not labeled & set(soft["text"])
@@ -62,7 +63,7 @@ def test_soft_labels_leave_out_labeled_texts_and_refuse_an_unfinished_file(toy_m
 def test_a_student_trains_on_people_and_teacher_labels_and_records_the_teacher(toy_model, toy_data, tmp_path):
     model_dir, _ = toy_model
     out = tmp_path / "soft.jsonl"
-    label_pool(model_dir, pool_file(tmp_path, n=60), out, Settings(), log=lambda _: None)
+    label_pool(Predictor.load(model_dir), pool_file(tmp_path, n=60), out, Settings(), log=lambda _: None)
     student = tmp_path / "student"
     report = train_model(toy_data, student, quick_settings(soft_labels=out, soft_label_texts=40), log=lambda _: None)
     facts = json.loads((student / "training.json").read_text())

@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 import torch
 
 from classifier.inference import Predictor
@@ -58,6 +59,26 @@ def test_training_is_reproducible_with_a_seed(toy_data):
         fine_tune(model, split.train, split.validation, settings)
         states.append(model.need_head.weight.detach().clone())
     assert torch.equal(states[0], states[1])
+
+
+def test_asking_for_a_gpu_that_is_not_there_fails_before_training(toy_data, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    settings = quick_settings(epochs=1, device="cuda")
+    split = split_dataset(to_dataset(read_records(toy_data)), settings.validation_fraction, settings.seed)
+    model = NeedlensModel.from_base(settings.base_model, settings.dropout, settings.max_tokens, settings.seed)
+    with pytest.raises(RuntimeError, match="no CUDA GPU"):
+        fine_tune(model, split.train, split.validation, settings)
+
+
+def test_auto_device_trains_on_the_cpu_without_a_gpu_and_the_model_ships_on_the_cpu(toy_model, toy_data, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    settings = quick_settings(epochs=1)
+    split = split_dataset(to_dataset(read_records(toy_data)), settings.validation_fraction, settings.seed)
+    model = NeedlensModel.from_base(settings.base_model, settings.dropout, settings.max_tokens, settings.seed)
+    assert fine_tune(model, split.train, split.validation, settings).device == "cpu"
+    assert {p.device.type for p in model.parameters()} == {"cpu"}
+    model_dir, _ = toy_model
+    assert json.loads((model_dir / "training.json").read_text())["device"] == "cpu"
 
 
 def test_calibrated_probabilities_are_probabilities(toy_model):
