@@ -55,7 +55,8 @@ def retrain(
     )
     staging = registry.staging_dir() / f"candidate-{datetime.now(UTC):%Y%m%d%H%M%S%f}"
     description = f"{seed or 'no seed data'} + label store, less the held-out {settings.holdout_percent}%"
-    train_on_records(pool.train, description, staging, settings.training, log)
+    judged = [r.text for s in (pool.gold, pool.new_labels) for r in s.records]
+    train_on_records(pool.train, description, staging, settings.training, log, judged_texts=judged)
     candidate = registry.add(staging)
     previous = registry.active()
 

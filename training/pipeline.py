@@ -11,7 +11,7 @@ import secrets
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,15 +57,17 @@ def train_on_records(
     out_dir: Path,
     settings: TrainingSettings,
     log: Callable[[str], None] = print,
+    judged_texts: Iterable[str] = (),
 ) -> dict[str, Any]:
-    """Train, calibrate and save a model; returns its validation report."""
+    """Train, calibrate and save a model; returns its validation report. ``judged_texts``: texts
+    the model will be judged on elsewhere (the retraining gate's sets), kept out of the soft labels."""
     started = time.monotonic()
     data_fp = fingerprint(records)
     split = split_dataset(to_dataset(records), settings.validation_fraction, settings.seed)
     log(
         f"data: {len(records)} records from {data_description} → {len(split.train)} train / {len(split.validation)} validation"
     )
-    model, result, soft_facts = fit(records, split, settings, log)
+    model, result, soft_facts = fit(records, split, settings, log, judged_texts)
     calibrate(model, split.validation, settings)
     model.config.model_version = new_model_version(data_fp)
     training_facts = {
@@ -100,10 +102,16 @@ def new_model_version(data_fingerprint: str) -> str:
 
 
 def fit(
-    records: list[LabeledRecord], split: Split, settings: TrainingSettings, log: Callable[[str], None]
+    records: list[LabeledRecord],
+    split: Split,
+    settings: TrainingSettings,
+    log: Callable[[str], None],
+    judged_texts: Iterable[str] = (),
 ) -> tuple[NeedlensModel, TrainResult, dict[str, Any] | None]:
     """Fine-tune a fresh model on the training split (plus the teacher's soft labels, when the
-    recipe has them); returns the model, its epochs, and what soft labels it used."""
+    recipe has them); returns the model, its epochs, and what soft labels it used. A text with a
+    person's label, or one the model is judged on, never comes in as a soft label: the teacher's
+    reading of a judged text would teach the candidate its yardstick."""
     model = NeedlensModel.from_base(settings.base_model, settings.dropout, settings.max_tokens, settings.seed)
     if settings.freeze_word_embeddings:
         model.encoder.freeze_word_embeddings()
@@ -113,9 +121,8 @@ def fit(
 
     fit_on, soft_facts = split.train, None
     if settings.soft_labels is not None:
-        soft = read_soft_labels(
-            settings.soft_labels, settings.soft_label_texts, settings.seed, {r.text.strip() for r in records}
-        )
+        known = {r.text.strip() for r in records} | {t.strip() for t in judged_texts}
+        soft = read_soft_labels(settings.soft_labels, settings.soft_label_texts, settings.seed, known)
         fit_on = concatenate_datasets([split.train, soft])
         soft_facts = {**soft_label_meta(settings.soft_labels), "path": str(settings.soft_labels), "used": len(soft)}
         log(f"soft labels: {len(soft)} texts from {settings.soft_labels} (weight {settings.soft_label_weight})")

@@ -98,6 +98,15 @@ def load_settings(
     return settings
 
 
+def with_installed_base_model(settings: Settings) -> Settings:
+    """The training base model's name (e5-small) resolved to its installed directory, installed
+    first when missing: a resolved path, not an override the user gave."""
+    from base_models.registry import resolve_base_model
+
+    base = resolve_base_model(settings.training.base_model, settings.base_models_dir, log=console.print)
+    return settings.model_copy(update={"training": settings.training.model_copy(update={"base_model": base})})
+
+
 def _given(overrides: Mapping[str, Any]) -> dict[str, Any]:
     """The overrides actually given, sections included: None is a flag left out."""
     return {

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from classifier.settings import Profile
 from needlens.cli.common import (
     RegistryOption,
     StoreOption,
@@ -15,6 +16,7 @@ from needlens.cli.common import (
     existing_store,
     load_settings,
     user_errors,
+    with_installed_base_model,
 )
 
 commands = typer.Typer()
@@ -33,6 +35,9 @@ def retrain(
         str | None, typer.Option(help="promote even if the gate refuses; the reason is recorded in the registry log")
     ] = None,
     epochs: Annotated[int | None, typer.Option(min=1)] = None,
+    profile: Annotated[
+        Profile, typer.Option(help="the training recipe, as `needlens train` has it (fast: distilled USE-m3)")
+    ] = "fast",
 ) -> None:
     """Train a candidate on seed data + the label store; promote it only if it is not worse on held-out labels."""
     from lifecycle.comparison_report import print_comparison
@@ -40,8 +45,13 @@ def retrain(
     from lifecycle.retrain import retrain as run_retrain
 
     settings = load_settings(
-        default_data=data_flag(data), label_store=store, registry_dir=registry, training={"epochs": epochs}
+        profile=profile,
+        default_data=data_flag(data),
+        label_store=store,
+        registry_dir=registry,
+        training={"epochs": epochs},
     )
+    settings = with_installed_base_model(settings)
     outcome = run_retrain(
         ModelRegistry(settings.registry_dir),
         settings.default_data if seed_data else None,

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 import typer
 
 from classifier.settings import Profile
-from needlens.cli.common import ModelOption, console, load_settings, user_errors
+from needlens.cli.common import ModelOption, console, load_settings, user_errors, with_installed_base_model
 
 commands = typer.Typer()
 
@@ -41,19 +41,13 @@ def train(
     ] = None,
 ) -> None:
     """Fine-tune a model on labeled JSONL, tune thresholds, calibrate, and save it with its report."""
-    from base_models.registry import resolve_base_model
     from training.pipeline import train_model
     from training.report import print_report
 
     overrides = {"base_model": base_model, "soft_labels": soft_labels, "epochs": epochs, "seed": seed, "device": device}
-    settings = load_settings(profile=profile, default_data=data, training=overrides)
-    training = settings.training.model_copy(  # a name resolved to the installed directory, not an override
-        update={
-            "base_model": resolve_base_model(settings.training.base_model, settings.base_models_dir, log=console.print)
-        }
-    )
+    settings = with_installed_base_model(load_settings(profile=profile, default_data=data, training=overrides))
     default_out = settings.model_dir if profile == "fast" else settings.model_dir.with_name(profile)
-    report = train_model(settings.default_data, out or default_out, training, log=console.print)
+    report = train_model(settings.default_data, out or default_out, settings.training, log=console.print)
     print_report(report, console)
 
 

@@ -196,3 +196,35 @@ def test_models_list_reads_gold_figures_and_reports_written_before_the_gold_set(
     assert headline_figures({"sets": {"new-labels": {"models": {"v2": figures}}}}, "v2") == figures
     assert headline_figures({"models": {"v1": figures}}, "v1") == figures  # written before the gold set
     assert headline_figures({}, "v1") == {}
+
+
+def test_retraining_never_learns_a_teachers_soft_label_of_a_text_the_gate_judges_on(toy_data, tmp_path):
+    from training.distill import meta_path
+
+    pool = gather_labels(toy_data, None, Settings().holdout_percent)
+    judged = [r.text for s in (pool.gold, pool.new_labels) for r in s.records]
+    unlabeled = [f"第{i}条没人标注过的评论，物流有点慢" for i in range(7)]
+    soft = tmp_path / "soft.jsonl"
+    rows = [
+        {"id": f"p{i}", "text": text, "needs": [0.9, 0.2, 0.1], "cause": [0.1, 0.8, 0.1]}
+        for i, text in enumerate(judged + unlabeled)
+    ]
+    soft.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    meta_path(soft).write_text(json.dumps({"teacher_version": "t", "complete": True}), encoding="utf-8")
+    training = quick_settings(epochs=1, soft_labels=soft, soft_label_texts=10_000)
+    registry = ModelRegistry(tmp_path / "registry")
+    outcome = retrain(registry, toy_data, None, Settings(training=training, bootstrap_samples=20), log=lambda _: None)
+    facts = json.loads((registry.path(outcome.candidate) / "training.json").read_text(encoding="utf-8"))
+    assert judged and facts["soft_labels"]["used"] == len(unlabeled)
+
+
+def test_retrain_trains_by_the_fast_profile_like_train_does(monkeypatch, tmp_path):
+    seen = {}
+
+    def fake_retrain(registry, seed, store, settings, force_reason=None, log=print):
+        seen["training"] = settings.training
+        raise SystemExit(0)
+
+    monkeypatch.setattr("lifecycle.retrain.retrain", fake_retrain)
+    runner.invoke(app, ["retrain", "--registry", str(tmp_path / "r"), "--epochs", "2"])
+    assert seen["training"].soft_labels is not None and seen["training"].epochs == 2
