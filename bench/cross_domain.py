@@ -43,7 +43,9 @@ def main() -> None:
     if not held:
         raise SystemExit(f"no real records of domain {args.domain!r}")
     training = profile_training(settings.training, args.profile, epochs=args.epochs)
-    training = training.model_copy(update={"base_model": resolve_base_model(training.base_model, settings.base_models_dir)})
+    training = training.model_copy(
+        update={"base_model": resolve_base_model(training.base_model, settings.base_models_dir)}
+    )
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = Path(tmp) / "model"
         if training.soft_labels is not None:

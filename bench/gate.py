@@ -15,7 +15,10 @@ trained and activated; then, for each scenario, from that same active version:
 - poisoned-quarter: a quarter of the pool so poisoned, mixed into the honest rest (one file,
   no annotator): a dose below the arrival limits;
 - swapped: the honest labels with the needs and cause columns exchanged;
-- careless: five annotators, one of whom labels at random.
+- careless: five annotators, one of whom labels at random;
+- careless-feedback: the same labels sent to `POST /v1/feedback` one at a time (the service's
+  path, ``FeedbackInbox``: each annotator's labels wait and are judged per ``min_labels``;
+  what still waits at the end trains nothing).
 
 Each file goes through `labels import`'s path (``import_labels`` with the arrival checks); if
 labels are admitted a candidate is retrained and gated; if some are held, a second candidate
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import json
 import random
 import tempfile
@@ -41,12 +45,14 @@ from pathlib import Path
 from typing import Any
 
 from classifier.inference import Predictor
-from classifier.labels import CAUSES, NEEDS, LabeledRecord
+from classifier.labels import CAUSES, NEEDS, LabeledRecord, Labels
 from classifier.settings import Settings, TrainingSettings
-from label_loop.admission import build_arrival_check
-from label_loop.importer import ImportRefused, ImportReport, LabelColumns, import_labels
+from label_loop.admission import Admission, build_arrival_check
+from label_loop.arrival import ArrivalCheck
+from label_loop.feedback import FEEDBACK, FeedbackInbox
+from label_loop.importer import ImportRefused, LabelColumns, import_labels
 from label_loop.pool import gather_labels, in_holdout
-from label_loop.store import LabelStore
+from label_loop.store import LabelStore, NewLabel
 from lifecycle.gate import MetricDelta, worse_beyond_tolerance
 from lifecycle.judging import metric_deltas, score_set
 from lifecycle.registry import ModelRegistry
@@ -87,6 +93,7 @@ def scenario_rows(pool: list[LabeledRecord], new_domain: list[LabeledRecord], se
         ],
         "swapped": [(text, cause, needs, annotator) for text, needs, cause, annotator in honest],
         "careless": careless,
+        "careless-feedback": careless,
     }
 
 
@@ -96,6 +103,25 @@ def write_rows(path: Path, rows: Rows) -> Path:
         writer.writerow(("text", "needs", "cause", "annotator"))
         writer.writerows(rows)
     return path
+
+
+def send_as_feedback(
+    store: LabelStore, rows: Rows, settings: Settings, make_check: Callable[[], ArrivalCheck]
+) -> tuple[Admission, int]:
+    """Each row as one feedback request, followed by judging what is due, as the service does
+    (one check for all, as the service keeps one per served model). Returns the batches'
+    admissions merged, and how many labels still wait."""
+    inbox = FeedbackInbox(store, settings.arrival)
+    merged = Admission()
+    for text, needs, cause, annotator in rows:
+        labels = Labels.model_validate({"needs": needs, "cause": cause})
+        inbox.receive(NewLabel(text, labels, FEEDBACK, annotator or None))
+        for batch in inbox.judge_due(make_check):
+            merged.added += batch.admission.added
+            merged.held += batch.admission.held
+            for name, check in batch.admission.checks.items():
+                merged.checks[f"{batch.name}, {name} {len(merged.checks) + 1}"] = check
+    return merged, sum(b.labels for b in inbox.waiting())
 
 
 def gold_deltas(outcome: Any) -> str:
@@ -126,32 +152,38 @@ def run_scenario(
 
     result: dict[str, Any] = {"scenario": name}
     started = time.monotonic()
+    waiting = 0
     try:
-        report: ImportReport = import_labels(
-            store,
-            path,
-            LabelColumns(annotator="annotator"),
-            settings.max_chars,
-            make_check,
-            settings.arrival.min_labels,
-        )
+        if name.endswith("-feedback"):
+            admission, waiting = send_as_feedback(store, rows, settings, functools.cache(make_check))
+        else:
+            admission = import_labels(
+                store,
+                path,
+                LabelColumns(annotator="annotator"),
+                settings.max_chars,
+                make_check,
+                settings.arrival.min_labels,
+            ).admission
     except ImportRefused as exc:
         result.update(import_verdict="refused", import_detail=str(exc).split(": ", 1)[1][:160])
         return result
-    held = sum(h.labels for h in report.admission.held)
+    held = sum(h.labels for h in admission.held)
     result["import_seconds"] = round(time.monotonic() - started, 1)
-    result["import_verdict"] = "quarantined" if held and not report.added else "admitted" if not held else "split"
-    result["import_detail"] = f"{report.added} admitted, {held} quarantined" + "".join(
-        f"; batch {h.batch_id}: {h.reason}" for h in report.admission.held
+    result["import_verdict"] = "quarantined" if held and not admission.added else "admitted" if not held else "split"
+    result["import_detail"] = (
+        f"{admission.added} admitted, {held} quarantined"
+        + (f", {waiting} still waiting" if waiting else "")
+        + "".join(f"; batch {h.batch_id}: {h.reason}" for h in admission.held)
     )
-    result["checks"] = {k: v.summary() for k, v in report.admission.checks.items()}
-    if report.added:
+    result["checks"] = {k: v.summary() for k, v in admission.checks.items()}
+    if admission.added:
         outcome = retrain(registry, seed_file, store, settings, log=log)
         result["gate"] = "promoted" if outcome.promoted else "refused"
         result["gate_detail"] = gold_deltas(outcome)
         registry.promote(first, "bench: back to the first version")
     if held:
-        for batch in report.admission.held:
+        for batch in admission.held:
             store.decide(batch.batch_id, accept=True, by="bench", note="what if an admin accepted it")
         outcome = retrain(registry, seed_file, store, settings, log=log)
         result["gate_if_accepted"] = "promoted" if outcome.promoted else "refused"

@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from classifier.encoders import build_encoder
 from classifier.inference import Predictor
@@ -33,12 +34,27 @@ class HeldBatch:
     reason: str
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one label of a batch: in the store, held (in ``batch``), or a duplicate of
+    a label already recorded (in the store, held or rejected) that changed nothing."""
+
+    status: Literal["admitted", "held", "duplicate"]
+    batch: HeldBatch | None = None
+
+
 @dataclass
 class Admission:
     added: int = 0
     skipped: int = 0  # already in the store, or already held or rejected
     held: list[HeldBatch] = field(default_factory=list)
     checks: dict[str, BatchCheck] = field(default_factory=dict)  # "batch", and "annotator <name>"
+    outcomes: list[Outcome] = field(default_factory=list)  # per label, in the batch's order
+
+
+def bundled_data(settings: Settings) -> list[Path] | None:
+    """The default data where it exists (an installed needlens may not have it beside it)."""
+    return [path for path in settings.default_data if path.exists()] or None
 
 
 def build_arrival_check(
@@ -72,10 +88,8 @@ def admit_batch(
     """Add a batch of new labels to the store, holding what the checks find suspicious.
 
     ``make_check`` is called only when at least ``min_labels`` labels are new (building a
-    check loads models; fewer are admitted unjudged); None admits everything unchecked. The
-    service's feedback batches come through here too: ``admit_batch(store, labels, "feedback",
-    lambda: check, settings.arrival.min_labels)`` with a check built once per served model by
-    ``build_arrival_check``."""
+    check loads models; fewer are admitted unjudged); None admits everything unchecked.
+    Feedback batches come through here too (``label_loop.feedback``), one annotator's at a time."""
     known = store.known(entries)
     fresh = [entry for entry, seen in zip(entries, known, strict=True) if not seen]
     admission = Admission(skipped=len(entries) - len(fresh))
@@ -92,9 +106,13 @@ def admit_batch(
                     suspects.append((group, f"annotator {name}: {result.summary()}"))
     for group, reason in suspects:
         admission.held.append(HeldBatch(store.hold(group, source, reason), len(group), reason))
-    held = {id(entry) for group, _ in suspects for entry in group}
+    held = {id(entry): batch for (group, _), batch in zip(suspects, admission.held, strict=True) for entry in group}
     admission.added, duplicates = store.add_many([entry for entry in fresh if id(entry) not in held])
     admission.skipped += duplicates
+    admission.outcomes = [
+        Outcome("duplicate") if seen else Outcome("held", held[id(entry)]) if id(entry) in held else Outcome("admitted")
+        for entry, seen in zip(entries, known, strict=True)
+    ]
     return admission
 
 

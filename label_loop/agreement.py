@@ -4,6 +4,9 @@ Texts are matched across files by content hash (ids need not agree). With two fi
 chance-corrected figure is Cohen's kappa; with three or more, Fleiss' kappa. Low agreement
 on a label says the guideline for it needs work before any model can learn it well.
 
+The review UI's agreement page computes the same figures over the label store's texts
+that two named annotators labeled (``store_agreement``), and lists where they differ.
+
 `needlens labels annotators` compares each annotator in the label store (or each source,
 where no annotator is named) with the model and with the other annotators on shared texts.
 """
@@ -19,9 +22,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 from sklearn.metrics import cohen_kappa_score
 
-from classifier.labels import CAUSES, NEEDS, LabeledRecord
+from classifier.labels import CAUSES, NEEDS, LabeledRecord, Labels
 from label_loop.audit import confidently_wrong, label_truth
-from label_loop.store import NewLabel, text_hash
+from label_loop.store import LabelEvent, NewLabel, text_hash
 from training.data import DataError, read_records
 
 if TYPE_CHECKING:
@@ -79,19 +82,67 @@ def agreement(files: Sequence[Path]) -> AgreementReport:
     common = sorted(set.intersection(*(set(t) for t in tables)))
     if not common:
         raise DataError("the files share no texts")
+    labels = label_agreements([[t[h] for t in tables] for h in common])
+    return AgreementReport(list(files), len(common), [len(t) - len(common) for t in tables], labels)
+
+
+def label_agreements(judgements: Sequence[Sequence[Labels]]) -> list[LabelAgreement]:
+    """Per label, how far raters agree: ``judgements[i]`` holds every rater's labels of text i
+    (the same number of raters for every text)."""
     labels: list[LabelAgreement] = []
     for need in NEEDS:
-        ratings = np.array([[int(need in t[h].needs) for t in tables] for h in common])
+        ratings = np.array([[int(need in j.needs) for j in text] for text in judgements])
         kappa, kind = _kappa(ratings, 2)
         labels.append(
             LabelAgreement(
                 str(need), kappa, kind, float((ratings == ratings[:, :1]).all(axis=1).mean()), float(ratings.mean())
             )
         )
-    ratings = np.array([[CAUSES.index(t[h].cause) for t in tables] for h in common])
+    ratings = np.array([[CAUSES.index(j.cause) for j in text] for text in judgements])
     kappa, kind = _kappa(ratings, len(CAUSES))
     labels.append(LabelAgreement("cause", kappa, kind, float((ratings == ratings[:, :1]).all(axis=1).mean()), None))
-    return AgreementReport(list(files), len(common), [len(t) - len(common) for t in tables], labels)
+    return labels
+
+
+@dataclass(frozen=True)
+class Disagreement:
+    """A text two annotators labeled differently: a case for adjudication."""
+
+    text: str
+    first: LabelEvent
+    second: LabelEvent
+
+
+@dataclass(frozen=True)
+class StoreAgreement:
+    """Texts in the label store that two named annotators labeled (each one's latest label,
+    the two most recent annotators of the text), their per-label agreement, and where they differ."""
+
+    texts: int
+    labels: list[LabelAgreement]
+    disagreements: list[Disagreement]
+
+
+def store_agreement(events: Sequence[LabelEvent]) -> StoreAgreement:
+    """Cohen's kappa per label over the store's doubly labeled texts (as `needlens agreement`
+    computes it for two files); the disagreements newest first."""
+    latest: dict[str, dict[str, LabelEvent]] = defaultdict(dict)
+    for event in sorted(events, key=lambda e: e.id):
+        if event.label.annotator:
+            by_annotator = latest[event.text_hash]
+            by_annotator.pop(event.label.annotator, None)  # re-inserted last: dicts keep insertion order
+            by_annotator[event.label.annotator] = event
+    pairs = [tuple(list(by.values())[-2:]) for by in latest.values() if len(by) >= 2]
+    pairs.sort(key=lambda pair: -pair[1].id)
+    if not pairs:
+        return StoreAgreement(0, [], [])
+    labels = label_agreements([[first.label.labels, second.label.labels] for first, second in pairs])
+    disagreements = [
+        Disagreement(second.label.text, first, second)
+        for first, second in pairs
+        if first.label.labels != second.label.labels
+    ]
+    return StoreAgreement(len(pairs), labels, disagreements)
 
 
 @dataclass(frozen=True)
@@ -109,13 +160,18 @@ class AnnotatorAgreement:
     peer_cause: float | None
 
 
+def annotator_of(label: NewLabel) -> str:
+    """Whom a label's figures are counted under: its annotator, or its source when none is named."""
+    return label.annotator or label.source
+
+
 def annotator_agreement(
     labels: Sequence[NewLabel], predictor: Predictor | None, confidence: float
 ) -> list[AnnotatorAgreement]:
     """Per annotator (latest label of each text they labeled), most labels first."""
     by_annotator: dict[str, dict[str, NewLabel]] = defaultdict(dict)
     for label in labels:
-        by_annotator[label.annotator or label.source][text_hash(label.text)] = label
+        by_annotator[annotator_of(label)][text_hash(label.text)] = label
     texts = {digest: label.text for mine in by_annotator.values() for digest, label in mine.items()}
     scores = predictor.score(list(texts.values())) if predictor is not None and texts else None
     row_of = {digest: i for i, digest in enumerate(texts)}

@@ -1,5 +1,5 @@
-"""What is in the label store: label and source counts, what waits in quarantine, the gold texts,
-and the corrections analysts made lately."""
+"""What is in the label store: label and source counts, what waits in quarantine or in feedback
+batches, the gold texts, and the corrections analysts made lately."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ from rich.console import Console
 from rich.table import Table
 
 from classifier.labels import CAUSES, CHINESE_NAMES, NEEDS
+from classifier.settings import ArrivalSettings
+from label_loop.feedback import FeedbackInbox
 from label_loop.store import LabelStore
 
 
-def print_label_stats(store: LabelStore, recent: int, console: Console) -> None:
+def print_label_stats(store: LabelStore, recent: int, console: Console, arrival: ArrivalSettings) -> None:
     current = store.current()
     total = len(current)
     needs = Counter(str(n) for e in current for n in e.label.labels.needs)
@@ -33,6 +35,12 @@ def print_label_stats(store: LabelStore, recent: int, console: Console) -> None:
         console.print(
             f"quarantine: {sum(b.labels for b in held)} labels in {len(held)} held batches, not trained on "
             "(`needlens labels quarantine list`)"
+        )
+    waiting = FeedbackInbox(store, arrival).waiting()
+    if waiting:
+        console.print(
+            f"feedback: {sum(b.labels for b in waiting)} labels waiting in {len(waiting)} annotators' batches, "
+            f"not trained on until judged at {arrival.min_labels} (`needlens labels feedback list`)"
         )
     gold = store.gold()
     if gold:

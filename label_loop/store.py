@@ -20,7 +20,7 @@ from pathlib import Path
 
 from classifier.labels import Labels
 
-SCHEMA_VERSION = 2  # 2: quarantine and gold tables (see _SCHEMA)
+SCHEMA_VERSION = 3  # 2: quarantine and gold tables; 3: feedback_labels and predictions (see _SCHEMA)
 # sqlite errors that say "try again", not "this file is unusable"
 _TRANSIENT = {"SQLITE_BUSY", "SQLITE_LOCKED"}
 _SCHEMA = """
@@ -82,6 +82,51 @@ CREATE TABLE IF NOT EXISTS gold_labels (
     created_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS gold_labels_by_text ON gold_labels (text_hash, id);
+-- schema 3: every label sent to POST /v1/feedback, with what became of it. It waits here
+-- ('pending', out of training) until its annotator's batch is judged by the arrival checks
+-- (label_loop/feedback.py), then is 'admitted' (also in label_events), 'held' (also in
+-- quarantine, batch_id) or a 'duplicate' of a label already recorded.
+CREATE TABLE IF NOT EXISTS feedback_labels (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    text_hash TEXT NOT NULL,
+    text TEXT NOT NULL,
+    needs TEXT NOT NULL,
+    cause TEXT NOT NULL,
+    source TEXT NOT NULL,
+    annotator TEXT,
+    note TEXT,
+    model_version TEXT,
+    created_at TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'admitted', 'held', 'duplicate')),
+    supersedes INTEGER,
+    claim TEXT,
+    claimed_at TEXT,
+    batch_id INTEGER REFERENCES quarantine_batches (id),
+    reason TEXT,
+    judged_at TEXT
+);
+CREATE INDEX IF NOT EXISTS feedback_labels_waiting ON feedback_labels (status, annotator, id);
+-- schema 3 too: model predictions kept, when a caller opts in, for monitoring and review
+-- (label_loop/predictions.py), JSON columns as the prediction output has them. `origin` makes a
+-- batch job's storing idempotent (NULL for the API, which stores each request anew). Added on
+-- opening like the tables above: the label tables are not touched.
+CREATE TABLE IF NOT EXISTS predictions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_at TEXT NOT NULL,
+    source TEXT NOT NULL,
+    model_version TEXT NOT NULL,
+    text_hash TEXT NOT NULL,
+    text TEXT,
+    needs TEXT NOT NULL,
+    cause TEXT NOT NULL,
+    probabilities TEXT NOT NULL,
+    needs_review INTEGER NOT NULL,
+    prediction TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    origin TEXT UNIQUE
+);
+CREATE INDEX IF NOT EXISTS predictions_by_time ON predictions (created_at);
+CREATE INDEX IF NOT EXISTS predictions_by_text ON predictions (text_hash);
 """
 
 
@@ -92,6 +137,11 @@ def text_hash(text: str) -> str:
 
 def _needs_json(labels: Labels) -> str:
     return json.dumps([str(n) for n in labels.needs])
+
+
+def label_key(entry: NewLabel) -> tuple[str, str, str, str]:
+    """text_hash, needs, cause, source: the columns that say two rows record the same label."""
+    return text_hash(entry.text), _needs_json(entry.labels), str(entry.labels.cause), entry.source
 
 
 @dataclass(frozen=True)
@@ -219,11 +269,13 @@ class LabelStore:
 
     @staticmethod
     def _recorded(db: sqlite3.Connection, entry: NewLabel, table: str) -> bool:
-        """``table`` already holds this text with these labels from this source."""
+        """``table`` already holds this text with these labels from this source and annotator (two
+        annotators giving the same label are two judgements, both kept for their agreement figures)."""
         return (
             db.execute(
-                f"SELECT 1 FROM {table} WHERE text_hash = ? AND needs = ? AND cause = ? AND source = ?",
-                (text_hash(entry.text), _needs_json(entry.labels), str(entry.labels.cause), entry.source),
+                f"SELECT 1 FROM {table} WHERE text_hash = ? AND needs = ? AND cause = ? AND source = ?"
+                " AND annotator IS ?",
+                (*label_key(entry), entry.annotator),
             ).fetchone()
             is not None
         )
@@ -276,6 +328,16 @@ class LabelStore:
         with self._connect() as db:
             return int(db.execute("SELECT COUNT(*) FROM label_events").fetchone()[0])
 
+    def event(self, event_id: int) -> LabelEvent | None:
+        found = self._select("SELECT * FROM label_events WHERE id = ?", (event_id,))
+        return found[0] if found else None
+
+    def search(self, contains: str, limit: int) -> list[LabelEvent]:
+        """Label events whose text contains ``contains`` (as typed: no wildcards), newest first."""
+        return self._select(
+            "SELECT * FROM label_events WHERE instr(text, ?) > 0 ORDER BY id DESC LIMIT ?", (contains, limit)
+        )
+
     def known(self, entries: Sequence[NewLabel]) -> list[bool]:
         """Per entry: already in the store, or held or rejected in quarantine. A re-import
         of the same file is then neither added again nor quarantined again."""
@@ -284,8 +346,9 @@ class LabelStore:
                 self._recorded(db, entry, "label_events")
                 or db.execute(
                     "SELECT 1 FROM quarantined_labels AS q JOIN quarantine_batches AS b ON b.id = q.batch_id"
-                    " WHERE b.status != 'accepted' AND q.text_hash = ? AND q.needs = ? AND q.cause = ? AND q.source = ?",
-                    (text_hash(entry.text), _needs_json(entry.labels), str(entry.labels.cause), entry.source),
+                    " WHERE b.status != 'accepted' AND q.text_hash = ? AND q.needs = ? AND q.cause = ? AND q.source = ?"
+                    " AND q.annotator IS ?",
+                    (*label_key(entry), entry.annotator),
                 ).fetchone()
                 is not None
                 for entry in entries

@@ -28,6 +28,7 @@ from labeling.rows import NumberedRow, RowSpec, label_rows, predicted_fields
 from labeling.tables import TableError, iter_rows, write_table
 
 if TYPE_CHECKING:
+    from labeling.prediction_sink import PredictionSink
     from labeling.workers import WorkerPool
 
 
@@ -120,9 +121,11 @@ class LabelJob:
         explain: bool = False,
         n_examples: int = 5,
         pool: WorkerPool | None = None,
+        sink: PredictionSink | None = None,
     ) -> None:
         self.predictor = predictor
         self.pool = pool  # label in worker processes instead of with ``predictor`` itself
+        self.sink = sink  # store each chunk's predictions (`--store`) before it is journaled
         self.chunk_rows = chunk_rows
         self.max_chars = max_chars
         self.explain = explain
@@ -138,15 +141,20 @@ class LabelJob:
         started = time.monotonic()
         journal = Journal(plan.output)
         meta = {**plan.identity(), "model_version": self.predictor.version, "explain": self.explain}
+        if self.sink is not None:
+            meta["store"] = self.sink.identity()
         done = journal.resume(meta, restart)
-        for note in plan.notes() if log else []:
+        for note in [*plan.notes(), *(self.sink.notes if self.sink else ())] if log else []:
             log(note)
         summary = LabelSummary(output=plan.output, resumed_rows=done)
         rows = enumerate(iter_rows(plan.source, skip=done, encoding=plan.encoding), start=done + 1)
         try:
             with tqdm(total=plan.total_rows, initial=done, unit="row", disable=not progress, dynamic_ncols=True) as bar:
                 while chunk := list(islice(rows, self.chunk_rows)):
-                    journal.append(self._label_chunk(chunk, plan, summary))
+                    labeled = self._label_chunk(chunk, plan, summary)
+                    if self.sink is not None:
+                        self.sink.store_chunk(chunk, labeled)
+                    journal.append(labeled)
                     bar.update(len(chunk))
             write_table(self._tally(journal.rows(), summary), plan.output, plan.output_columns)
         except OSError as exc:

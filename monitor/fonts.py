@@ -42,7 +42,8 @@ def covers(path: Path, text: str) -> bool:
     return all(ord(ch) in cmap for ch in text if not ch.isspace())
 
 
-def _packaged() -> Path | None:
+def packaged_font() -> Path | None:
+    """Noto Sans SC from the `monitor` extra, when installed (the review UI serves it too)."""
     spec = importlib.util.find_spec(PACKAGED_FONT[0])
     if spec is None or spec.origin is None:
         return None
@@ -66,7 +67,7 @@ def _family(path: Path) -> str:
 
 @lru_cache(maxsize=1)
 def chart_font() -> ChartFont:
-    packaged = _packaged()
+    packaged = packaged_font()
     if packaged is not None and covers(packaged, CHART_TEXT):
         return ChartFont(packaged, _family(packaged), chinese=True)
     for path in _system_candidates():

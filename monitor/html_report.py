@@ -85,26 +85,29 @@ def render_html(result: MonitorResult, images: dict[str, bytes], notes: list[str
     return "\n".join(parts)
 
 
+def chart_images(result: MonitorResult, chart_segments: int) -> tuple[dict[str, bytes], list[str]]:
+    """File name → PNG of each chart, and what a reader should know (the font used, charts left out for
+    want of matplotlib, segments not drawn); the report and the review UI's monitor page show both."""
+    if importlib.util.find_spec("matplotlib") is None:
+        return {}, ["no charts: they need matplotlib (pip install 'needlens[monitor]')"]
+    from monitor.charts import render_charts
+    from monitor.fonts import chart_font
+
+    font = chart_font()
+    notes = [font.warning] if font.warning else []
+    images = render_charts(result, font, chart_segments)
+    segments = len({w.segment_name for w in result.windows})
+    if images and segments > chart_segments:
+        notes.append(f"charts draw the {chart_segments} largest of {segments} segments; windows.jsonl has them all")
+    return images, notes
+
+
 def write_report(
     result: MonitorResult, out_dir: Path, chart_segments: int, draw: bool = True
 ) -> tuple[list[Path], list[str]]:
     """The chart PNGs (when ``draw``) and ``report.html`` into ``out_dir``; the notes say what a reader
     should know (the font used, charts left out for want of matplotlib, segments not drawn)."""
-    notes: list[str] = []
-    images: dict[str, bytes] = {}
-    if draw and importlib.util.find_spec("matplotlib") is None:
-        notes.append("no charts: they need matplotlib (pip install 'needlens[monitor]')")
-    elif draw:
-        from monitor.charts import render_charts
-        from monitor.fonts import chart_font
-
-        font = chart_font()
-        if font.warning:
-            notes.append(font.warning)
-        images = render_charts(result, font, chart_segments)
-    segments = len({w.segment_name for w in result.windows})
-    if images and segments > chart_segments:
-        notes.append(f"charts draw the {chart_segments} largest of {segments} segments; windows.jsonl has them all")
+    images, notes = chart_images(result, chart_segments) if draw else ({}, [])
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for name, png in images.items():

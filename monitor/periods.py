@@ -20,6 +20,10 @@ _DURATION = re.compile(r"^\s*(\d+)\s*([hdw])\s*$", re.IGNORECASE)
 _UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1)}
 _EPOCH_MS_ABOVE = 1e11
 """Epoch numbers above this are milliseconds (1e11 seconds is the year 5138)."""
+LONGEST = timedelta(days=36500)
+"""Windows and baselines longer than about a century are typos; this keeps every window's dates in range."""
+EARLIEST, LATEST = datetime(1900, 1, 1), datetime(2200, 1, 1)
+"""Times outside [EARLIEST, LATEST) are stray values (a year 0001, a 9999 sentinel), not feedback: bad times."""
 
 
 class PeriodError(ValueError):
@@ -31,7 +35,10 @@ def parse_duration(text: str) -> timedelta:
     match = _DURATION.match(text)
     if not match or int(match.group(1)) == 0:
         raise PeriodError(f"{text!r} is not a duration; use a positive number of hours, days or weeks: 12h, 7d, 2w")
-    return int(match.group(1)) * _UNITS[match.group(2).lower()]
+    unit = _UNITS[match.group(2).lower()]
+    if int(match.group(1)) > LONGEST / unit:
+        raise PeriodError(f"{text!r} is longer than {LONGEST.days} days")
+    return int(match.group(1)) * unit
 
 
 @dataclass(frozen=True)
@@ -62,7 +69,9 @@ def parse_baseline(text: str) -> Baseline:
     first, _, last = text.partition("..")
     start, end = _parse_local(first.strip()), _parse_local(last.strip())
     if start is None or end is None:
-        raise PeriodError(f"{text!r} is not a period; write START..END with ISO dates, e.g. 2026-01-01..2026-03-31")
+        raise PeriodError(
+            f"{text!r} is not a period; write START..END with ISO dates from 1900 to 2199, e.g. 2026-01-01..2026-03-31"
+        )
     if _is_date_only(last.strip()):
         end += timedelta(days=1)
     if end <= start:
@@ -79,7 +88,8 @@ def _parse_local(text: str) -> datetime | None:
         parsed = datetime.fromisoformat(text.replace("/", "-"))
     except ValueError:
         return None
-    return parsed.replace(tzinfo=None)
+    local = parsed.replace(tzinfo=None)
+    return local if EARLIEST <= local < LATEST else None
 
 
 class TimeParser:
@@ -95,6 +105,10 @@ class TimeParser:
         self.zone = zone
 
     def __call__(self, value: Any) -> datetime | None:
+        moment = self._parse(value)
+        return moment if moment is not None and EARLIEST <= moment < LATEST else None
+
+    def _parse(self, value: Any) -> datetime | None:
         if isinstance(value, datetime):
             return self._local(value)
         if isinstance(value, date):
@@ -115,8 +129,13 @@ class TimeParser:
                 return None
         return None
 
-    def _local(self, value: datetime) -> datetime:
-        return value if value.tzinfo is None else value.astimezone(self.zone).replace(tzinfo=None)
+    def _local(self, value: datetime) -> datetime | None:
+        if value.tzinfo is None:
+            return value
+        try:
+            return value.astimezone(self.zone).replace(tzinfo=None)
+        except OverflowError:  # year 1 or 9999 with an offset
+            return None
 
     def _from_epoch(self, seconds: float) -> datetime | None:
         if not math.isfinite(seconds):

@@ -92,12 +92,12 @@ def monitor_rows(rows: Iterable[Mapping[str, Any]], settings: MonitorSettings, s
         if last - first >= MAX_WINDOWS:
             raise MonitorError(
                 f"times run from {report.first_time} to {report.last_time}: {last - first + 1} windows of "
-                f"{settings.window}; check the {settings.time_column!r} column for stray values or use a longer --window"
+                f"{settings.window}; check the {settings.time_column!r} column for stray values or use a longer window"
             )
         if len(tallies) * (last - first + 1) > MAX_CELLS:
             raise MonitorError(
                 f"{len(tallies):,} segments × {last - first + 1} windows is more than {MAX_CELLS:,} figures; "
-                f"segment by columns with fewer distinct values than {', '.join(settings.by)!r} or use a longer --window"
+                f"segment by columns with fewer distinct values than {', '.join(settings.by)!r} or use a longer window"
             )
         rule = AlertRule.from_settings(settings)
         for segment in sorted(tallies, key=lambda s: (-sum(t.volume for t in tallies[s].values()), s)):

@@ -1,26 +1,29 @@
 """The JSON API under /v1: classify, feedback, the model's facts and its reload.
 
-Handlers are thin: limits in ``serve.limits``, inference behind ``ServedModel``, storage in
-the label store; the shared state comes from ``serve.dependencies``. Every route needs the
+Handlers are thin: limits in ``serve.limits``, inference behind ``ServedModel``, feedback
+batches in ``serve.feedback``, stored predictions in ``serve.prediction_storage`` (read back by
+``serve.monitor_api``); the shared state comes from ``serve.dependencies``. Every route needs the
 API key and takes only UTF-8 JSON bodies (``JSONBodyRoute``), which is why this router is
 apart from the health routes and from the review UI, whose forms are not JSON.
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import asdict
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 
 from classifier.inference import Prediction, Segment, TextProblem, validate_text
-from label_loop.store import LabelStoreError, NewLabel
+from label_loop.feedback import FEEDBACK
+from label_loop.store import NewLabel
 from serve.auth import require_key
 from serve.dependencies import Ready, Service
 from serve.errors import ApiError
+from serve.feedback import feedback_state, take_feedback
 from serve.json_body import JSONBodyRoute
 from serve.limits import check_explain_budget, request_texts
+from serve.prediction_storage import store_results
 from serve.schemas import (
     Classification,
     ClassifyRequest,
@@ -33,7 +36,6 @@ from serve.schemas import (
     error_responses,
 )
 
-log = logging.getLogger("needlens.serve")
 router = APIRouter(prefix="/v1", tags=["v1"], dependencies=[Depends(require_key)], route_class=JSONBodyRoute)
 
 
@@ -77,10 +79,10 @@ async def classify(body: ClassifyRequest, request: Request, service: Service) ->
         request.state.texts = texts
     served = service.served_model()  # after the checks: a bad request is a 4xx even while the model loads
     predictions = await served.predict(texts, body.explain, settings.request_timeout_s)
-    return ClassifyResponse(
-        model_version=served.predictor.version,
-        results=[classification(item, p) for item, p in zip(items, predictions, strict=True)],
-    )
+    version = served.predictor.version
+    results = [classification(item, p) for item, p in zip(items, predictions, strict=True)]
+    storage = await store_results(service, items, texts, results, version, body.store_text) if body.store else None
+    return ClassifyResponse(model_version=version, results=results, storage=storage)
 
 
 @router.get("/model", responses=error_responses(401, 503))
@@ -110,18 +112,12 @@ def feedback(body: FeedbackRequest, service: Service) -> FeedbackResponse:
         text = validate_text(body.text, limit)
     except TextProblem as problem:
         raise ApiError(422, f"text_{problem.code}", f"text: {problem}", {"limit": limit}) from None
-    store = service.label_store()  # after the text's check, as classify reads the model after its own
-    try:
-        earlier = store.history(text)
-        event = store.add(
-            NewLabel(text, body, "feedback", annotator=body.annotator, note=body.note, model_version=body.model_version)
-        )
-    except LabelStoreError as exc:  # damage that appeared after start-up
-        log.error("%s", exc)
-        raise ApiError(503, "store_unusable", str(exc)) from None
-    return FeedbackResponse(
-        id=event.id,
-        text_hash=event.text_hash,
-        created_at=event.created_at,
-        supersedes=earlier[-1].id if earlier else None,
-    )
+    # after the text's check, as classify reads the model after its own
+    entry = NewLabel(text, body, FEEDBACK, annotator=body.annotator, note=body.note, model_version=body.model_version)
+    return FeedbackResponse(**asdict(take_feedback(service, entry)))
+
+
+@router.get("/feedback/{feedback_id}", response_model=FeedbackResponse, responses=error_responses(401, 404, 422, 503))
+def feedback_status(feedback_id: Annotated[int, Path(ge=1, le=2**63 - 1)], service: Service) -> FeedbackResponse:
+    """What became of a feedback label since it was sent (pending, admitted, held, duplicate)."""
+    return FeedbackResponse(**asdict(feedback_state(service, feedback_id)))

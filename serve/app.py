@@ -1,6 +1,6 @@
 """The FastAPI application, assembled: settings, shared state, middleware, error handlers, routers.
 
-Routes live in their routers (``serve.health``, ``serve.api``) and reach the one
+Routes live in their routers (``serve.health``, ``serve.api``, ``serve.monitor_api``) and reach the one
 ``ServiceState`` through ``app.state``; nothing here is a route. The model loads in the
 background after start-up, so /healthz answers at once and /readyz turns ready only after a
 warm-up inference.
@@ -17,7 +17,7 @@ from fastapi_offline import FastAPIOffline
 
 from classifier.inference import Predictor
 from classifier.settings import Settings
-from serve import api, health
+from serve import api, health, monitor_api, ui
 from serve.body_guard import BodyGuardMiddleware
 from serve.errors import install_error_handlers
 from serve.memory import configure_allocator, trim_heap_every
@@ -60,6 +60,8 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
     app.add_middleware(AccessLogMiddleware)
     app.include_router(health.router)
     app.include_router(api.router)
+    app.include_router(monitor_api.router)
+    app.include_router(ui.router)  # the review workspace under /ui, outside the OpenAPI schema
     return app
 
 

@@ -14,13 +14,16 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
+    StrictFloat,
     StrictInt,
     StrictStr,
+    StringConstraints,
     field_validator,
     model_validator,
 )
 
 from classifier.labels import Labels
+from label_loop.feedback import FeedbackStatus
 
 
 def _encodable(value: str) -> str:
@@ -36,6 +39,15 @@ def _encodable(value: str) -> str:
 
 
 UnicodeStr = Annotated[str, AfterValidator(_encodable)]
+MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+MetadataValue = (
+    Annotated[StrictStr, StringConstraints(max_length=500)]
+    | StrictInt
+    | Annotated[StrictFloat, Field(allow_inf_nan=False)]
+    | StrictBool
+    | None
+)
+Metadata = Annotated[dict[MetadataKey, MetadataValue], Field(max_length=32)]
 
 
 class Item(BaseModel):
@@ -44,6 +56,11 @@ class Item(BaseModel):
     # strict: an id of true would otherwise come back as 1, and "explain": "yes" pass as true
     id: StrictStr | StrictInt | None = Field(None, description="your id for the text, echoed back")
     text: str
+    metadata: Metadata | None = Field(
+        None,
+        description="stored with the prediction when the request says store: 'time' (when the text was written: "
+        "ISO 8601 or epoch seconds) and segment fields (channel, region, tier…) that monitoring groups by",
+    )
 
     @field_validator("id")
     @classmethod
@@ -64,6 +81,13 @@ class ClassifyRequest(BaseModel):
     texts: list[str] | None = None
     items: list[Item] | None = None
     explain: StrictBool = Field(False, description="add evidence spans for each predicted label (costs one more pass)")
+    store: StrictBool = Field(
+        False, description="also store each prediction, with the item's metadata, for monitoring and review"
+    )
+    store_text: StrictBool | None = Field(
+        None,
+        description="with store: keep the texts too, not only their hashes [default: NEEDLENS_PREDICTION_STORE_TEXT]",
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ClassifyRequest:
@@ -103,9 +127,19 @@ class Classification(BaseModel):
     segments: list[SegmentResult] | None = Field(None, description="per-sentence results of a long text")
 
 
+class StorageResult(BaseModel):
+    """What became of a request's predictions when it asked to store them: all stored, or none."""
+
+    stored: bool = Field(description="false: the results stand, but were not stored (see error)")
+    ids: list[int] = Field(description="the stored predictions' ids, in item order")
+    text_stored: bool = Field(description="the texts were kept beside their hashes")
+    error: str | None = Field(None, description="why nothing was stored")
+
+
 class ClassifyResponse(BaseModel):
     model_version: str
     results: list[Classification]
+    storage: StorageResult | None = Field(None, description="only when the request said store")
 
 
 class FeedbackRequest(Labels):
@@ -120,10 +154,22 @@ class FeedbackRequest(Labels):
 
 
 class FeedbackResponse(BaseModel):
-    id: int
+    """What became of a feedback label. It waits in its annotator's batch (out of training) until
+    the batch is judged by the arrival checks, as a `labels import` is."""
+
+    id: int = Field(description="the feedback's number: GET /v1/feedback/{id} says what became of it since")
+    status: FeedbackStatus = Field(
+        description="pending: waits in its batch; admitted: a training label now; held: in quarantine until an admin"
+        " decides; rejected: by an admin, from quarantine; duplicate: the same label from the same annotator was"
+        " already recorded"
+    )
+    reason: str = Field(description="one line: what it waits for, why its batch was held, or what it passed with")
+    batch_id: int | None = Field(description="held: its quarantine batch (`needlens labels quarantine show`)")
+    waiting: int | None = Field(description="pending: labels now waiting in its batch")
+    annotator: str | None
     text_hash: str
     created_at: str
-    supersedes: int | None = Field(description="the earlier label event for this text, kept as history")
+    supersedes: int | None = Field(description="the text's label event when the feedback arrived, kept as history")
 
 
 class ErrorDetail(BaseModel):
@@ -141,7 +187,9 @@ class ErrorBody(BaseModel):
 _ERRORS = {
     400: "body is not valid JSON (or not UTF-8)",
     401: "missing or wrong API key",
+    404: "no such resource (an unknown feedback id)",
     408: "body not received in time",
+    409: "the stored predictions make more windows or figures than one answer holds (a longer window helps)",
     413: "body, item count or explain budget over its limit",
     415: "body is not application/json",
     422: "a field or an item is invalid",

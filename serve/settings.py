@@ -7,7 +7,22 @@ part defined next to its user. Only pydantic here, so importing it loads no web 
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field, SecretStr
+
+PASSWORD_HASH_PATTERN = r"^scrypt\$[0-9]+\$[0-9]+\$[0-9]+\$[A-Za-z0-9_=-]+\$[A-Za-z0-9_=-]+$"
+"""scrypt$N$r$p$salt$hash (urlsafe base64), as `needlens review hash-password` writes it (serve/ui/passwords.py)."""
+
+
+UiRole = Literal["annotator", "admin"]
+
+
+class UiUser(BaseModel):
+    """A review-UI account: an annotator labels; an admin also promotes and rolls back models."""
+
+    role: UiRole
+    password_hash: str = Field(pattern=PASSWORD_HASH_PATTERN, description="never the password itself")
 
 
 class HttpSettings(BaseModel):
@@ -43,9 +58,22 @@ class HttpSettings(BaseModel):
         5.0, ge=0.0, description="service on glibc: give free heap pages back to the system this often; 0 turns it off"
     )
     mmap_threshold_kib: int = Field(
-        0, ge=0, description="service on glibc: allocations over this are mapped apart (lower memory, slower large requests)"
+        0,
+        ge=0,
+        description="service on glibc: allocations over this are mapped apart (lower memory, slower large requests)",
     )
     reload_poll_s: float = Field(
         2.0, ge=0.0, description="how often to check a registry's ACTIVE pointer for a new model; 0 turns it off"
     )
     log_texts: bool = Field(False, description="include request texts in logs (off: privacy)")
+    ui_users: dict[str, UiUser] = Field(
+        default_factory=dict,
+        description="review UI accounts (/ui), name → role and password hash; none: nobody can sign in",
+    )
+    ui_secret: SecretStr | None = Field(
+        None, description="signs /ui session cookies; unset: a random key per process (set it when workers > 1)"
+    )
+    ui_session_hours: float = Field(12.0, gt=0.0, description="a /ui sign-in lasts this long")
+    ui_lease_s: float = Field(
+        900.0, gt=0.0, description="a review-queue item opened by an annotator is nobody else's for this long"
+    )

@@ -17,10 +17,12 @@ from typing import Any
 from classifier.inference import Prediction, Predictor
 from classifier.model_dir import resolve_model_dir
 from classifier.settings import Settings
+from label_loop.predictions import PredictionStore
 from label_loop.store import LabelStore, LabelStoreError
 from serve.batcher import MicroBatcher, Overloaded
 from serve.errors import ApiError
 from serve.explainer import ExplainPool
+from serve.feedback import CheckOnce, served_arrival_check
 from serve.model_facts import model_facts
 from serve.model_gate import ModelGate, gated
 
@@ -36,6 +38,7 @@ class ServedModel:
     batcher: MicroBatcher
     explainer: ExplainPool
     facts: dict[str, Any]
+    arrival_check: CheckOnce  # what feedback batches are judged by while this model is served
 
     async def predict(self, texts: Sequence[str], explain: bool, timeout_s: float) -> list[Prediction]:
         """Plain texts through the micro-batcher, explained ones through their own pool; 503 when
@@ -74,10 +77,12 @@ class ServiceState:
         self.served: ServedModel | None = None
         self.load_error: str | None = None
         self.store: LabelStore | None = None
+        self.predictions: PredictionStore | None = None  # the same file's stored predictions
         self.store_error: str | None = None
         self._reload_lock = asyncio.Lock()
         try:
             self.store = LabelStore(settings.label_store)
+            self.predictions = PredictionStore(self.store, settings.prediction_retention_days)
         except LabelStoreError as exc:  # classify can still serve; readiness and feedback say why not
             self.store_error = str(exc)
             log.error("%s", exc)
@@ -95,6 +100,11 @@ class ServiceState:
             raise ApiError(503, "store_unusable", self.store_error or "label store unavailable")
         return self.store
 
+    def prediction_store(self) -> PredictionStore:
+        if self.predictions is None:
+            raise ApiError(503, "store_unusable", self.store_error or "label store unavailable")
+        return self.predictions
+
     async def _open(self, predictor: Predictor) -> ServedModel:
         await asyncio.to_thread(predictor.predict, [WARM_UP_TEXT])
         s, gate = self.settings, ModelGate()
@@ -107,7 +117,8 @@ class ServiceState:
         )
         batcher.start()
         explainer = ExplainPool(predictor, gate, s.explain_concurrency, s.explain_queue_max, s.explain_batch_tokens)
-        return ServedModel(predictor, batcher, explainer, model_facts(predictor))
+        arrival_check = served_arrival_check(s, self.store, predictor, gate)
+        return ServedModel(predictor, batcher, explainer, model_facts(predictor), arrival_check)
 
     async def load(self) -> None:
         try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from needlens.cli import base_models, curate, demo, label, labels, models, monitor, serve, train
+from needlens.cli import base_models, curate, demo, label, labels, models, monitor, review, serve, train
 
 __all__ = ["app"]
 
@@ -28,3 +28,4 @@ app.add_typer(models.commands)  # retrain
 app.add_typer(models.group, name="models")
 app.add_typer(curate.commands)  # suggest, audit, agreement
 app.add_typer(monitor.commands)
+app.add_typer(review.group, name="review")

@@ -12,6 +12,7 @@ from needlens.cli.common import ModelOption, TextColumn, console, err_console, l
 
 if TYPE_CHECKING:
     from labeling.plan import LabelPlan
+    from labeling.prediction_sink import PredictionSink
     from labeling.ray_plan import RayPlan
 
 commands = typer.Typer()
@@ -77,6 +78,26 @@ def label(
             min=1, help="--engine ray: labeling actors, one model each [default: NEEDLENS_RAY_ACTORS or one per CPU]"
         ),
     ] = None,
+    store: Annotated[
+        Path | None,
+        typer.Option(help="also store every row's prediction in this label store, for monitoring and review"),
+    ] = None,
+    store_text: Annotated[
+        bool | None,
+        typer.Option(
+            "--store-text/--no-store-text",
+            help="with --store: keep the texts, not only their hashes [default: NEEDLENS_PREDICTION_STORE_TEXT]",
+        ),
+    ] = None,
+    time_column: Annotated[
+        str | None,
+        typer.Option(
+            help="with --store: column with each text's time [default: NEEDLENS_MONITOR__TIME_COLUMN or time]"
+        ),
+    ] = None,
+    by: Annotated[
+        list[str] | None, typer.Option("--by", help="with --store: a segment column to store; repeat for several")
+    ] = None,
 ) -> None:
     """Label every row of a file, keeping its columns; rerun the same command to resume an interrupted job."""
     from labeling.passthrough import column_list
@@ -85,13 +106,26 @@ def label(
         raise typer.BadParameter("only with --engine ray", param_hint="--address/--actors")
     if engine == "ray" and workers is not None:
         raise typer.BadParameter("the ray engine runs --actors, not --workers", param_hint="--workers")
+    if store is None and (store_text is not None or time_column is not None or by):
+        raise typer.BadParameter("only with --store", param_hint="--store-text/--time-column/--by")
+    if engine == "ray" and store is not None:
+        raise typer.BadParameter("storing predictions is for --engine local", param_hint="--store")
     settings = load_settings(
-        flags={"label_workers": "--workers", "ray_address": "--address", "ray_actors": "--actors"},
+        flags={
+            "label_workers": "--workers",
+            "ray_address": "--address",
+            "ray_actors": "--actors",
+            "label_store": "--store",
+            "prediction_store_text": "--store-text",
+        },
         model_dir=model,
         batch_size=batch_size,
         label_workers=workers,
         ray_address=address,
         ray_actors=actors,
+        label_store=store,
+        prediction_store_text=store_text,
+        monitor={"time_column": time_column, "by": by},
     )
     if engine == "ray":
         _require_ray()
@@ -103,7 +137,18 @@ def label(
     from labeling.plan import plan_label_job
 
     plan = plan_label_job(Path(input), Path(output), text_column, id_column, column_list(columns), encoding)
-    run_label_job(plan, settings, progress, explain, restart)
+    sink = _prediction_sink(plan, settings, time_given=time_column is not None) if store is not None else None
+    run_label_job(plan, settings, progress, explain, restart, sink)
+
+
+def _prediction_sink(plan: LabelPlan, settings: Settings, time_given: bool) -> PredictionSink:
+    """`--store`: the store opened and the storing columns checked, before the model loads."""
+    from label_loop.predictions import PredictionStore
+    from labeling.prediction_sink import plan_storing
+
+    store = PredictionStore(settings.label_store, settings.prediction_retention_days)
+    monitor = settings.monitor
+    return plan_storing(plan, store, settings.prediction_store_text, monitor.time_column, monitor.by, time_given)
 
 
 def _require_ray() -> None:
@@ -148,6 +193,7 @@ def run_label_job(
     progress: bool,
     explain: bool = False,
     restart: bool = False,
+    sink: PredictionSink | None = None,
 ) -> None:
     """Run a checked label job: the model loads only after every check on the files has passed."""
     from classifier.inference import Predictor
@@ -162,7 +208,7 @@ def run_label_job(
 
         assert predictor.model_dir is not None
         pool = WorkerPool(predictor.model_dir, settings, settings.label_workers)
-    job = LabelJob(predictor, settings.chunk_rows, settings.max_chars, explain=explain, pool=pool)
+    job = LabelJob(predictor, settings.chunk_rows, settings.max_chars, explain=explain, pool=pool, sink=sink)
     try:
         summary = job.run(
             plan, restart, progress, log=lambda note: err_console.print(note, highlight=False, soft_wrap=True)

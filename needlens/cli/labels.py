@@ -25,6 +25,7 @@ from needlens.cli.common import (
 if TYPE_CHECKING:
     from classifier.inference import Predictor
     from classifier.settings import Settings
+    from label_loop.admission import Admission
     from label_loop.arrival import ArrivalCheck
     from label_loop.store import LabelStore
 
@@ -71,16 +72,7 @@ def labels_import(
         f"{file}: {report.added} labels added, {report.skipped} already in the store or quarantine, "
         f"{held} held in quarantine, {len(report.invalid)} invalid"
     )
-    for name, result in report.admission.checks.items():
-        console.print(f"  checked {name}: {result.summary()}", highlight=False)
-    if check and not report.admission.checks and report.added:
-        console.print(f"  not checked: fewer than {settings.arrival.min_labels} new labels")
-    for batch in report.admission.held:
-        line = f"  quarantine batch {batch.batch_id} ({batch.labels} labels): {batch.reason}"
-        err_console.print(line, highlight=False, soft_wrap=True)
-    if report.admission.held:
-        hint = "  not trained on until accepted: `needlens labels quarantine list|show|accept|reject`"
-        err_console.print(hint, soft_wrap=True)
+    _print_admission(report.admission, settings.arrival.min_labels if check else None)
     for row_no, reason in report.invalid[:50]:
         err_console.print(f"  row {row_no}: {reason}", highlight=False)
     if len(report.invalid) > 50:
@@ -89,17 +81,26 @@ def labels_import(
         raise typer.Exit(1)
 
 
+def _print_admission(admission: Admission, min_labels: int | None) -> None:
+    """What the arrival checks found and held (``min_labels`` None: no checks were asked for)."""
+    for name, result in admission.checks.items():
+        console.print(f"  checked {name}: {result.summary()}", highlight=False)
+    if min_labels is not None and not admission.checks and admission.added:
+        console.print(f"  not checked: fewer than {min_labels} new labels")
+    for batch in admission.held:
+        line = f"  quarantine batch {batch.batch_id} ({batch.labels} labels): {batch.reason}"
+        err_console.print(line, highlight=False, soft_wrap=True)
+    if admission.held:
+        hint = "  not trained on until accepted: `needlens labels quarantine list|show|accept|reject`"
+        err_console.print(hint, soft_wrap=True)
+
+
 def _arrival_check(settings: Settings, store: LabelStore, model: Path | None) -> ArrivalCheck:
     """The checks arriving labels pass: against the bundled data and the store, judged by the
     active model (the given one, else the registry's active version, else the default model)."""
-    from label_loop.admission import build_arrival_check
+    from label_loop.admission import build_arrival_check, bundled_data
 
-    return build_arrival_check(settings, _bundled_data(settings), store, _judging_model(settings, model))
-
-
-def _bundled_data(settings: Settings) -> list[Path] | None:
-    """The default data where it exists (an installed needlens may not have it beside it)."""
-    return [path for path in settings.default_data if path.exists()] or None
+    return build_arrival_check(settings, bundled_data(settings), store, _judging_model(settings, model))
 
 
 def _judging_model(settings: Settings, model: Path | None) -> Predictor | None:
@@ -198,6 +199,76 @@ def _decide(batch: int, accept: bool, store: Path | None, by: str | None, note: 
         raise typer.BadParameter(str(exc), param_hint="BATCH") from None
 
 
+feedback_app = typer.Typer(
+    no_args_is_help=True,
+    help="Feedback labels (POST /v1/feedback) waiting in their annotator's batch: not trained on until judged.",
+)
+group.add_typer(feedback_app, name="feedback")
+
+
+@feedback_app.command("list")
+@user_errors
+def feedback_list(store: StoreOption = None) -> None:
+    """Waiting feedback batches, one per annotator, and when each will be judged."""
+    from datetime import datetime, timedelta
+
+    from rich.table import Table
+
+    from label_loop.feedback import FeedbackInbox, who
+
+    settings = load_settings(label_store=store)
+    arrival = settings.arrival
+    label_store = existing_store(settings)
+    batches = FeedbackInbox(label_store, arrival).waiting() if label_store else []
+    table = Table(title=f"{sum(b.labels for b in batches)} feedback labels waiting in {len(batches)} batches")
+    for column in ("batch of", "labels", "first (UTC)", "last", "admitted unjudged at"):
+        table.add_column(column, overflow="fold")
+
+    def minute(moment: str) -> str:
+        return moment[:16].replace("T", " ")
+
+    for b in batches:
+        expiry = datetime.fromisoformat(b.oldest) + timedelta(hours=arrival.feedback_max_wait_h)
+        table.add_row(who(b.annotator), str(b.labels), minute(b.oldest), minute(b.newest), minute(expiry.isoformat()))
+    console.print(table)
+    console.print(
+        f"a batch is judged when its {arrival.min_labels}th label arrives; `needlens labels feedback flush` judges now"
+    )
+
+
+@feedback_app.command("flush")
+@user_errors
+def feedback_flush(
+    store: StoreOption = None,
+    annotator: Annotated[
+        list[str] | None, typer.Option("--annotator", help="only this annotator's batch (repeatable) [default: all]")
+    ] = None,
+    model: Annotated[
+        Path | None,
+        typer.Option("--model", "-m", help="model that judges the labels [default: the registry's active one]"),
+    ] = None,
+) -> None:
+    """Judge waiting feedback batches now, as `labels import` judges a file: batches under
+    NEEDLENS_ARRIVAL__MIN_LABELS together (admitted unjudged if still fewer), a suspicious one held (exit 1)."""
+    from label_loop.feedback import FeedbackInbox
+    from label_loop.store import LabelStore
+
+    settings = load_settings(label_store=store)
+    label_store = LabelStore(settings.label_store)
+    inbox = FeedbackInbox(label_store, settings.arrival)
+    names = annotator if annotator is not None else [b.annotator for b in inbox.waiting()]
+    judged = inbox.judge_due(lambda: _arrival_check(settings, label_store, model), annotators=names)
+    if not judged:
+        console.print("no feedback waiting" + (f" from {', '.join(annotator)}" if annotator else ""))
+    for batch in judged:
+        a = batch.admission
+        held = sum(h.labels for h in a.held)
+        console.print(f"{batch.name}: {a.added} labels added, {a.skipped} duplicates, {held} held")
+        _print_admission(a, settings.arrival.min_labels)
+    if any(batch.admission.held for batch in judged):
+        raise typer.Exit(1)
+
+
 gold_app = typer.Typer(
     no_args_is_help=True, help="The gold set every candidate is judged on, which new labels cannot move."
 )
@@ -246,9 +317,10 @@ def gold_show(
 
 
 def _print_gold(settings: Settings, store: LabelStore | None, data: Path | None = None) -> None:
+    from label_loop.admission import bundled_data
     from label_loop.pool import gather_labels
 
-    gold = gather_labels(data or _bundled_data(settings), store, settings.holdout_percent).gold
+    gold = gather_labels(data or bundled_data(settings), store, settings.holdout_percent).gold
     composition = ", ".join(f"{n} {k}" for k, n in sorted(Counter(gold.sources).items()))
     console.print(f"gold set {gold.version}: {len(gold.records)} texts ({composition})", highlight=False)
 
@@ -262,22 +334,27 @@ def labels_annotators(
     ] = None,
 ) -> None:
     """Per annotator (or source): agreement with the model and with other annotators on the same
-    texts, quarantined labels included, so one careless source shows."""
+    texts, quarantined and waiting feedback labels included, so one careless source shows."""
     from rich.table import Table
 
-    from label_loop.agreement import annotator_agreement
+    from label_loop.agreement import annotator_agreement, annotator_of
+    from label_loop.feedback import FeedbackInbox
     from label_loop.store import LabelStore
 
     settings = load_settings(label_store=store)
     label_store = LabelStore(settings.label_store)
-    labels = [e.label for e in label_store.all_events()]
-    labels += [e.label for b in label_store.quarantine_batches() for e in label_store.held_labels(b.id)]
+    held = [e.label for b in label_store.quarantine_batches() for e in label_store.held_labels(b.id)]
+    waiting = FeedbackInbox(label_store, settings.arrival).waiting_labels()
+    labels = [e.label for e in label_store.all_events()] + held + waiting
+    held_by, waiting_by = Counter(map(annotator_of, held)), Counter(map(annotator_of, waiting))
     confidence = settings.arrival.confidence
     rows = annotator_agreement(labels, _judging_model(settings, model), confidence)
     table = Table(title=f"{len(labels)} labels by {len(rows)} annotators or sources")
     columns = (
         "annotator",
         "labels",
+        "held",
+        "waiting",
         "model: needs",
         "cause",
         f"contradicted ≥ {confidence:g}",
@@ -295,6 +372,8 @@ def labels_annotators(
         table.add_row(
             r.annotator,
             str(r.labels),
+            str(held_by[r.annotator]),
+            str(waiting_by[r.annotator]),
             pct(r.model_needs),
             pct(r.model_cause),
             pct(r.model_contradicts),
@@ -341,9 +420,9 @@ def labels_stats(
     store: StoreOption = None,
     recent: Annotated[int, typer.Option(help="how many recent corrections to list")] = 10,
 ) -> None:
-    """Counts per label and source, and the latest corrections."""
+    """Counts per label and source, what waits in quarantine and feedback batches, the latest corrections."""
     from label_loop.stats import print_label_stats
     from label_loop.store import LabelStore
 
-    label_store = LabelStore(load_settings(label_store=store).label_store)
-    print_label_stats(label_store, recent, console)
+    settings = load_settings(label_store=store)
+    print_label_stats(LabelStore(settings.label_store), recent, console, settings.arrival)

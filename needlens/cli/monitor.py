@@ -1,14 +1,20 @@
-"""`needlens monitor`: the need mix of a labeled file per time window and segment, its fluctuation index,
-alerts (exit code 3, for cron jobs) and charts. The figures and rules live in the ``monitor`` package."""
+"""`needlens monitor`: the need mix of a labeled file (or of the stored predictions) per time window and
+segment, its fluctuation index, alerts (exit code 3, for cron jobs) and charts. The figures and rules live in
+the ``monitor`` package."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from needlens.cli.common import SettingsError, console, err_console, load_settings, user_errors
+
+if TYPE_CHECKING:
+    from monitor.pipeline import Since
+    from monitor.records import MonitorResult
+    from monitor.settings import MonitorSettings
 
 commands = typer.Typer()
 
@@ -20,7 +26,13 @@ FLAGS = {"monitor.cooldown_windows": "--cooldown", "monitor": "options"}
 
 @commands.command()
 def monitor(
-    file: Annotated[Path, typer.Argument(help="a file `needlens label` wrote (CSV, TSV, JSONL, XLSX or Parquet)")],
+    file: Annotated[
+        Path | None, typer.Argument(help="a file `needlens label` wrote (CSV, TSV, JSONL, XLSX or Parquet)")
+    ] = None,
+    store: Annotated[
+        Path | None,
+        typer.Option(help="monitor the predictions stored in this label store instead of a file (ids: stored ids)"),
+    ] = None,
     time_column: Annotated[
         str | None, typer.Option(help="column with each text's time (default: NEEDLENS_MONITOR__TIME_COLUMN or time)")
     ] = None,
@@ -47,6 +59,13 @@ def monitor(
     charts: Annotated[bool, typer.Option("--charts/--no-charts", help="draw the PNGs into the report")] = True,
 ) -> None:
     """Share of each need and cause per window and segment, the fluctuation index against a baseline, alerts."""
+    if (file is None) == (store is None):
+        raise typer.BadParameter("give a labeled FILE or --store, one of the two", param_hint="FILE/--store")
+    if store is not None and (time_column is not None or id_column is not None):
+        raise typer.BadParameter(
+            "a store keeps each text's time as 'time' and names examples by stored id",
+            param_hint="--time-column/--id-column",
+        )
     overrides = {
         "time_column": time_column,
         "by": by,
@@ -57,13 +76,17 @@ def monitor(
         "cooldown_windows": cooldown,
         "id_column": id_column,
     }
-    if _monitor(file, overrides, since, out, charts):
+    source, stored = (store, True) if store is not None else (file, False)
+    if _monitor(source, stored, overrides, since, out, charts):
         raise typer.Exit(EXIT_ALERTS)  # outside user_errors, which resolves its error types on any exception
 
 
 @user_errors
-def _monitor(file: Path, overrides: dict[str, Any], since: str | None, out: Path, charts: bool) -> int:
-    """The run behind `needlens monitor`; returns how many alerts it listed."""
+def _monitor(
+    source: Path | None, stored: bool, overrides: dict[str, Any], since: str | None, out: Path, charts: bool
+) -> int:
+    """The run behind `needlens monitor` over a labeled file or a store's predictions; returns how many alerts it listed."""
+    assert source is not None  # the command took one of the two
     from monitor.html_report import write_report
     from monitor.periods import PeriodError, TimeParser, parse_since
     from monitor.pipeline import monitor_file, write_jsonl
@@ -74,9 +97,9 @@ def _monitor(file: Path, overrides: dict[str, Any], since: str | None, out: Path
         since_value = parse_since(since, TimeParser(settings.zone)) if since else None
     except PeriodError as exc:
         raise SettingsError(f"--since: {exc}") from None
-    result = monitor_file(file, settings, since_value)
+    result = _monitor_store(source, settings, since_value) if stored else monitor_file(source, settings, since_value)
     if not result.input.rows:
-        err_console.print(f"{file}: no rows, nothing to monitor", highlight=False, markup=False, soft_wrap=True)
+        err_console.print(f"{source}: no rows, nothing to monitor", highlight=False, markup=False, soft_wrap=True)
     written = list(write_jsonl(result, out))
     print_summary(result, console)
     files, notes = write_report(result, out, settings.chart_segments, draw=charts)
@@ -84,3 +107,13 @@ def _monitor(file: Path, overrides: dict[str, Any], since: str | None, out: Path
         err_console.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
     console.print(f"wrote {', '.join(str(p) for p in [*written, *files])}", highlight=False, markup=False)
     return len(result.alerts)
+
+
+def _monitor_store(path: Path, settings: MonitorSettings, since: Since) -> MonitorResult:
+    """The predictions stored in the label store at ``path``; reading must not create a store."""
+    from label_loop.predictions import PredictionStore
+    from monitor.stored import monitor_store
+
+    if not path.is_file():
+        raise SettingsError(f"--store: no label store at {path}")
+    return monitor_store(PredictionStore(path), settings, since)

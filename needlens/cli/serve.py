@@ -64,10 +64,13 @@ def settings_environment(settings: Settings) -> dict[str, str]:
     read theirs from the environment alone (``serve.app:create_app_from_env``).
 
     Only fields set by a variable or a flag are written. The sections (training, monitor, arrival)
-    and the API key are set by variables only, which the workers inherit as they are; the key is
-    never copied out of its SecretStr."""
+    and the secrets (API key, UI cookie key) are set by variables only, which the workers inherit
+    as they are; a secret is never copied out of its SecretStr (it would dump as asterisks)."""
     values = settings.model_dump(
-        mode="json", exclude_unset=True, exclude_none=True, exclude={"api_key", "training", "monitor", "arrival"}
+        mode="json",
+        exclude_unset=True,
+        exclude_none=True,
+        exclude={"api_key", "ui_secret", "training", "monitor", "arrival"},
     )
     return {
         f"NEEDLENS_{name.upper()}": value if isinstance(value, str) else json.dumps(value)

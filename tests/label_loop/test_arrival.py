@@ -15,7 +15,7 @@ from label_loop.admission import admit_batch
 from label_loop.agreement import annotator_agreement
 from label_loop.arrival import ArrivalCheck
 from label_loop.importer import ImportRefused, import_labels
-from label_loop.store import LabelStore, NewLabel, QuarantineError
+from label_loop.store import SCHEMA_VERSION, LabelStore, NewLabel, QuarantineError
 from needlens.cli import app
 from tests.conftest import toy_records
 from tests.lifecycle.test_gate import POISON, new_toy_rows, write_rows
@@ -142,7 +142,7 @@ def test_a_schema_1_store_keeps_its_labels_and_gains_quarantine_and_gold(tmp_pat
     assert store.quarantine_batches()[0].id == batch and len(store.current()) == 1
     assert store.add_gold(labels(POISON[:1], annotator="lead", source="gold")) == (1, 0)
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
 def test_held_labels_train_nothing_until_accepted_and_a_batch_is_decided_once(tmp_path):

@@ -17,7 +17,9 @@ PAGE = 4096
 def _filled_store(path: Path, n: int = 400) -> None:
     store = LabelStore(path)
     store.add_many(
-        NewLabel(f"第{i}条评价：配送慢了{i}分钟，希望改进。" * 3, Labels(needs=["surface"], cause="system_error"), "seed")
+        NewLabel(
+            f"第{i}条评价：配送慢了{i}分钟，希望改进。" * 3, Labels(needs=["surface"], cause="system_error"), "seed"
+        )
         for i in range(n)
     )
     with sqlite3.connect(path) as db:  # fold the WAL into the file, as a clean shutdown does
@@ -89,9 +91,10 @@ def test_the_service_starts_on_a_damaged_store_but_says_it_is_not_ready_and_refu
     path = tmp_path / "labels.db"
     path.write_bytes(b"not a database at all" * 10)
     settings = Settings(model_dir=toy_model[0], label_store=path)
-    with caplog.at_level("ERROR", logger="needlens.serve"), TestClient(
-        create_app(settings, Predictor.load(toy_model[0]))
-    ) as client:
+    with (
+        caplog.at_level("ERROR", logger="needlens.serve"),
+        TestClient(create_app(settings, Predictor.load(toy_model[0]))) as client,
+    ):
         for _ in range(200):  # the model loads in the background; classify answers once it has
             if client.post("/v1/classify", json={"texts": ["屏幕坏了要求换货"]}).status_code == 200:
                 break

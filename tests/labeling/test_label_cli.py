@@ -22,10 +22,6 @@ def label(toy_model, source, output, *extra, env=None):
     return runner.invoke(app, args, env=env)
 
 
-
-
-
-
 def test_an_unwritable_output_type_is_refused_before_any_row_is_labeled(toy_model, tmp_path):
     source = write_csv(tmp_path / "big.csv", [[str(i), TEXTS[i % 4]] for i in range(50)])
     one_line_error(label(toy_model, source, tmp_path / "big.docx"), "big.docx: unsupported file type .docx")

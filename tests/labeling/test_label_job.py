@@ -16,10 +16,6 @@ from tests.conftest import read_csv, write_csv
 TEXTS = ["屏幕坏了要求换货", "没人告诉我进度", "想参与新功能共创", "重复扣款请退回", "想了解电池原理"]
 
 
-
-
-
-
 def label_file(job, source, output, restart=False, **options):
     """Plan and run one label job, as `needlens label` does."""
     return job.run(plan_label_job(source, output, **options), restart=restart, progress=False)

@@ -101,8 +101,6 @@ def test_the_ray_engine_writes_exactly_the_local_engines_rows(toy_model, local_r
     assert sum(shard["rows"] for shard in manifest["shards"]) == 17
 
 
-
-
 def test_a_folder_of_files_is_labeled_into_jsonl_shards_that_name_each_rows_file(toy_model, local_ray, tmp_path):
     inbox = tmp_path / "inbox"
     (inbox / "2024").mkdir(parents=True)

@@ -243,3 +243,20 @@ def test_monitor_settings_come_from_needlens_monitor_variables(monkeypatch):
     monkeypatch.setenv("NEEDLENS_MONITOR__WINDOW", "a week")
     with pytest.raises(ValueError, match="not a duration"):
         Settings()
+
+
+def test_times_out_of_any_feedback_s_range_are_bad_times_not_a_crash():
+    parse = TimeParser(ZoneInfo("Asia/Shanghai"))
+    for stray in ("0001-01-01T00:00:00+08:00", "9999-12-31T23:59:59-12:00", "0001-01-05", "2200-01-01", -1e13):
+        assert parse(stray) is None, stray
+    rows = [{"time": t, "needs": ["surface"], "cause": "none"} for t in ("0001-01-05", "2025-01-06", "9999-12-31")]
+    result = monitor_rows(rows, MonitorSettings())
+    assert (result.input.used, result.input.bad_time.count) == (1, 2)
+
+
+def test_windows_and_baselines_over_a_century_are_refused_not_an_overflow():
+    with pytest.raises(PeriodError, match="longer than 36500 days"):
+        parse_duration("99999999999d")
+    with pytest.raises(ValueError, match="longer than 36500 days"):
+        MonitorSettings(baseline="999999w")
+    assert parse_duration("5214w").days == 36498

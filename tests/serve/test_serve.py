@@ -5,8 +5,9 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
+from classifier.labels import Labels
 from classifier.settings import Settings
-from label_loop.store import LabelStore
+from label_loop.store import LabelStore, NewLabel
 from serve.app import create_app
 
 
@@ -98,21 +99,23 @@ def test_model_endpoint_describes_the_model(client, predictor):
     assert info["evaluation"]["model"]["needs_macro_f1"] is not None
 
 
-def test_feedback_is_validated_stored_and_superseded(client, tmp_path):
+def test_feedback_is_validated_and_waits_in_its_annotators_batch_out_of_training(client, tmp_path):
     body = {
         "text": "理赔金额少了也没人解释",
         "needs": ["表层需求", "emotional"],
         "cause": "认知错位",
         "annotator": "li",
     }
+    store = LabelStore(tmp_path / "labels.db")
+    earlier = store.add(NewLabel(body["text"], Labels(needs=["surface"], cause="none"), "import:old.csv"))
     first = client.post("/v1/feedback", json=body)
     assert first.status_code == 201, first.text
-    assert first.json()["supersedes"] is None
+    answer = first.json()
+    assert (answer["status"], answer["waiting"], answer["annotator"]) == ("pending", 1, "li")
+    assert answer["supersedes"] == earlier.id and "1 of 20 labels" in answer["reason"]
     second = client.post("/v1/feedback", json={**body, "cause": "system_error"})
-    assert second.json()["supersedes"] == first.json()["id"]
-    history = LabelStore(tmp_path / "labels.db").history(body["text"])
-    assert [str(e.label.labels.cause) for e in history] == ["perception_mismatch", "system_error"]
-    assert history[0].label.labels.needs == ["surface", "emotional"] and history[0].label.source == "feedback"
+    assert second.json()["waiting"] == 2 and second.json()["id"] == answer["id"] + 1
+    assert store.history(body["text"]) == [earlier]  # not a training label until its batch is judged
 
     assert_error(client.post("/v1/feedback", json={**body, "needs": []}), 422, "invalid_request", "needs")
     assert_error(client.post("/v1/feedback", json={**body, "cause": "bad"}), 422, "invalid_request", "cause")

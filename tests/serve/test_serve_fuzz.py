@@ -18,10 +18,11 @@ from serve.app import create_app
 
 
 @pytest.fixture(scope="module")
-def api_schema(toy_model, tmp_path_factory):
+def api_schema(toy_model, toy_data, tmp_path_factory):
     config = Settings(
         model_dir=toy_model[0],
         label_store=tmp_path_factory.mktemp("store") / "labels.db",
+        default_data=[toy_data],  # a feedback batch the fuzzer completes is judged against the toy data
         max_items=8,
         api_max_chars=200,
         reload_poll_s=0,

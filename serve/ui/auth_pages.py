@@ -1,0 +1,49 @@
+"""Signing in and out of the review UI."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from serve.dependencies import Service
+from serve.ui.forms import CheckedForm
+from serve.ui.passwords import authenticate
+from serve.ui.routing import UiRoute
+from serve.ui.session import OptionalAccount, Session, safe_next
+from serve.ui.templating import page
+
+router = APIRouter(prefix="/ui", route_class=UiRoute)
+MAX_NAME, MAX_PASSWORD = 200, 1000
+
+
+@router.get("/login")
+def login_form(request: Request, account: OptionalAccount, service: Service, next: str = "") -> HTMLResponse:
+    return page(
+        request, "login.html", account, next=safe_next(next), error=None, accounts=bool(service.settings.ui_users)
+    )
+
+
+@router.post("/login")
+async def login(request: Request, form: CheckedForm, session: Session, service: Service) -> Response:
+    name, password = form.get("name", "")[:MAX_NAME], form.get("password", "")[:MAX_PASSWORD]
+    user = await asyncio.to_thread(authenticate, service.settings.ui_users, name, password)  # scrypt: off the loop
+    target = safe_next(form.get("next"))
+    if user is None:
+        session.sign_out()
+        error = "Wrong name or password."
+        accounts = bool(service.settings.ui_users)
+        return page(request, "login.html", None, status_code=401, next=target, error=error, accounts=accounts)
+    session.sign_in(name, user.password_hash)
+    return RedirectResponse(target, status_code=303)
+
+
+@router.post("/logout")
+async def logout(request: Request, form: CheckedForm, session: Session, service: Service) -> Response:
+    if session.user:
+        queue = getattr(request.app.state, "ui_queue", None)
+        if queue is not None:  # the item they held is free for others at once
+            await asyncio.to_thread(queue.release, session.user)
+    session.sign_out()
+    return RedirectResponse("/ui/login", status_code=303)

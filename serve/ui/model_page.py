@@ -1,0 +1,126 @@
+"""The model page: what is served, its evaluation report, the registry's versions and history;
+promote and roll back for an admin, through the registry's own functions (the same as
+`needlens models promote|rollback`), after which the service loads the new active model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from classifier.labels import CAUSES, NEEDS
+from classifier.model_dir import ACTIVE_POINTER, VERSIONS_DIR, read_json_file
+from classifier.settings import Settings
+from lifecycle.registry import ModelRegistry, RegistryError
+from serve.dependencies import Service
+from serve.errors import ApiError
+from serve.state import ServiceState
+from serve.ui.forms import CheckedForm
+from serve.ui.routing import UiRoute
+from serve.ui.session import Account, AdminAccount, PageAccount
+from serve.ui.templating import page
+
+router = APIRouter(prefix="/ui", route_class=UiRoute)
+HISTORY_SHOWN = 50
+MAX_REASON = 500
+NOTICES = {"promoted": "Promoted; the service now serves the active version.", "rolled-back": "Rolled back."}
+
+
+def served_registry(settings: Settings) -> ModelRegistry:
+    """The registry the service follows when it was given one, else the configured registry."""
+    model_dir = settings.model_dir
+    is_registry = (model_dir / ACTIVE_POINTER).is_file() or (model_dir / VERSIONS_DIR).is_dir()
+    return ModelRegistry(model_dir if is_registry else settings.registry_dir)
+
+
+def evaluation(model_dir: Path | None) -> dict[str, Any] | None:
+    """The figures of a model directory's metrics.json that the page shows, or None without one."""
+    metrics = read_json_file(model_dir / "metrics.json") if model_dir is not None else {}
+    model = metrics.get("model")
+    if not isinstance(model, dict):
+        return None
+    baseline = metrics.get("baseline") or {}
+    per_label = [
+        {"label": str(name), **(model.get(group) or {}).get(str(name), {})}
+        for group, names in (("needs", NEEDS), ("cause", CAUSES))
+        for name in names
+    ]
+    confusion = model.get("cause_confusion") or {}
+    return {
+        "data": (metrics.get("data") or {}).get("path", ""),
+        "n": model.get("n"),
+        "needs_macro_f1": model.get("needs_macro_f1"),
+        "cause_macro_f1": model.get("cause_macro_f1"),
+        "cause_accuracy": model.get("cause_accuracy"),
+        "baseline_needs_macro_f1": baseline.get("needs_macro_f1"),
+        "baseline_cause_macro_f1": baseline.get("cause_macro_f1"),
+        "per_label": [{k: row.get(k) for k in ("label", "precision", "recall", "f1", "support")} for row in per_label],
+        "confusion": {"labels": confusion["labels"], "rows": confusion["rows_true_cols_pred"]}
+        if "labels" in confusion and "rows_true_cols_pred" in confusion
+        else None,
+    }
+
+
+@router.get("/model")
+def model(request: Request, account: PageAccount, service: Service, notice: str = "") -> HTMLResponse:
+    registry = served_registry(service.settings)
+    served = service.served
+    model_dir = served.predictor.model_dir if served is not None else None
+    try:
+        versions, problem = registry.summaries(), None
+    except RegistryError as exc:  # a version directory removed under us: say so
+        versions, problem = [], str(exc)
+    return page(
+        request,
+        "model.html",
+        account,
+        notice=problem or NOTICES.get(notice),
+        served=served.facts if served is not None else None,
+        not_served=service.load_error or "The model is loading.",
+        report=evaluation(model_dir),
+        registry_root=str(registry.root),
+        versions=versions,
+        history=list(reversed(registry.history()))[:HISTORY_SHOWN],
+    )
+
+
+async def _follow(service: ServiceState) -> None:
+    """Serve the registry's new active version now (not at the next pointer check)."""
+    try:
+        await service.reload_if_changed()
+    except Exception as exc:
+        raise ApiError(500, "reload_failed", f"still serving the previous model: {type(exc).__name__}: {exc}") from None
+
+
+def _reason(form: dict[str, str], account: Account) -> str:
+    reason = form.get("reason", "").strip()[:MAX_REASON]
+    if not reason:
+        raise ApiError(422, "reason_required", "say why (the reason is recorded in the registry log)")
+    return f"{reason} (by {account.name} in the review UI)"
+
+
+@router.post("/model/promote")
+async def promote(form: CheckedForm, account: AdminAccount, service: Service) -> RedirectResponse:
+    registry = served_registry(service.settings)
+    version = form.get("version", "")
+    if version not in registry.version_names():  # a name, never a path out of versions/
+        raise ApiError(422, "promote_refused", f"no model version {version[:100]!r} in {registry.versions}")
+    try:
+        registry.promote(version, _reason(form, account))
+    except RegistryError as exc:
+        raise ApiError(422, "promote_refused", str(exc)) from None
+    await _follow(service)
+    return RedirectResponse("/ui/model?notice=promoted", status_code=303)
+
+
+@router.post("/model/rollback")
+async def rollback(form: CheckedForm, account: AdminAccount, service: Service) -> RedirectResponse:
+    registry = served_registry(service.settings)
+    try:
+        registry.rollback(_reason(form, account))
+    except RegistryError as exc:
+        raise ApiError(422, "rollback_refused", str(exc)) from None
+    await _follow(service)
+    return RedirectResponse("/ui/model?notice=rolled-back", status_code=303)

@@ -1,0 +1,50 @@
+"""`needlens review`: filling the browser review queue, and account entries with password hashes."""
+
+import json
+
+from typer.testing import CliRunner
+
+from classifier.labels import Labels
+from label_loop.review_queue import QueueFilter, ReviewQueue
+from label_loop.store import LabelStore, NewLabel
+from needlens.cli import app
+from serve.settings import UiUser
+from serve.ui.passwords import verify_password
+from tests.conftest import write_csv
+
+runner = CliRunner()
+
+
+def test_review_add_queues_new_texts_once_and_lists_unusable_rows(tmp_path):
+    store_path = tmp_path / "labels.db"
+    LabelStore(store_path).add(NewLabel("标过了", Labels(needs=["surface"], cause="none"), "seed"))
+    rows = [["1", "新的一条", "0.9"], ["2", "标过了", "0.8"], ["3", "\x00", "0.7"], ["4", "又一条", "0.6"]]
+    source = write_csv(tmp_path / "to_label.csv", rows, header=("id", "text", "uncertainty"))
+    first = runner.invoke(app, ["review", "add", str(source), "--store", str(store_path)])
+    assert first.exit_code == 1  # a row was unusable; the others are queued all the same
+    assert "2 texts queued for review, 0 already queued, 1 already labeled, 1 unusable" in first.output
+    assert "row 3" in first.output
+    waiting, _ = ReviewQueue(LabelStore(store_path)).waiting(QueueFilter(), 10)
+    assert [(i.text, i.origin, i.external_id) for i in waiting] == [
+        ("新的一条", "suggest:to_label.csv", "1"),
+        ("又一条", "suggest:to_label.csv", "4"),
+    ]
+    again = runner.invoke(app, ["review", "add", str(source), "--store", str(store_path)])
+    assert "0 texts queued for review, 2 already queued" in again.output
+
+
+def test_review_add_names_a_missing_text_column(tmp_path):
+    source = write_csv(tmp_path / "a.csv", [["1", "x"]], header=("id", "body"))
+    result = runner.invoke(app, ["review", "add", str(source), "--store", str(tmp_path / "l.db")])
+    assert result.exit_code == 2 and "no text column 'text'" in result.output
+
+
+def test_hash_password_prints_an_entry_the_settings_accept_and_never_the_password():
+    result = runner.invoke(app, ["review", "hash-password", "李雷", "--role", "admin"], input="s3cret\ns3cret\n")
+    assert result.exit_code == 0, result.output
+    line = next(line for line in result.output.splitlines() if line.startswith("{"))
+    entry = UiUser.model_validate(json.loads(line)["李雷"])
+    assert entry.role == "admin" and verify_password("s3cret", entry.password_hash)
+    assert "s3cret" not in line
+    refused = runner.invoke(app, ["review", "hash-password", "x", "--role", "root"], input="a\na\n")
+    assert refused.exit_code == 2
