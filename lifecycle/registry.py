@@ -47,6 +47,7 @@ class ModelRegistry:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.versions = root / VERSIONS_DIR
+        self.log_file = root / LOG_FILE
 
     def staging_dir(self) -> Path:
         """A place to build a candidate on the same file system, so adding it is one rename."""
@@ -113,10 +114,9 @@ class ModelRegistry:
         self._log(entry)
 
     def history(self) -> list[dict[str, Any]]:
-        log = self.root / LOG_FILE
-        if not log.is_file():
+        if not self.log_file.is_file():
             return []
-        return [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return [json.loads(line) for line in self.log_file.read_text(encoding="utf-8").splitlines() if line.strip()]
 
     def summaries(self) -> list[VersionSummary]:
         active = self.active()
@@ -142,7 +142,7 @@ class ModelRegistry:
     def _log(self, entry: dict[str, Any]) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         line = json.dumps({"at": datetime.now(UTC).isoformat(timespec="seconds"), **entry}, ensure_ascii=False)
-        with (self.root / LOG_FILE).open("a", encoding="utf-8") as handle:
+        with self.log_file.open("a", encoding="utf-8") as handle:
             handle.write(line + "\n")
             handle.flush()
             os.fsync(handle.fileno())

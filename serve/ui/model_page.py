@@ -1,6 +1,7 @@
 """The model page: what is served, its evaluation report, the registry's versions and history;
 promote and roll back for an admin, through the registry's own functions (the same as
-`needlens models promote|rollback`), after which the service loads the new active model."""
+`needlens models promote|rollback`), after which the service loads the new active model; and
+retrain for an admin, as `needlens retrain` in a process of its own (``lifecycle/retrain_job.py``)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from classifier.labels import CAUSES, NEEDS
 from classifier.model_dir import ACTIVE_POINTER, VERSIONS_DIR, read_json_file
 from classifier.settings import Settings
 from lifecycle.registry import ModelRegistry, RegistryError
+from lifecycle.retrain_job import RetrainJobRunning, latest_job, log_tail, start_retrain
 from serve.dependencies import Service
 from serve.errors import ApiError
 from serve.state import ServiceState
@@ -25,7 +27,11 @@ from serve.ui.templating import page
 router = APIRouter(prefix="/ui", route_class=UiRoute)
 HISTORY_SHOWN = 50
 MAX_REASON = 500
-NOTICES = {"promoted": "Promoted; the service now serves the active version.", "rolled-back": "Rolled back."}
+NOTICES = {
+    "promoted": "Promoted; the service now serves the active version.",
+    "rolled-back": "Rolled back.",
+    "retrain-started": "Retraining started in a process of its own; reload this page to follow it.",
+}
 
 
 def served_registry(settings: Settings) -> ModelRegistry:
@@ -33,6 +39,24 @@ def served_registry(settings: Settings) -> ModelRegistry:
     model_dir = settings.model_dir
     is_registry = (model_dir / ACTIVE_POINTER).is_file() or (model_dir / VERSIONS_DIR).is_dir()
     return ModelRegistry(model_dir if is_registry else settings.registry_dir)
+
+
+def promotion_served(settings: Settings, registry: ModelRegistry) -> str:
+    """How a candidate that a retrain promotes reaches this service (the job cannot tell it)."""
+    if registry.root != settings.model_dir:
+        return (
+            f"This service serves {settings.model_dir}, not this registry: a promoted candidate is served"
+            f" by a service started on the registry (needlens serve --model {registry.root})."
+        )
+    if settings.reload_poll_s:
+        return (
+            f"This service follows the registry's ACTIVE pointer (checked every {settings.reload_poll_s:g} s):"
+            " a candidate the gate promotes is served within seconds, without a restart."
+        )
+    return (
+        "Pointer checks are off (NEEDLENS_RELOAD_POLL_S=0): a promoted candidate is served"
+        " after POST /v1/model/reload or a restart."
+    )
 
 
 def evaluation(model_dir: Path | None) -> dict[str, Any] | None:
@@ -72,6 +96,7 @@ def model(request: Request, account: PageAccount, service: Service, notice: str 
         versions, problem = registry.summaries(), None
     except RegistryError as exc:  # a version directory removed under us: say so
         versions, problem = [], str(exc)
+    job = latest_job(registry.root)
     return page(
         request,
         "model.html",
@@ -83,6 +108,9 @@ def model(request: Request, account: PageAccount, service: Service, notice: str 
         registry_root=str(registry.root),
         versions=versions,
         history=list(reversed(registry.history()))[:HISTORY_SHOWN],
+        job=job,
+        job_log=log_tail(job) if job is not None else "",
+        promotion_served=promotion_served(service.settings, registry),
     )
 
 
@@ -124,3 +152,17 @@ async def rollback(form: CheckedForm, account: AdminAccount, service: Service) -
         raise ApiError(422, "rollback_refused", str(exc)) from None
     await _follow(service)
     return RedirectResponse("/ui/model?notice=rolled-back", status_code=303)
+
+
+@router.post("/model/retrain")
+def retrain(form: CheckedForm, account: AdminAccount, service: Service) -> RedirectResponse:
+    """Start `needlens retrain` on the page's registry; 409 while a retrain runs on it."""
+    registry = served_registry(service.settings)
+    note = form.get("note", "").strip()[:MAX_REASON]
+    try:
+        start_retrain(registry, service.settings, account.name, note)
+    except RetrainJobRunning as exc:
+        raise ApiError(409, "retrain_running", str(exc)) from None
+    except OSError as exc:  # a registry folder it cannot write, no process left to start
+        raise ApiError(500, "retrain_not_started", f"{type(exc).__name__}: {exc}") from None
+    return RedirectResponse("/ui/model?notice=retrain-started", status_code=303)
