@@ -47,9 +47,10 @@ RECIPES: list[dict[str, object]] = [
     {"encoder_lr": 6e-5, "epochs": 10, "patience": 3},
     {"encoder_lr": 1e-4, "batch_size": 32, "epochs": 10, "patience": 3},
     {"encoder_lr": 6e-5, "epochs": 10, "patience": 3, "max_tokens": 256},
-    {"encoder_lr": 6e-5, "epochs": 10, "patience": 3, "seed": 7},
 ]
-"""Tried in this order while the time budget lasts; every other setting is the accurate profile's."""
+"""Tried in this order while the time budget lasts; every other setting is the accurate profile's.
+No recipe changes the seed: it also draws the validation split, which must stay the same for the
+recipes to be compared and for ``assemble`` to report on the split the teacher was calibrated on."""
 
 
 def _records():
@@ -169,7 +170,8 @@ def run(pack_dir: Path, out: Path, budget_s: float, smoke: bool = False) -> None
         lines = pool.read_text(encoding="utf-8").splitlines()[:200]
         pool = work / "pool-smoke.jsonl"
         pool.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    split = split_dataset(to_dataset(records), 0.15, 13)
+    profile = profile_training(TrainingSettings(), "accurate")
+    split = split_dataset(to_dataset(records), profile.validation_fraction, profile.seed)
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
     summary: dict[str, object] = {"gpu": gpu, "torch": torch.__version__, "runs": []}
     unit_ids = encoder.token_ids(_all_units([r["text"] for r in pool_rows(pool, Settings().max_chars)]))
@@ -184,7 +186,7 @@ def run(pack_dir: Path, out: Path, budget_s: float, smoke: bool = False) -> None
         if time.monotonic() - started > budget_s:
             print(f"time budget spent: {recipe} not tried")
             continue
-        settings = profile_training(TrainingSettings(), "accurate", base_model=str(base), device=device, **recipe)
+        settings = profile.model_copy(update={"base_model": str(base), "device": device, **recipe})
         t0 = time.monotonic()
         model, result, _ = fit(records, split, settings, print)
         score = max(h.validation_score for h in result.history)
@@ -226,7 +228,7 @@ def run(pack_dir: Path, out: Path, budget_s: float, smoke: bool = False) -> None
     shutil.copy(work / "teacher" / "config.json", out / "teacher-config.json")
 
     soft = work / "e5-small-pool.jsonl"
-    settings_run = Settings(batch_size=256)
+    settings_run = Settings(batch_size=256, runtime="torch")  # float32: the reference the check below compares with
     label_pool(Predictor(model, settings_run), pool, soft, settings_run)
     with soft.open("rb") as src, gzip.open(out / "soft.jsonl.gz", "wb") as dst:
         shutil.copyfileobj(src, dst)
@@ -245,15 +247,14 @@ def assemble(fetched: Path, out: Path, soft: Path) -> None:
 
     from classifier.modeling import NeedlensModel
     from classifier.settings import Settings, TrainingSettings
-    from training.data import fingerprint, split_dataset, to_dataset
+    from training.data import split_dataset, to_dataset
     from training.distill import meta_path
-    from training.pipeline import write_model_dir
+    from training.pipeline import describe_training, write_model_dir
+    from training.trainer import EpochRecord, TrainResult
 
     summary = json.loads((fetched / "summary.json").read_text(encoding="utf-8"))
     chosen = summary["chosen"]
-    settings = TrainingSettings(
-        **{**chosen["settings"], "base_model": str(Settings().base_models_dir / "e5-small"), "device": "cpu"}
-    )
+    settings = TrainingSettings(**{**chosen["settings"], "base_model": str(Settings().base_models_dir / "e5-small")})
     model = NeedlensModel.from_base(settings.base_model, settings.dropout, settings.max_tokens, settings.seed)
     state = {}
     for part in range(WEIGHT_FILES):
@@ -273,26 +274,17 @@ def assemble(fetched: Path, out: Path, soft: Path) -> None:
         setattr(model.config, key, device_config[key])
     records = _records()
     split = split_dataset(to_dataset(records), settings.validation_fraction, settings.seed)
-    data_fp = fingerprint(records)
-    training_facts = {
-        "data": {"path": "data/seed + data/real", "records": len(records), "fingerprint": data_fp},
-        "soft_labels": None,
-        "split": {
-            "train": len(split.train),
-            "validation": len(split.validation),
-            "validation_ids": split.validation["id"][:],
-        },
-        "settings": chosen["settings"],
-        "best_epoch": chosen["best_epoch"],
-        "device": f"cuda ({summary['gpu']}, torch {summary['torch']}; bench/gpu_teacher.py)",
-        "history": chosen["history"],
-        "seconds": chosen["seconds"],
-        "recipes_tried": summary["runs"],
-        "torch": summary["torch"],
-    }
+    result = TrainResult(
+        chosen["best_epoch"],
+        f"cuda ({summary['gpu']}, torch {summary['torch']}; bench/gpu_teacher.py)",
+        [EpochRecord(**h) for h in chosen["history"]],
+    )
+    description = "data/seed + data/real"
+    training_facts = describe_training(records, description, split, settings, result, None, chosen["seconds"])
+    training_facts |= {"recipes_tried": summary["runs"], "torch": summary["torch"]}
     validation_facts = {
-        "path": "data/seed + data/real (validation split)",
-        "fingerprint": data_fp,
+        "path": f"{description} (validation split)",
+        "fingerprint": training_facts["data"]["fingerprint"],
         "note": "Validation split: it also chose the recipe and set thresholds and temperatures.",
     }
     report = write_model_dir(model, split, settings, training_facts, validation_facts, out)
@@ -305,7 +297,7 @@ def assemble(fetched: Path, out: Path, soft: Path) -> None:
 
     with soft.open(encoding="utf-8") as handle:
         sample = [json.loads(line) for _, line in zip(range(200), handle, strict=False)]
-    here = Predictor.load(out).score([row["text"] for row in sample]).cause_probs
+    here = Predictor.load(out, Settings(runtime="torch")).score([row["text"] for row in sample]).cause_probs
     there = np.asarray([row["cause"] for row in sample])
     print(f"cause probabilities here vs on the device, 200 pool texts: max difference {np.abs(here - there).max():.4f}")
     meta = {**summary["soft_labels"], "teacher_dir": str(out)}

@@ -70,8 +70,31 @@ def train_on_records(
     model, result, soft_facts = fit(records, split, settings, log, judged_texts)
     calibrate(model, split.validation, settings)
     model.config.model_version = new_model_version(data_fp)
-    training_facts = {
-        "data": {"path": data_description, "records": len(records), "fingerprint": data_fp},
+    training_facts = describe_training(
+        records, data_description, split, settings, result, soft_facts, time.monotonic() - started
+    )
+    validation_facts = {
+        "path": f"{data_description} (validation split)",
+        "fingerprint": data_fp,
+        "note": "Validation split: it also set thresholds and temperatures.",
+    }
+    report = write_model_dir(model, split, settings, training_facts, validation_facts, out_dir)
+    log(f"saved {model.config.model_version} to {out_dir} in {time.monotonic() - started:.0f} s")
+    return report
+
+
+def describe_training(
+    records: list[LabeledRecord],
+    data_description: str,
+    split: Split,
+    settings: TrainingSettings,
+    result: TrainResult,
+    soft_facts: dict[str, Any] | None,
+    seconds: float,
+) -> dict[str, Any]:
+    """What ``training.json`` says of a run: its data, split, recipe, epochs and where it ran."""
+    return {
+        "data": {"path": data_description, "records": len(records), "fingerprint": fingerprint(records)},
         "soft_labels": soft_facts,
         "split": {
             "train": len(split.train),
@@ -82,17 +105,9 @@ def train_on_records(
         "best_epoch": result.best_epoch,
         "device": result.device,
         "history": [asdict(h) for h in result.history],
-        "seconds": time.monotonic() - started,
+        "seconds": seconds,
         "torch": torch.__version__,
     }
-    validation_facts = {
-        "path": f"{data_description} (validation split)",
-        "fingerprint": data_fp,
-        "note": "Validation split: it also set thresholds and temperatures.",
-    }
-    report = write_model_dir(model, split, settings, training_facts, validation_facts, out_dir)
-    log(f"saved {model.config.model_version} to {out_dir} in {time.monotonic() - started:.0f} s")
-    return report
 
 
 def new_model_version(data_fingerprint: str) -> str:
