@@ -168,16 +168,7 @@ class PredictionStore:
 
     def scan(self) -> Iterator[StoredPrediction]:
         """Every stored prediction, oldest first, read a page at a time (what monitoring streams through)."""
-        last = 0
-        while True:
-            with self.labels._connect() as db:
-                rows = db.execute(
-                    "SELECT * FROM predictions WHERE id > ? ORDER BY id LIMIT ?", (last, SCAN_PAGE)
-                ).fetchall()
-            yield from map(_stored, rows)
-            if len(rows) < SCAN_PAGE:
-                return
-            last = rows[-1]["id"]
+        return map(_stored, self.labels.rows_by_id("predictions", SCAN_PAGE))
 
     def prune(self, older_than: datetime) -> int:
         """Delete the predictions stored before ``older_than`` (naive: UTC); returns how many."""

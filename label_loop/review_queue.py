@@ -210,16 +210,8 @@ class ReviewQueue:
                     break
                 offset += PAGE
         if wanted.source in ("all", "queued") and not wanted.label and not wanted.model_version:
-            last = 0
-            while True:
-                with self.store._connect() as db:
-                    rows = db.execute(
-                        "SELECT * FROM review_texts WHERE id > ? ORDER BY id LIMIT ?", (last, PAGE)
-                    ).fetchall()
-                yield from (item for item in map(_queued_item, rows) if wanted.admits(item))
-                if len(rows) < PAGE:
-                    break
-                last = rows[-1]["id"]
+            rows = self.store.rows_by_id("review_texts", PAGE)
+            yield from (item for item in map(_queued_item, rows) if wanted.admits(item))
 
     def _decided(self, keys: Sequence[str]) -> set[str]:
         if not keys:

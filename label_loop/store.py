@@ -412,6 +412,18 @@ class LabelStore:
             (),
         )
 
+    def rows_by_id(self, table: str, page: int) -> Iterator[sqlite3.Row]:
+        """Every row of one of this file's tables, oldest id first, read a page per connection so
+        that a long scan (monitoring, the review queue) never holds the database open."""
+        last = 0
+        while True:
+            with self._connect() as db:
+                rows = db.execute(f"SELECT * FROM {table} WHERE id > ? ORDER BY id LIMIT ?", (last, page)).fetchall()
+            yield from rows
+            if len(rows) < page:
+                return
+            last = rows[-1]["id"]
+
     def _select(self, sql: str, args: tuple[object, ...]) -> list[LabelEvent]:
         with self._connect() as db:
             rows = db.execute(sql, args).fetchall()
