@@ -59,7 +59,11 @@ def merge(annotation_dir: Path, pool: dict[str, PoolText]) -> list[dict]:
         for path in sorted((annotation_dir / "audit").glob("reread*.jsonl"))
         for k, v in read_decisions(path).items()
     }
-    suggested = set((annotation_dir / "suggested_ids.txt").read_text(encoding="utf-8").split())
+    suggested = {
+        pool_id
+        for path in sorted(annotation_dir.glob("suggested_ids*.txt"))
+        for pool_id in path.read_text(encoding="utf-8").split()
+    }
     records: list[dict] = []
     for chunk in sorted((annotation_dir / "chunks").glob("c*.jsonl")):
         name = chunk.stem

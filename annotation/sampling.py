@@ -87,3 +87,50 @@ QUOTAS = {
     "tablet": 310,
 }
 SEED = 13
+
+
+@dataclass(frozen=True)
+class StratifiedRound:
+    """One stratified draw: its quotas, seed and first chunk number. A later round excludes every
+    text chosen before it (earlier chunks and the suggest rounds' id lists)."""
+
+    quotas: dict[str, int]
+    seed: int
+    first_chunk: int
+
+
+# Later draws keep round one's proportions. Between them, `needlens suggest` rounds filled chunks
+# c31–c38, c39–c50 and c63–c68 (data/annotation/suggested_ids*.txt).
+STRATIFIED_ROUNDS = {
+    1: StratifiedRound(QUOTAS, SEED, 1),
+    2: StratifiedRound(
+        {
+            "food_delivery": 228,
+            "hotel": 228,
+            "books": 120,
+            "clothing": 124,
+            "computer": 124,
+            "dairy": 124,
+            "fresh_fruit": 124,
+            "phone": 124,
+            "tablet": 124,
+        },
+        14,
+        51,
+    ),
+    3: StratifiedRound(
+        {
+            "food_delivery": 114,
+            "hotel": 114,
+            "books": 60,
+            "clothing": 62,
+            "computer": 62,
+            "dairy": 62,
+            "fresh_fruit": 62,
+            "phone": 62,
+            "tablet": 62,
+        },
+        15,
+        69,
+    ),
+}

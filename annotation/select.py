@@ -1,30 +1,61 @@
-"""Re-create the stratified chunks of data/annotation from the pool: ``python -m annotation.select POOL OUT``.
+"""Re-create the stratified chunks of data/annotation from the pool.
 
-The remaining chunks (c31–c38) hold the texts `needlens suggest` ranked most uncertain for the
-first default model; their ids, in rank order, are in ``data/annotation/suggested_ids.txt``.
+    python -m annotation.select POOL OUT            # round one: c01–c30
+    python -m annotation.select POOL OUT --round 2  # c51–c62
+    python -m annotation.select POOL OUT --round 3  # c69–c74
+
+The other chunks hold the texts `needlens suggest` ranked most uncertain: c31–c38 for the first
+default model, c39–c50 and c63–c68 for the distilled default of 2026-11-30 (its two runs over
+what was still unread); their ids, in rank order, are in ``data/annotation/suggested_ids*.txt``
+(a round's chunks hold them shuffled with seed 13, so each chunk is a sample of the round). A
+later stratified round excludes every text chosen before its first chunk, which is why it reads
+the earlier chunks and those id lists.
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
 from pathlib import Path
 
-from annotation.chunks import write_chunks
-from annotation.sampling import QUOTAS, SEED, read_pool, select
+from annotation.chunks import read_chunk, write_chunks
+from annotation.sampling import STRATIFIED_ROUNDS, read_pool, select
 
 CHUNK_SIZE = 110
+ANNOTATION_DIR = Path("data/annotation")
+SUGGEST_ROUNDS = {"suggested_ids.txt": 31, "suggested_ids.round2.txt": 39, "suggested_ids.round3.txt": 63}
+"""Each suggest round's id list and its first chunk."""
 
 
-def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        print("usage: python -m annotation.select POOL.jsonl OUT_DIR", file=sys.stderr)
-        return 2
-    pool_path, out_dir = map(Path, argv)
-    chosen = select(read_pool(pool_path), QUOTAS, seed=SEED)
-    paths = write_chunks(chosen, out_dir, CHUNK_SIZE, "c")
-    print(f"{len(chosen)} texts in {len(paths)} chunks → {out_dir}")
+def chosen_before(annotation_dir: Path, first_chunk: int) -> set[str]:
+    """Every pool id in the chunks before ``first_chunk``, read from the chunks themselves, plus
+    the suggest rounds that came before it (whose chunks a fresh checkout re-creating a draw may
+    not have yet)."""
+    chunks = annotation_dir / "chunks"
+    ids = {
+        row["id"]
+        for number in range(1, first_chunk)
+        if (chunks / f"c{number:02d}.jsonl").exists()
+        for row in read_chunk(chunks / f"c{number:02d}.jsonl")
+    }
+    for name, start in SUGGEST_ROUNDS.items():
+        if start < first_chunk:
+            ids |= set((annotation_dir / name).read_text(encoding="utf-8").split())
+    return ids
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m annotation.select", description=__doc__)
+    parser.add_argument("pool", type=Path)
+    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("--round", type=int, choices=sorted(STRATIFIED_ROUNDS), default=1, dest="round_")
+    args = parser.parse_args(argv)
+    draw = STRATIFIED_ROUNDS[args.round_]
+    exclude = chosen_before(ANNOTATION_DIR, draw.first_chunk)
+    chosen = select(read_pool(args.pool), draw.quotas, seed=draw.seed, exclude=exclude)
+    paths = write_chunks(chosen, args.out_dir, CHUNK_SIZE, "c", start=draw.first_chunk)
+    print(f"{len(chosen)} texts in {len(paths)} chunks → {args.out_dir}")
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+    raise SystemExit(main())

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from annotation.chunks import read_chunk, write_chunks
+from annotation.double import write_reading_records
 from annotation.merge import MergeError, merge
 from annotation.sampling import PoolText, select
 from annotation.validate import problems
@@ -113,3 +114,49 @@ def test_merge_keeps_agreement_adjudication_and_rereads_with_provenance(workspac
     for record in records.values():
         assert record["text"] == texts[record["pool_id"]].text
         assert {"source", "source_row", "pool_id", "annotator", "domain"} <= set(record)
+
+
+def test_a_later_suggest_round_marks_its_chunks_as_suggested(workspace):
+    directory, texts = workspace
+    ids = list(texts)
+    write_lines(directory / "adjudication.jsonl", [{"id": ids[1], "needs": ["surface"], "cause": "none", "rule": "r"}])
+    write_chunks([PoolText("p900000", "好" * 9, "hotel", "corpus", 900, 0)], directory / "chunks", 1, "c", start=3)
+    write_lines(
+        directory / "raw" / "c03.A.jsonl", [{"id": "p900000", "needs": ["surface"], "cause": "none", "hard": False}]
+    )
+    (directory / "suggested_ids.round2.txt").write_text("p900000\n")
+    texts["p900000"] = PoolText("p900000", "好" * 9, "hotel", "corpus", 900, 0)
+    records = {r["pool_id"]: r for r in merge(directory, texts)}
+    assert records["p900000"]["selection"] == "suggest"
+    assert records[ids[0]]["selection"] == "stratified"
+
+
+def line_count(path: Path) -> int:
+    return len(path.read_text(encoding="utf-8").splitlines())
+
+
+def test_double_sheet_of_one_round_leaves_the_other_chunks_out(workspace, tmp_path_factory):
+    directory, _ = workspace
+    write_chunks(pool(2), directory / "chunks", 2, "c", start=9)
+    first, second = pool(2)[0].pool_id, pool(2)[1].pool_id
+    write_lines(
+        directory / "raw" / "c09.A.jsonl",
+        [
+            {"id": first, "needs": ["surface"], "cause": "none", "hard": False},
+            {"id": second, "needs": ["surface"], "cause": "none", "hard": False},
+        ],
+    )
+    write_lines(
+        directory / "raw" / "c09.B.jsonl",
+        [
+            {"id": first, "needs": ["surface"], "cause": "none", "hard": False},
+            {"id": second, "needs": ["surface", "emotional"], "cause": "none", "hard": False},
+        ],
+    )
+    everything = tmp_path_factory.mktemp("all")
+    one_round = tmp_path_factory.mktemp("round")
+    write_reading_records(directory, everything)
+    write_reading_records(directory, one_round, only=["c09"])
+    assert line_count(everything / "A.jsonl") == 4 and line_count(one_round / "A.jsonl") == 2
+    assert line_count(everything / "disagreements.jsonl") == 2
+    assert [json.loads(line)["id"] for line in (one_round / "disagreements.jsonl").read_text().splitlines()] == [second]
