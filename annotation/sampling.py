@@ -92,7 +92,7 @@ SEED = 13
 @dataclass(frozen=True)
 class StratifiedRound:
     """One stratified draw: its quotas, seed and first chunk number. A later round excludes every
-    text chosen before it (earlier chunks and the suggest rounds' id lists)."""
+    text chosen before it: every earlier chunk, the suggest rounds' included."""
 
     quotas: dict[str, int]
     seed: int

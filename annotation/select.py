@@ -9,7 +9,7 @@ default model, c39–c50 and c63–c68 for the distilled default of 2026-11-30 (
 what was still unread); their ids, in rank order, are in ``data/annotation/suggested_ids*.txt``
 (a round's chunks hold them shuffled with seed 13, so each chunk is a sample of the round). A
 later stratified round excludes every text chosen before its first chunk, which is why it reads
-the earlier chunks and those id lists.
+the earlier chunks.
 """
 
 from __future__ import annotations
@@ -22,25 +22,13 @@ from annotation.sampling import STRATIFIED_ROUNDS, read_pool, select
 
 CHUNK_SIZE = 110
 ANNOTATION_DIR = Path("data/annotation")
-SUGGEST_ROUNDS = {"suggested_ids.txt": 31, "suggested_ids.round2.txt": 39, "suggested_ids.round3.txt": 63}
-"""Each suggest round's id list and its first chunk."""
 
 
 def chosen_before(annotation_dir: Path, first_chunk: int) -> set[str]:
-    """Every pool id in the chunks before ``first_chunk``, read from the chunks themselves, plus
-    the suggest rounds that came before it (whose chunks a fresh checkout re-creating a draw may
-    not have yet)."""
+    """Every pool id in the chunks before ``first_chunk`` (the suggest rounds' chunks included):
+    what the draw excluded when it was made."""
     chunks = annotation_dir / "chunks"
-    ids = {
-        row["id"]
-        for number in range(1, first_chunk)
-        if (chunks / f"c{number:02d}.jsonl").exists()
-        for row in read_chunk(chunks / f"c{number:02d}.jsonl")
-    }
-    for name, start in SUGGEST_ROUNDS.items():
-        if start < first_chunk:
-            ids |= set((annotation_dir / name).read_text(encoding="utf-8").split())
-    return ids
+    return {row["id"] for number in range(1, first_chunk) for row in read_chunk(chunks / f"c{number:02d}.jsonl")}
 
 
 def main(argv: list[str] | None = None) -> int:
