@@ -62,17 +62,17 @@ def train_on_records(
     """Train, calibrate and save a model; returns its validation report. ``judged_texts``: texts
     the model will be judged on elsewhere (the retraining gate's sets), kept out of the soft labels."""
     started = time.monotonic()
-    data_fp = fingerprint(records)
     split = split_dataset(to_dataset(records), settings.validation_fraction, settings.seed)
     log(
         f"data: {len(records)} records from {data_description} → {len(split.train)} train / {len(split.validation)} validation"
     )
     model, result, soft_facts = fit(records, split, settings, log, judged_texts)
     calibrate(model, split.validation, settings)
-    model.config.model_version = new_model_version(data_fp)
     training_facts = describe_training(
         records, data_description, split, settings, result, soft_facts, time.monotonic() - started
     )
+    data_fp = training_facts["data"]["fingerprint"]
+    model.config.model_version = new_model_version(data_fp)
     validation_facts = {
         "path": f"{data_description} (validation split)",
         "fingerprint": data_fp,
