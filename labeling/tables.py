@@ -353,7 +353,10 @@ def _cell(kind: ColumnType, value: Any, native_numbers: bool = False) -> Any:
 
 
 def _write_csv(rows: Iterable[dict[str, Any]], path: Path, columns: dict[str, ColumnType], fmt: str) -> None:
-    with path.open("w", encoding="utf-8", newline="") as handle:
+    """UTF-8 with a byte-order mark: without it Excel, where analysts open these files, reads
+    them in the machine's ANSI code page and shows the Chinese as mojibake. Every reader here
+    and pandas' ``utf-8-sig`` skip the mark."""
+    with path.open("w", encoding="utf-8-sig", newline="") as handle:
         writer = csv.writer(handle, delimiter=_delimiter(fmt))
         writer.writerow(list(columns))
         writer.writerows([_cell(kind, row.get(c)) for c, kind in columns.items()] for row in rows)

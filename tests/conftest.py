@@ -63,7 +63,7 @@ def write_csv(path: Path, rows: list, header: tuple[str, ...] = ("id", "text"), 
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
-    with path.open(encoding="utf-8", newline="") as handle:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
         return list(csv.DictReader(handle))
 
 

@@ -42,7 +42,7 @@ def test_audit_command_writes_a_report_sorted_by_confidence(tmp_path):
     result = runner.invoke(app, ["audit", "--data", str(data), "--store", str(store), "-o", str(out), "--folds", "3"])
     assert result.exit_code == 0, result.output
     assert f"of {len(raw)} labeled texts flagged" in result.output
-    with out.open(encoding="utf-8") as handle:
+    with out.open(encoding="utf-8-sig") as handle:
         rows = list(csv.DictReader(handle))
     assert {r["id"] for r in rows} >= flipped
     confidences = [float(r["confidence"]) for r in rows]

@@ -73,7 +73,7 @@ def test_suggest_command_leaves_out_labeled_and_bad_rows_and_its_output_imports(
     assert result.exit_code == 0, result.output
     said = " ".join(result.output.split())  # rich wraps long lines
     assert "2 of 3 texts suggested" in said and "1 already labeled and 1 unusable" in said
-    with out.open(encoding="utf-8") as handle:
+    with out.open(encoding="utf-8-sig") as handle:
         rows = list(csv.DictReader(handle))
     assert [r["rank"] for r in rows] == ["1", "2"]
     assert texts[1] not in {r["text"] for r in rows}

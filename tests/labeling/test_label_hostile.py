@@ -23,7 +23,7 @@ def label_file(predictor, source, output, max_chars=1000, chunk_rows=4, **option
 
 def read_rows(path):
     if path.suffix == ".csv":
-        with path.open(encoding="utf-8", newline="") as handle:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
             return list(csv.DictReader(handle))
     if path.suffix == ".jsonl":
         return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
@@ -114,7 +114,7 @@ def test_a_header_only_file_writes_a_header_only_output(predictor, tmp_path):
     source.write_text("id,text,门店\n", encoding="utf-8")
     summary = label_file(predictor, source, tmp_path / "out.csv")
     assert summary.rows == 0
-    header = (tmp_path / "out.csv").read_text(encoding="utf-8").splitlines()
+    header = (tmp_path / "out.csv").read_text(encoding="utf-8-sig").splitlines()
     assert len(header) == 1 and header[0].startswith("row,id,text,门店,needs")
 
 

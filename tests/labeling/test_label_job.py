@@ -84,9 +84,20 @@ def test_every_format_in_and_out(predictor, tmp_path, suffix):
         ids = [row["id"] for row in table]
         assert all(isinstance(row["needs"], list) and row["needs"] for row in table)
     else:
-        with output.open(encoding="utf-8") as handle:
+        with output.open(encoding="utf-8-sig") as handle:
             ids = [row["id"] for row in csv.DictReader(handle, delimiter="\t")]
     assert ids == [r[0] for r in rows]
+
+
+def test_csv_output_opens_in_excel_and_labels_again(predictor, tmp_path):
+    """The byte-order mark is what makes Excel read UTF-8; the output must still be valid input."""
+    source = write_csv(tmp_path / "in.csv", [["1", TEXTS[0]], ["2", TEXTS[1]]], header=("编号", "text"))
+    first = tmp_path / "out.csv"
+    label_file(LabelJob(predictor, 2, 1000), source, first, id_column="编号")
+    assert first.read_bytes().startswith(b"\xef\xbb\xbfrow,id,\xe7\xbc\x96\xe5\x8f\xb7,")  # BOM, then the header
+    again = tmp_path / "again.csv"
+    label_file(LabelJob(predictor, 2, 1000), first, again, id_column="编号")
+    assert [r["编号"] for r in read_csv(again)] == ["1", "2"]
 
 
 def test_interrupted_run_resumes_without_losing_or_duplicating_rows(predictor, tmp_path):
