@@ -74,6 +74,12 @@ class HttpSettings(BaseModel):
         None, description="signs /ui session cookies; unset: a random key per process (set it when workers > 1)"
     )
     ui_session_hours: float = Field(12.0, gt=0.0, description="a /ui sign-in lasts this long")
+    ui_login_failures: int = Field(
+        10, ge=1, description="wrong /ui passwords allowed per account name, and per client address, in the window"
+    )
+    ui_login_window_s: int = Field(
+        900, ge=1, description="the moving window of ui_login_failures; past the limit /ui/login answers 429"
+    )
     ui_lease_s: float = Field(
         900.0, gt=0.0, description="a review-queue item opened by an annotator is nobody else's for this long"
     )

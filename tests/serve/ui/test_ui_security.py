@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
+from fastapi.testclient import TestClient
+from httpx import Response
+from limits import RateLimitItemPerSecond
 
 from label_loop.review_queue import QueuedText
 from lifecycle.registry import ModelRegistry
+from serve.app import create_app
 from serve.ui.passwords import hash_password, verify_password
-from tests.serve.ui.conftest import PASSWORDS, csrf_of, queue_of, sign_in
+from serve.ui.sign_in_limit import SignInLimit
+from tests.serve.test_serve import wait_ready
+from tests.serve.ui.conftest import PASSWORDS, csrf_of, queue_of, sign_in, ui_settings
 
 XSS = '<script>window.__pwned=1</script><img src=x onerror="window.__pwned=2">退款'
 
@@ -35,6 +43,38 @@ def test_a_wrong_password_and_an_unknown_name_are_refused_alike(client):
     assert wrong.status_code == unknown.status_code == 401
     assert "Wrong name or password." in wrong.text and "Wrong name or password." in unknown.text
     assert client.get("/ui", follow_redirects=False).status_code == 303
+
+
+def test_wrong_passwords_past_the_limit_are_refused_per_name_and_per_address(toy_model, predictor, tmp_path):
+    app = create_app(ui_settings(toy_model[0], tmp_path, ui_login_failures=3, ui_login_window_s=600), predictor)
+
+    def attempt(client: TestClient, name: str, password: str) -> Response:
+        form = {"csrf_token": csrf_of(client), "name": name, "password": password, "next": "/ui"}
+        return client.post("/ui/login", data=form, follow_redirects=False)
+
+    with TestClient(app, base_url="http://testserver", client=("10.0.0.1", 1)) as guesser:
+        wait_ready(guesser)
+        assert [attempt(guesser, "ana", f"guess{i}").status_code for i in range(3)] == [401] * 3
+        blocked = attempt(guesser, "ana", PASSWORDS["ana"])  # the right password, past the limit
+        assert blocked.status_code == 429 and 500 < int(blocked.headers["retry-after"]) <= 600
+        assert "Too many wrong passwords" in blocked.text
+        assert attempt(guesser, "bo", PASSWORDS["bo"]).status_code == 429  # the address is counted too
+        elsewhere = TestClient(app, base_url="http://testserver", client=("10.0.0.2", 1))
+        assert attempt(elsewhere, "ana", PASSWORDS["ana"]).status_code == 429  # so is the name
+        assert attempt(elsewhere, "bo", "wrong").status_code == 401
+        assert attempt(elsewhere, "bo", PASSWORDS["bo"]).status_code == 303  # a success clears its name
+        assert [attempt(elsewhere, "bo", "wrong").status_code for _ in range(2)] == [401] * 2
+
+
+def test_a_failure_count_ends_with_its_window():
+    limit = SignInLimit(RateLimitItemPerSecond(2, 1))
+    limit.failed("ana", "10.0.0.1")
+    assert limit.wait_s("ana", "10.0.0.1") == 0
+    limit.failed("ana", "10.0.0.1")
+    assert limit.wait_s("ana", "10.0.0.1") == 1 and limit.wait_s("bo", "10.0.0.1") == 1
+    assert limit.wait_s("bo", "10.0.0.2") == 0
+    time.sleep(1.05)
+    assert limit.wait_s("ana", "10.0.0.1") == 0
 
 
 def test_signing_in_leads_back_to_the_page_asked_for_and_never_to_another_site(client):
