@@ -100,7 +100,7 @@ class StratifiedRound:
 
 
 # Later draws keep round one's proportions. Between them, `needlens suggest` rounds filled chunks
-# c31–c38, c39–c50 and c63–c68 (data/annotation/suggested_ids*.txt).
+# c31–c38, c39–c50, c63–c68, c75–c80 and c87–c94 (data/annotation/suggested_ids*.txt).
 STRATIFIED_ROUNDS = {
     1: StratifiedRound(QUOTAS, SEED, 1),
     2: StratifiedRound(
@@ -132,5 +132,35 @@ STRATIFIED_ROUNDS = {
         },
         15,
         69,
+    ),
+    4: StratifiedRound(
+        {
+            "food_delivery": 114,
+            "hotel": 114,
+            "books": 60,
+            "clothing": 62,
+            "computer": 62,
+            "dairy": 62,
+            "fresh_fruit": 62,
+            "phone": 62,
+            "tablet": 62,
+        },
+        16,
+        81,
+    ),
+    5: StratifiedRound(
+        {
+            "food_delivery": 152,
+            "hotel": 152,
+            "books": 80,
+            "clothing": 83,
+            "computer": 83,
+            "dairy": 83,
+            "fresh_fruit": 83,
+            "phone": 82,
+            "tablet": 82,
+        },
+        17,
+        95,
     ),
 }

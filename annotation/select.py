@@ -2,11 +2,11 @@
 
     python -m annotation.select POOL OUT            # round one: c01–c30
     python -m annotation.select POOL OUT --round 2  # c51–c62
-    python -m annotation.select POOL OUT --round 3  # c69–c74
+    python -m annotation.select POOL OUT --round 3  # c69–c74 (4: c81–c86, 5: c95–c102)
 
 The other chunks hold the texts `needlens suggest` ranked most uncertain: c31–c38 for the first
 default model, c39–c50 and c63–c68 for the distilled default of 2026-11-30 (its two runs over
-what was still unread); their ids, in rank order, are in ``data/annotation/suggested_ids*.txt``
+what was still unread), c75–c80 and c87–c94 for the default retrained on 8,140 texts; their ids, in rank order, are in ``data/annotation/suggested_ids*.txt``
 (a round's chunks hold them shuffled with seed 13, so each chunk is a sample of the round). A
 later stratified round excludes every text chosen before its first chunk, which is why it reads
 the earlier chunks.
