@@ -99,6 +99,19 @@ class StratifiedRound:
     first_chunk: int
 
 
+# A quarter of round one's 3,300 texts, in its proportions (rounds three and four).
+QUARTER_QUOTAS = {
+    "food_delivery": 114,
+    "hotel": 114,
+    "books": 60,
+    "clothing": 62,
+    "computer": 62,
+    "dairy": 62,
+    "fresh_fruit": 62,
+    "phone": 62,
+    "tablet": 62,
+}
+
 # Later draws keep round one's proportions. Between them, `needlens suggest` rounds filled chunks
 # c31–c38, c39–c50, c63–c68, c75–c80 and c87–c94 (data/annotation/suggested_ids*.txt).
 STRATIFIED_ROUNDS = {
@@ -118,36 +131,8 @@ STRATIFIED_ROUNDS = {
         14,
         51,
     ),
-    3: StratifiedRound(
-        {
-            "food_delivery": 114,
-            "hotel": 114,
-            "books": 60,
-            "clothing": 62,
-            "computer": 62,
-            "dairy": 62,
-            "fresh_fruit": 62,
-            "phone": 62,
-            "tablet": 62,
-        },
-        15,
-        69,
-    ),
-    4: StratifiedRound(
-        {
-            "food_delivery": 114,
-            "hotel": 114,
-            "books": 60,
-            "clothing": 62,
-            "computer": 62,
-            "dairy": 62,
-            "fresh_fruit": 62,
-            "phone": 62,
-            "tablet": 62,
-        },
-        16,
-        81,
-    ),
+    3: StratifiedRound(QUARTER_QUOTAS, 15, 69),
+    4: StratifiedRound(QUARTER_QUOTAS, 16, 81),
     5: StratifiedRound(
         {
             "food_delivery": 152,
