@@ -6,10 +6,10 @@
 
 The other chunks hold the texts `needlens suggest` ranked most uncertain: c31–c38 for the first
 default model, c39–c50 and c63–c68 for the distilled default of 2026-11-30 (its two runs over
-what was still unread), c75–c80 and c87–c94 for the default retrained on 8,140 texts; their ids, in rank order, are in ``data/annotation/suggested_ids*.txt``
-(a round's chunks hold them shuffled with seed 13, so each chunk is a sample of the round). A
-later stratified round excludes every text chosen before its first chunk, which is why it reads
-the earlier chunks.
+what was still unread), c75–c80 and c87–c94 for the default retrained on 8,140 texts; their
+ids, in rank order, are in ``data/annotation/suggested_ids*.txt`` (a round's chunks hold them
+shuffled with seed 13, so each chunk is a sample of the round). A later stratified round
+excludes every text chosen before its first chunk, which is why it reads the earlier chunks.
 """
 
 from __future__ import annotations
