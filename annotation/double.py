@@ -20,7 +20,7 @@ def double_read_chunks(annotation_dir: Path, only: Collection[str] = ()) -> list
     """Chunks with a second reading; ``only`` (chunk names) narrows them to one round."""
     return sorted(
         chunk
-        for chunk in (annotation_dir / "chunks").glob("c*.jsonl")
+        for chunk in (annotation_dir / "chunks").glob("*.jsonl")
         if (annotation_dir / "raw" / f"{chunk.stem}.B.jsonl").exists() and (not only or chunk.stem in only)
     )
 

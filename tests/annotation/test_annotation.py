@@ -13,6 +13,7 @@ from annotation.double import write_reading_records
 from annotation.merge import MergeError, merge
 from annotation.sampling import PoolText, select
 from annotation.validate import problems
+from annotation.written import merge_written
 
 
 def pool(n: int = 400) -> list[PoolText]:
@@ -160,3 +161,57 @@ def test_double_sheet_of_one_round_leaves_the_other_chunks_out(workspace, tmp_pa
     assert line_count(everything / "A.jsonl") == 4 and line_count(one_round / "A.jsonl") == 2
     assert line_count(everything / "disagreements.jsonl") == 2
     assert [json.loads(line)["id"] for line in (one_round / "disagreements.jsonl").read_text().splitlines()] == [second]
+
+
+def written_round(tmp_path: Path) -> Path:
+    """Two written hotel texts: the second reader agrees on the first and not on the second."""
+    written = [
+        {
+            "id": "ht-0001",
+            "text": "房间很干净",
+            "needs": ["surface"],
+            "cause": "none",
+            "source": "needlens-team",
+            "domain": "hotel",
+            "genre": "review",
+        },
+        {
+            "id": "ht-0002",
+            "text": "空调坏了也没人来修，说好的回电呢",
+            "needs": ["surface"],
+            "cause": "system_error",
+            "source": "needlens-team",
+            "domain": "hotel",
+            "genre": "complaint",
+        },
+    ]
+    (tmp_path / "written").mkdir()
+    (tmp_path / "raw").mkdir()
+    write_lines(tmp_path / "written" / "hotel.jsonl", written)
+    write_lines(
+        tmp_path / "raw" / "hotel.B.jsonl",
+        [
+            {"id": "ht-0001", "needs": ["surface"], "cause": "none", "hard": False},
+            {"id": "ht-0002", "needs": ["surface", "emotional"], "cause": "system_error", "hard": False},
+        ],
+    )
+    return tmp_path
+
+
+def test_a_written_text_keeps_agreed_labels_and_takes_the_adjudicators_otherwise(tmp_path):
+    round_dir = written_round(tmp_path)
+    with pytest.raises(MergeError, match="ht-0002"):
+        merge_written(round_dir)
+    decision = {"id": "ht-0002", "needs": ["surface", "emotional"], "cause": "system_error", "rule": "回电 promised"}
+    write_lines(round_dir / "adjudication.jsonl", [decision])
+    agreed, adjudicated = merge_written(round_dir)["hotel"]
+    assert (agreed["needs"], agreed["cause"], agreed.get("hard")) == (["surface"], "none", None)
+    assert (adjudicated["needs"], adjudicated["hard"]) == (["surface", "emotional"], True)
+    assert adjudicated["text"] == "空调坏了也没人来修，说好的回电呢" and adjudicated["genre"] == "complaint"
+
+
+def test_a_written_text_the_second_reader_skipped_stops_the_merge(tmp_path):
+    round_dir = written_round(tmp_path)
+    write_lines(round_dir / "raw" / "hotel.B.jsonl", [{"id": "ht-0001", "needs": ["surface"], "cause": "none"}])
+    with pytest.raises(MergeError, match="no reading of ht-0002"):
+        merge_written(round_dir)
