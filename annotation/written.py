@@ -1,13 +1,15 @@
 """Team-written seed files from a writing round: the writer's texts, with the labels the protocol
 lets stand.
 
-A writer wrote each text and read it against the spec (``written/DOMAIN.jsonl``, its labels
-copied to ``raw/DOMAIN.A.jsonl`` beside the text-only ``chunks/DOMAIN.jsonl`` a second reader
-labeled blind into ``raw/DOMAIN.B.jsonl``). Where the two readings agree the label stands; where
-they differ the adjudicator's (``adjudication.jsonl``) does, and the record is marked hard. Like
-``annotation.merge``, nothing here decides a label.
+A writer wrote each text and read it against the spec (``written/DOMAIN.jsonl``). ``--blind``
+splits that into the text-only ``chunks/DOMAIN.jsonl`` a second reader labels blind into
+``raw/DOMAIN.B.jsonl``, and the writer's labels as ``raw/DOMAIN.A.jsonl``, so
+``annotation.double`` reads the round like any other. Where the two readings agree the label
+stands; where they differ the adjudicator's (``adjudication.jsonl``) does, and the record is
+marked hard. Like ``annotation.merge``, nothing here decides a label.
 
-    python -m annotation.written data/annotation/seed_new data/seed
+    python -m annotation.written --blind data/annotation/seed_new    # before the second reading
+    python -m annotation.written data/annotation/seed_new data/seed   # after adjudication
 """
 
 from __future__ import annotations
@@ -17,6 +19,28 @@ import sys
 from pathlib import Path
 
 from annotation.merge import MergeError, read_decisions, read_readings, write_corpus
+
+
+def read_written(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def split_for_blind_reading(round_dir: Path) -> list[Path]:
+    """Each domain's chunk (id, domain, text: nothing that hints at a label) and the writer's reading."""
+    (round_dir / "chunks").mkdir(exist_ok=True)
+    (round_dir / "raw").mkdir(exist_ok=True)
+    chunks = []
+    for written in sorted((round_dir / "written").glob("*.jsonl")):
+        records = read_written(written)
+        chunk = round_dir / "chunks" / written.name
+        write_corpus([{"id": r["id"], "domain": r["domain"], "text": r["text"]} for r in records], chunk)
+        reading = [
+            {"id": r["id"], "needs": r["needs"], "cause": r["cause"], "hard": bool(r.get("hard", False))}
+            for r in records
+        ]
+        write_corpus(reading, round_dir / "raw" / f"{written.stem}.A.jsonl")
+        chunks.append(chunk)
+    return chunks
 
 
 def merge_written(round_dir: Path) -> dict[str, list[dict]]:
@@ -30,8 +54,7 @@ def merge_written(round_dir: Path) -> dict[str, list[dict]]:
             raise MergeError(f"{written}: no second reading at {second_path}")
         second = read_readings(second_path)
         records = []
-        for line in written.read_text(encoding="utf-8").splitlines():
-            record = json.loads(line)
+        for record in read_written(written):
             b = second.get(record["id"])
             if b is None:
                 raise MergeError(f"{second_path}: no reading of {record['id']}")
@@ -46,8 +69,12 @@ def merge_written(round_dir: Path) -> dict[str, list[dict]]:
 
 
 def main(argv: list[str]) -> int:
+    if len(argv) == 2 and argv[0] == "--blind":
+        for chunk in split_for_blind_reading(Path(argv[1])):
+            print(f"{chunk} (and the writer's reading in raw/{chunk.stem}.A.jsonl)")
+        return 0
     if len(argv) != 2:
-        print("usage: python -m annotation.written ROUND_DIR SEED_DIR", file=sys.stderr)
+        print("usage: python -m annotation.written [--blind ROUND_DIR | ROUND_DIR SEED_DIR]", file=sys.stderr)
         return 2
     round_dir, seed_dir = map(Path, argv)
     try:

@@ -13,7 +13,7 @@ from annotation.double import write_reading_records
 from annotation.merge import MergeError, merge
 from annotation.sampling import PoolText, select
 from annotation.validate import problems
-from annotation.written import merge_written
+from annotation.written import merge_written, split_for_blind_reading
 
 
 def pool(n: int = 400) -> list[PoolText]:
@@ -215,3 +215,11 @@ def test_a_written_text_the_second_reader_skipped_stops_the_merge(tmp_path):
     write_lines(round_dir / "raw" / "hotel.B.jsonl", [{"id": "ht-0001", "needs": ["surface"], "cause": "none"}])
     with pytest.raises(MergeError, match="no reading of ht-0002"):
         merge_written(round_dir)
+
+
+def test_a_written_round_splits_into_a_label_free_chunk_and_the_writers_reading(tmp_path):
+    round_dir = written_round(tmp_path)
+    (chunk,) = split_for_blind_reading(round_dir)
+    assert [set(row) for row in read_chunk(chunk)] == [{"id", "domain", "text"}] * 2
+    first = (round_dir / "raw" / "hotel.A.jsonl").read_text(encoding="utf-8").splitlines()
+    assert json.loads(first[1]) == {"id": "ht-0002", "needs": ["surface"], "cause": "system_error", "hard": False}
