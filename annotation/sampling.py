@@ -112,8 +112,21 @@ QUARTER_QUOTAS = {
     "tablet": 62,
 }
 
+# A third of round one's 3,300 texts, in its proportions (rounds five to seven).
+THIRD_QUOTAS = {
+    "food_delivery": 152,
+    "hotel": 152,
+    "books": 80,
+    "clothing": 83,
+    "computer": 83,
+    "dairy": 83,
+    "fresh_fruit": 83,
+    "phone": 82,
+    "tablet": 82,
+}
+
 # Later draws keep round one's proportions. Between them, `needlens suggest` rounds filled chunks
-# c31–c38, c39–c50, c63–c68, c75–c80 and c87–c94 (data/annotation/suggested_ids*.txt).
+# c31–c38, c39–c50, c63–c68, c75–c80, c87–c94, c103–c110 and c119–c126 (data/annotation/suggested_ids*.txt).
 STRATIFIED_ROUNDS = {
     1: StratifiedRound(QUOTAS, SEED, 1),
     2: StratifiedRound(
@@ -133,19 +146,7 @@ STRATIFIED_ROUNDS = {
     ),
     3: StratifiedRound(QUARTER_QUOTAS, 15, 69),
     4: StratifiedRound(QUARTER_QUOTAS, 16, 81),
-    5: StratifiedRound(
-        {
-            "food_delivery": 152,
-            "hotel": 152,
-            "books": 80,
-            "clothing": 83,
-            "computer": 83,
-            "dairy": 83,
-            "fresh_fruit": 83,
-            "phone": 82,
-            "tablet": 82,
-        },
-        17,
-        95,
-    ),
+    5: StratifiedRound(THIRD_QUOTAS, 17, 95),
+    6: StratifiedRound(THIRD_QUOTAS, 18, 111),
+    7: StratifiedRound(THIRD_QUOTAS, 19, 127),
 }

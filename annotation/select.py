@@ -1,26 +1,33 @@
-"""Re-create the stratified chunks of data/annotation from the pool.
+"""Re-create the chunks of data/annotation from the pool.
 
     python -m annotation.select POOL OUT            # round one: c01–c30
     python -m annotation.select POOL OUT --round 2  # c51–c62
-    python -m annotation.select POOL OUT --round 3  # c69–c74 (4: c81–c86, 5: c95–c102)
+    python -m annotation.select POOL OUT --round 3  # c69–c74 (4: c81–c86, 5: c95–c102,
+                                                    #          6: c111–c118, 7: c127–c134)
+    python -m annotation.select POOL OUT --suggested data/annotation/suggested_ids.round6.txt --first-chunk 103
 
 The other chunks hold the texts `needlens suggest` ranked most uncertain: c31–c38 for the first
 default model, c39–c50 and c63–c68 for the distilled default of 2026-11-30 (its two runs over
-what was still unread), c75–c80 and c87–c94 for the default retrained on 8,140 texts; their
-ids, in rank order, are in ``data/annotation/suggested_ids*.txt`` (a round's chunks hold them
-shuffled with seed 13, so each chunk is a sample of the round). A later stratified round
-excludes every text chosen before its first chunk, which is why it reads the earlier chunks.
+what was still unread), c75–c80 and c87–c94 for the default retrained on 8,140 texts,
+c103–c110 and c119–c126 for the default trained on 11,220. Their ids, in rank order, are in
+``data/annotation/suggested_ids*.txt``, and ``--suggested`` re-creates a round's chunks from
+them (shuffled with seed 13, so each chunk is a sample of the round rather than its most or
+least uncertain end). A later stratified round excludes every text chosen before its first
+chunk, which is why it reads the earlier chunks.
 """
 
 from __future__ import annotations
 
 import argparse
+import random
+from collections.abc import Sequence
 from pathlib import Path
 
 from annotation.chunks import read_chunk, write_chunks
-from annotation.sampling import STRATIFIED_ROUNDS, read_pool, select
+from annotation.sampling import STRATIFIED_ROUNDS, PoolText, read_pool, select
 
 CHUNK_SIZE = 110
+SUGGESTED_SHUFFLE_SEED = 13
 ANNOTATION_DIR = Path("data/annotation")
 
 
@@ -31,12 +38,32 @@ def chosen_before(annotation_dir: Path, first_chunk: int) -> set[str]:
     return {row["id"] for number in range(1, first_chunk) for row in read_chunk(chunks / f"c{number:02d}.jsonl")}
 
 
+def suggested_texts(pool: Sequence[PoolText], ids_file: Path) -> list[PoolText]:
+    """A suggest round's texts in the order its chunks hold them."""
+    by_id = {text.pool_id: text for text in pool}
+    ids = ids_file.read_text(encoding="utf-8").split()
+    missing = [pool_id for pool_id in ids if pool_id not in by_id]
+    if missing:
+        raise SystemExit(f"{ids_file}: {len(missing)} ids not in the pool, e.g. {missing[0]}")
+    random.Random(SUGGESTED_SHUFFLE_SEED).shuffle(ids)
+    return [by_id[pool_id] for pool_id in ids]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m annotation.select", description=__doc__)
     parser.add_argument("pool", type=Path)
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--round", type=int, choices=sorted(STRATIFIED_ROUNDS), default=1, dest="round_")
+    parser.add_argument("--suggested", type=Path, help="a suggest round's ids file: its chunks instead of a draw")
+    parser.add_argument("--first-chunk", type=int, help="with --suggested: the number of its first chunk")
     args = parser.parse_args(argv)
+    if args.suggested is not None:
+        if args.first_chunk is None:
+            parser.error("--suggested needs --first-chunk")
+        texts = suggested_texts(read_pool(args.pool), args.suggested)
+        paths = write_chunks(texts, args.out_dir, CHUNK_SIZE, "c", start=args.first_chunk)
+        print(f"{len(texts)} texts in {len(paths)} chunks → {args.out_dir}")
+        return 0
     draw = STRATIFIED_ROUNDS[args.round_]
     exclude = chosen_before(ANNOTATION_DIR, draw.first_chunk)
     chosen = select(read_pool(args.pool), draw.quotas, seed=draw.seed, exclude=exclude)

@@ -12,6 +12,7 @@ from annotation.chunks import read_chunk, write_chunks
 from annotation.double import write_reading_records
 from annotation.merge import MergeError, merge
 from annotation.sampling import PoolText, select
+from annotation.select import suggested_texts
 from annotation.validate import problems
 from annotation.written import merge_written, split_for_blind_reading
 
@@ -34,6 +35,19 @@ def test_selection_meets_quotas_prefers_negatives_and_repeats():
     assert [t.pool_id for t in chosen] == [t.pool_id for t in select(pool(), {"hotel": 40, "books": 30}, seed=1)]
     excluded = select(pool(), {"hotel": 40}, seed=1, exclude={t.pool_id for t in chosen})
     assert not {t.pool_id for t in excluded} & {t.pool_id for t in chosen}
+
+
+def test_a_suggest_round_is_shuffled_into_its_chunks_reproducibly(tmp_path):
+    ids_file = tmp_path / "suggested_ids.round9.txt"
+    ranked = [f"p{i:06d}" for i in range(0, 300, 3)]
+    ids_file.write_text("\n".join(ranked) + "\n", encoding="utf-8")
+    chunked = suggested_texts(pool(), ids_file)
+    assert sorted(t.pool_id for t in chunked) == sorted(ranked)  # every suggested text, once
+    assert [t.pool_id for t in chunked] != ranked  # mixed, so no chunk holds only the most uncertain
+    assert chunked == suggested_texts(pool(), ids_file)
+    ids_file.write_text("p999999\n", encoding="utf-8")
+    with pytest.raises(SystemExit, match="not in the pool"):
+        suggested_texts(pool(), ids_file)
 
 
 def test_chunks_carry_no_hint_of_a_label(tmp_path):
