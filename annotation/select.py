@@ -53,18 +53,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m annotation.select", description=__doc__)
     parser.add_argument("pool", type=Path)
     parser.add_argument("out_dir", type=Path)
-    parser.add_argument("--round", type=int, choices=sorted(STRATIFIED_ROUNDS), default=1, dest="round_")
+    parser.add_argument("--round", type=int, choices=sorted(STRATIFIED_ROUNDS), dest="round_", help="[default: 1]")
     parser.add_argument("--suggested", type=Path, help="a suggest round's ids file: its chunks instead of a draw")
     parser.add_argument("--first-chunk", type=int, help="with --suggested: the number of its first chunk")
     args = parser.parse_args(argv)
     if args.suggested is not None:
-        if args.first_chunk is None:
-            parser.error("--suggested needs --first-chunk")
+        if args.first_chunk is None or args.round_ is not None:
+            parser.error("--suggested needs --first-chunk, and no --round")
         texts = suggested_texts(read_pool(args.pool), args.suggested)
         paths = write_chunks(texts, args.out_dir, CHUNK_SIZE, "c", start=args.first_chunk)
         print(f"{len(texts)} texts in {len(paths)} chunks → {args.out_dir}")
         return 0
-    draw = STRATIFIED_ROUNDS[args.round_]
+    draw = STRATIFIED_ROUNDS[args.round_ or 1]
     exclude = chosen_before(ANNOTATION_DIR, draw.first_chunk)
     chosen = select(read_pool(args.pool), draw.quotas, seed=draw.seed, exclude=exclude)
     paths = write_chunks(chosen, args.out_dir, CHUNK_SIZE, "c", start=draw.first_chunk)
