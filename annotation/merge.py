@@ -46,6 +46,17 @@ def read_decisions(path: Path) -> dict[str, dict]:
         return {row["id"]: row for row in map(json.loads, handle) if row}
 
 
+def adjudicated_label(text_id: str, where: str, a: Reading, b: Reading, adjudicated: dict[str, dict]) -> dict | None:
+    """None where two readings agree, the adjudicator's decision where they differ: the protocol's
+    one rule for a double reading, whether the first reader read a pool text or wrote the text."""
+    if (a.needs, a.cause) == (b.needs, b.cause):
+        return None
+    decision = adjudicated.get(text_id)
+    if decision is None:
+        raise MergeError(f"{text_id} ({where}): the two readings differ and nobody adjudicated them")
+    return decision
+
+
 def chunk_selection(suggested: set[str], ids: list[str]) -> str:
     """Whole chunks came either from the stratified draw or from `needlens suggest`."""
     return "suggest" if ids and ids[0] in suggested else "stratified"
@@ -81,14 +92,12 @@ def merge(annotation_dir: Path, pool: dict[str, PoolText]) -> list[dict]:
             needs, cause, hard, annotator = list(a.needs), a.cause, a.hard, f"assistant:{name}.A"
             if second:
                 b = second[pool_id]
-                if (a.needs, a.cause) == (b.needs, b.cause):
+                decision = adjudicated_label(pool_id, name, a, b, adjudicated)
+                if decision is None:
                     hard, annotator = a.hard or b.hard, f"assistant:{name}.A+B"
-                elif pool_id in adjudicated:
-                    decision = adjudicated[pool_id]
+                else:
                     needs, cause, hard = decision["needs"], decision["cause"], True
                     annotator = f"adjudicated:{name}"
-                else:
-                    raise MergeError(f"{pool_id} ({name}): the two readings differ and nobody adjudicated them")
             if pool_id in reread:
                 decision = reread[pool_id]
                 if (decision["needs"], decision["cause"]) != (needs, cause):

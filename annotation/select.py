@@ -60,15 +60,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.suggested is not None:
         if args.first_chunk is None or args.round_ is not None:
             parser.error("--suggested needs --first-chunk, and no --round")
-        texts = suggested_texts(read_pool(args.pool), args.suggested)
-        paths = write_chunks(texts, args.out_dir, CHUNK_SIZE, "c", start=args.first_chunk)
-        print(f"{len(texts)} texts in {len(paths)} chunks → {args.out_dir}")
-        return 0
-    draw = STRATIFIED_ROUNDS[args.round_ or 1]
-    exclude = chosen_before(ANNOTATION_DIR, draw.first_chunk)
-    chosen = select(read_pool(args.pool), draw.quotas, seed=draw.seed, exclude=exclude)
-    paths = write_chunks(chosen, args.out_dir, CHUNK_SIZE, "c", start=draw.first_chunk)
-    print(f"{len(chosen)} texts in {len(paths)} chunks → {args.out_dir}")
+        texts, first_chunk = suggested_texts(read_pool(args.pool), args.suggested), args.first_chunk
+    else:
+        draw = STRATIFIED_ROUNDS[args.round_ or 1]
+        exclude = chosen_before(ANNOTATION_DIR, draw.first_chunk)
+        texts, first_chunk = (
+            select(read_pool(args.pool), draw.quotas, seed=draw.seed, exclude=exclude),
+            draw.first_chunk,
+        )
+    paths = write_chunks(texts, args.out_dir, CHUNK_SIZE, "c", start=first_chunk)
+    print(f"{len(texts)} texts in {len(paths)} chunks → {args.out_dir}")
     return 0
 
 

@@ -14,15 +14,11 @@ marked hard. Like ``annotation.merge``, nothing here decides a label.
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
-from annotation.merge import MergeError, read_decisions, read_readings, write_corpus
-
-
-def read_written(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+from annotation.chunks import read_chunk
+from annotation.merge import MergeError, Reading, adjudicated_label, read_decisions, read_readings, write_corpus
 
 
 def split_for_blind_reading(round_dir: Path) -> list[Path]:
@@ -31,7 +27,7 @@ def split_for_blind_reading(round_dir: Path) -> list[Path]:
     (round_dir / "raw").mkdir(exist_ok=True)
     chunks = []
     for written in sorted((round_dir / "written").glob("*.jsonl")):
-        records = read_written(written)
+        records = read_chunk(written)
         chunk = round_dir / "chunks" / written.name
         write_corpus([{"id": r["id"], "domain": r["domain"], "text": r["text"]} for r in records], chunk)
         reading = [
@@ -54,14 +50,13 @@ def merge_written(round_dir: Path) -> dict[str, list[dict]]:
             raise MergeError(f"{written}: no second reading at {second_path}")
         second = read_readings(second_path)
         records = []
-        for record in read_written(written):
+        for record in read_chunk(written):
             b = second.get(record["id"])
             if b is None:
                 raise MergeError(f"{second_path}: no reading of {record['id']}")
-            if (tuple(record["needs"]), record["cause"]) != (b.needs, b.cause):
-                decision = adjudicated.get(record["id"])
-                if decision is None:
-                    raise MergeError(f"{record['id']} ({domain}): the two readings differ and nobody adjudicated them")
+            writer = Reading(tuple(record["needs"]), record["cause"], bool(record.get("hard", False)))
+            decision = adjudicated_label(record["id"], domain, writer, b, adjudicated)
+            if decision is not None:
                 record.update(needs=decision["needs"], cause=decision["cause"], hard=True)
             records.append(record)
         merged[domain] = records
