@@ -8,6 +8,7 @@ person's (or writing assistant's) reading stands, by the protocol in ``../shared
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from dataclasses import dataclass
@@ -33,17 +34,12 @@ class MergeError(ValueError):
 
 
 def read_readings(path: Path) -> dict[str, Reading]:
-    with path.open(encoding="utf-8") as handle:
-        rows = [json.loads(line) for line in handle if line.strip()]
-    return {r["id"]: Reading(tuple(r["needs"]), r["cause"], bool(r.get("hard", False))) for r in rows}
+    return {r["id"]: Reading(tuple(r["needs"]), r["cause"], bool(r.get("hard", False))) for r in read_chunk(path)}
 
 
 def read_decisions(path: Path) -> dict[str, dict]:
     """Adjudications or re-reads: ``{"id", "needs", "cause", "rule" | "note"}`` per line."""
-    if not path.exists():
-        return {}
-    with path.open(encoding="utf-8") as handle:
-        return {row["id"]: row for row in map(json.loads, handle) if row}
+    return {row["id"]: row for row in read_chunk(path)} if path.exists() else {}
 
 
 def adjudicated_label(text_id: str, where: str, a: Reading, b: Reading, adjudicated: dict[str, dict]) -> dict | None:
@@ -75,8 +71,11 @@ def merge(annotation_dir: Path, pool: dict[str, PoolText]) -> list[dict]:
         for path in sorted(annotation_dir.glob("suggested_ids*.txt"))
         for pool_id in path.read_text(encoding="utf-8").split()
     }
+    chunks = sorted((annotation_dir / "chunks").glob("c*.jsonl"))
+    if not chunks:  # a mistyped folder must not overwrite the corpus with nothing
+        raise MergeError(f"{annotation_dir / 'chunks'}: no chunks to merge")
     records: list[dict] = []
-    for chunk in sorted((annotation_dir / "chunks").glob("c*.jsonl")):
+    for chunk in chunks:
         name = chunk.stem
         first_path, second_path = raw / f"{name}.A.jsonl", raw / f"{name}.B.jsonl"
         if not first_path.exists():
@@ -128,8 +127,10 @@ def write_corpus(records: list[dict], path: Path) -> None:
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
-def main(argv: list[str]) -> int:
-    annotation_dir = Path(argv[0]) if argv else ANNOTATION_DIR
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m annotation.merge", description=__doc__)
+    parser.add_argument("annotation_dir", type=Path, nargs="?", default=ANNOTATION_DIR)
+    annotation_dir = parser.parse_args(argv).annotation_dir
     try:
         records = merge(annotation_dir, {t.pool_id: t for t in read_pool(POOL_FILE)})
     except MergeError as exc:
@@ -141,4 +142,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+    raise SystemExit(main())

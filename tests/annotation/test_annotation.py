@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from annotation import merge as merge_module
 from annotation.chunks import read_chunk, write_chunks
 from annotation.double import write_reading_records
 from annotation.merge import MergeError, merge
@@ -109,6 +110,18 @@ def test_an_unadjudicated_disagreement_stops_the_merge(workspace):
     directory, texts = workspace
     with pytest.raises(MergeError, match="nobody adjudicated"):
         merge(directory, texts)
+
+
+def test_a_folder_without_chunks_stops_the_merge_before_the_corpus_is_touched(tmp_path, monkeypatch):
+    corpus = tmp_path / "reviews.jsonl"
+    corpus.write_text('{"id": "real-p1"}\n', encoding="utf-8")
+    monkeypatch.setattr(merge_module, "CORPUS_FILE", corpus)
+    monkeypatch.setattr(merge_module, "read_pool", lambda path: [])
+    assert merge_module.main([str(tmp_path / "mistyped")]) == 1
+    assert corpus.read_text(encoding="utf-8") == '{"id": "real-p1"}\n'
+    with pytest.raises(SystemExit):
+        merge_module.main(["--help"])
+    assert corpus.read_text(encoding="utf-8") == '{"id": "real-p1"}\n'
 
 
 def test_merge_keeps_agreement_adjudication_and_rereads_with_provenance(workspace):
