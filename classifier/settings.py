@@ -92,7 +92,7 @@ PROFILES: dict[str, dict[str, object]] = {
     # 32,000 in 2 epochs scored a little higher (0.618 / 0.798) but trained in 584 s, too close
     # to `make demo`'s 10 minutes; 1 epoch with 48,000 scored 0.619 / 0.778. With 16,537 labeled
     # training texts that was 24,000; each later round of labels takes as many soft labels out
-    # (22,400 with 18,085), so an epoch stays ~40,500 texts and `make demo` within its time.
+    # (22,400 with 18,033), so an epoch stays ~40,500 texts and `make demo` within its time.
     "fast": {"soft_labels": DISTILLED_SOFT_LABELS, "soft_label_texts": 22400, "epochs": 2},
     # multilingual-e5-small (`needlens base-models install e5-small`): 96M of its 118M parameters
     # are the word-embedding table, kept frozen; 128 tokens hold all but ~0.5% of review texts
