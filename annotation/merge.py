@@ -28,13 +28,18 @@ class Reading:
     cause: str
     hard: bool
 
+    @classmethod
+    def of(cls, row: dict) -> Reading:
+        """One annotator's line, or a written record: both carry needs, cause and maybe hard."""
+        return cls(tuple(row["needs"]), row["cause"], bool(row.get("hard", False)))
+
 
 class MergeError(ValueError):
     """Readings that cannot be merged (missing, or a disagreement nobody adjudicated)."""
 
 
 def read_readings(path: Path) -> dict[str, Reading]:
-    return {r["id"]: Reading(tuple(r["needs"]), r["cause"], bool(r.get("hard", False))) for r in read_chunk(path)}
+    return {row["id"]: Reading.of(row) for row in read_chunk(path)}
 
 
 def read_decisions(path: Path) -> dict[str, dict]:

@@ -65,10 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         draw = STRATIFIED_ROUNDS[args.round_ or 1]
         exclude = chosen_before(ANNOTATION_DIR, draw.first_chunk)
-        texts, first_chunk = (
-            select(read_pool(args.pool), draw.quotas, seed=draw.seed, exclude=exclude),
-            draw.first_chunk,
-        )
+        texts = select(read_pool(args.pool), draw.quotas, seed=draw.seed, exclude=exclude)
+        first_chunk = draw.first_chunk
     paths = write_chunks(texts, args.out_dir, CHUNK_SIZE, "c", start=first_chunk)
     print(f"{len(texts)} texts in {len(paths)} chunks → {args.out_dir}")
     return 0

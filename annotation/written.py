@@ -54,8 +54,7 @@ def merge_written(round_dir: Path) -> dict[str, list[dict]]:
             b = second.get(record["id"])
             if b is None:
                 raise MergeError(f"{second_path}: no reading of {record['id']}")
-            writer = Reading(tuple(record["needs"]), record["cause"], bool(record.get("hard", False)))
-            decision = adjudicated_label(record["id"], domain, writer, b, adjudicated)
+            decision = adjudicated_label(record["id"], domain, Reading.of(record), b, adjudicated)
             if decision is not None:
                 record.update(needs=decision["needs"], cause=decision["cause"], hard=True)
             records.append(record)
