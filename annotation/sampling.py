@@ -151,4 +151,5 @@ STRATIFIED_ROUNDS = {
     6: StratifiedRound(THIRD_QUOTAS, 18, 111),
     7: StratifiedRound(THIRD_QUOTAS, 19, 127),
     8: StratifiedRound(THIRD_QUOTAS, 20, 143),
+    9: StratifiedRound(THIRD_QUOTAS, 21, 159),
 }
