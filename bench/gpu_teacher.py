@@ -249,7 +249,7 @@ def assemble(fetched: Path, out: Path, soft: Path) -> None:
     from classifier.settings import Settings, TrainingSettings
     from training.data import split_dataset, to_dataset
     from training.distill import meta_path
-    from training.pipeline import describe_training, write_model_dir
+    from training.pipeline import describe_training, fit_lexical, write_model_dir
     from training.trainer import EpochRecord, TrainResult
 
     summary = json.loads((fetched / "summary.json").read_text(encoding="utf-8"))
@@ -287,7 +287,7 @@ def assemble(fetched: Path, out: Path, soft: Path) -> None:
         "fingerprint": training_facts["data"]["fingerprint"],
         "note": "Validation split: it also chose the recipe and set thresholds and temperatures.",
     }
-    report = write_model_dir(model, split, settings, training_facts, validation_facts, out)
+    report = write_model_dir(model, fit_lexical(split, settings.seed), split, training_facts, validation_facts, out)
     print(json.dumps({k: report["model"][k] for k in ("cause_macro_f1", "needs_macro_f1", "cause_ece")}))
 
     soft.parent.mkdir(parents=True, exist_ok=True)

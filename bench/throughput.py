@@ -58,7 +58,7 @@ def run_one(name: str, model: Path, n: int, threads: int, out: Path) -> None:
         seconds = time.perf_counter() - start
         decisions = None
     elif name == "tfidf":
-        from training.baseline import TfidfBaseline
+        from classifier.lexical import TfidfBaseline
 
         baseline = TfidfBaseline.load(model)
         assert baseline is not None

@@ -14,9 +14,13 @@ from typing import Any
 
 import numpy as np
 
+from classifier.decisions import decide_needs
 from classifier.encoders.base import length_batches
+from classifier.errors import ModelLoadError
 from classifier.evidence import Span, occlusion_drops, top_spans
 from classifier.labels import CAUSES, NEEDS, Cause
+from classifier.lexical import FILE_NAME as LEXICAL_FILE
+from classifier.lexical import TfidfBaseline, mix_probabilities
 from classifier.model_dir import resolve_model_dir
 from classifier.modeling import NeedlensConfig, NeedlensModel
 from classifier.runtime import LogitsRunner, TorchRunner, make_runner
@@ -145,18 +149,6 @@ def calibrated_probabilities(logits: Logits, config: NeedlensConfig) -> tuple[np
     return need_probs, cause_probs
 
 
-def decide_needs(need_probs: np.ndarray, thresholds: Sequence[float]) -> np.ndarray:
-    """Threshold each need; the spec demands at least one, so an empty row takes its strongest need."""
-    thresholds_arr = np.asarray(thresholds)
-    chosen = need_probs >= thresholds_arr
-    empty = ~chosen.any(axis=1)
-    if empty.any():
-        # "strongest" relative to its own threshold, so a rare label's low bar is respected
-        best = np.argmax(need_probs[empty] / thresholds_arr, axis=1)
-        chosen[np.flatnonzero(empty), best] = True
-    return chosen
-
-
 def pick_cause_unit(cause_probs: np.ndarray) -> int:
     """The unit a document's cause comes from: the most confident complaint, else the most
     confident non-complaint (a text is a complaint when any of its parts is)."""
@@ -172,22 +164,38 @@ class Predictor:
 
     Long texts (over ``segment_over_chars``, or over an encoder's window) are split into
     sentence segments; needs take the max over segments, the cause comes from the most
-    confident complaint segment (``pick_cause_unit``).
+    confident complaint segment (``pick_cause_unit``). A model calibrated with a TF-IDF weight
+    mixes the TF-IDF model's probabilities of the whole text into the document's; segments and
+    evidence stay the network's own.
     """
 
-    def __init__(self, model: NeedlensModel, settings: Settings | None = None, model_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        model: NeedlensModel,
+        settings: Settings | None = None,
+        model_dir: Path | None = None,
+        lexical: TfidfBaseline | None = None,
+    ) -> None:
         self.model = model.eval()
         self.config = model.config
         self.settings = settings or Settings()
         self.model_dir = model_dir
         """The directory the model came from (a registry's active version, resolved)."""
         self.runner = make_runner(model, self.settings)
+        if self.config.lexical_weight > 0 and lexical is None:
+            raise ModelLoadError(
+                f"{model_dir or 'this model'} mixes a TF-IDF model into its probabilities "
+                f"(weight {self.config.lexical_weight}) but has none ({LEXICAL_FILE} missing)"
+            )
+        self.lexical = lexical if self.config.lexical_weight > 0 else None
 
     @classmethod
     def load(cls, path: Path, settings: Settings | None = None) -> Predictor:
         """Load a model directory, or the active version of a registry."""
         model_dir = resolve_model_dir(path)
-        return cls(NeedlensModel.from_pretrained(model_dir), settings, model_dir)
+        model = NeedlensModel.from_pretrained(model_dir)
+        lexical = TfidfBaseline.load(model_dir) if model.config.lexical_weight > 0 else None
+        return cls(model, settings, model_dir, lexical)
 
     @property
     def version(self) -> str:
@@ -220,6 +228,10 @@ class Predictor:
             offset += len(spans)
         need_probs = np.stack([unit_need[r].max(axis=0) for r in rows]) if rows else unit_need
         cause_probs = np.stack([unit_cause[r[pick_cause_unit(unit_cause[r])]] for r in rows]) if rows else unit_cause
+        if self.lexical is not None and rows:
+            need_probs, cause_probs = mix_probabilities(
+                (need_probs, cause_probs), self.lexical.probabilities(texts), self.config.lexical_weight
+            )
         thresholds = np.asarray(self.config.need_thresholds)
         review = np.concatenate(
             [

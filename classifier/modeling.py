@@ -38,6 +38,7 @@ class NeedlensConfig(PretrainedConfig):
         cause_temperature: float = 1.0,
         need_review_bands: list[float] | None = None,
         cause_review_below: float = 0.0,
+        lexical_weight: float = 0.0,
         model_version: str = "untrained",
         base_facts: dict[str, str] | None = None,
         schema_version: str = SCHEMA_VERSION,
@@ -55,6 +56,7 @@ class NeedlensConfig(PretrainedConfig):
         self.cause_temperature = cause_temperature
         self.need_review_bands = need_review_bands or [0.0] * len(NEEDS)
         self.cause_review_below = cause_review_below
+        self.lexical_weight = lexical_weight
         self.model_version = model_version
         self.base_facts = base_facts or {}
         self.schema_version = schema_version

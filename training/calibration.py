@@ -1,12 +1,17 @@
-"""Temperature scaling and per-need thresholds, both fitted on validation data only."""
+"""Temperature scaling, the TF-IDF mix and per-need thresholds, all fitted on validation data only."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import log_expit, log_softmax
 
+from classifier.decisions import decide_needs
 from classifier.labels import NEEDS
+from classifier.lexical import Probabilities, mix_probabilities
+from training.metrics import classification_metrics, headline
 
 _LOG_T_BOUNDS = (np.log(0.05), np.log(20.0))
 
@@ -91,3 +96,23 @@ def fit_cause_review_floor(
         if kept.any() and correct[kept].mean() >= target:
             break
     return floor
+
+
+def fit_lexical_weight(
+    network: Probabilities,
+    lexical: Probabilities,
+    need_true: np.ndarray,
+    cause_true: np.ndarray,
+    weights: Sequence[float],
+) -> float:
+    """The TF-IDF weight whose mix scores best on validation (the headline epochs are picked
+    by), each judged at its own tuned thresholds; a tie keeps the smaller weight, since every bit
+    of weight moves the decision away from what the network's evidence explains."""
+    best_weight, best_score = 0.0, -np.inf
+    for weight in sorted(weights):
+        need_probs, cause_probs = mix_probabilities(network, lexical, weight)
+        need_pred = decide_needs(need_probs, tune_thresholds(need_probs, need_true)).astype(np.int64)
+        score = headline(classification_metrics(need_true, need_pred, cause_true, cause_probs.argmax(axis=1)))
+        if score > best_score + 1e-9:
+            best_weight, best_score = float(weight), score
+    return best_weight

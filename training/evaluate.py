@@ -11,7 +11,7 @@ from datasets import Dataset
 
 from classifier.inference import Predictor
 from classifier.labels import NEEDS
-from training.baseline import TfidfBaseline
+from classifier.lexical import TfidfBaseline
 from training.data import label_arrays
 from training.metrics import classification_metrics
 
@@ -72,12 +72,13 @@ def evaluation_report(
     predictor: Predictor, model_dir: Path, dataset: Dataset, data_facts: dict[str, Any]
 ) -> dict[str, Any]:
     model_metrics, need_pred, cause_pred = score_predictor(predictor, dataset)
-    baseline = TfidfBaseline.load(model_dir)
+    baseline = predictor.lexical or TfidfBaseline.load(model_dir)
     return {
         "model_version": predictor.version,
         "model_dir": str(model_dir),
         "data": data_facts,
         "thresholds": dict(zip(predictor.config.needs, predictor.config.need_thresholds, strict=True)),
+        "lexical_weight": predictor.config.lexical_weight,
         "model": model_metrics,
         "baseline": score_baseline(baseline, dataset) if baseline else None,
         "per_domain": per_domain(dataset, need_pred, cause_pred),

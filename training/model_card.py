@@ -23,6 +23,7 @@ complaint cause ({", ".join(config.causes)}; exactly one), label schema v{config
 - Best epoch: {training_facts["best_epoch"]} of {len(training_facts["history"])} run; training took {training_facts["seconds"]:.0f} s
 - Need thresholds (tuned on validation for F1): {thresholds}
 - Temperatures (fitted on validation): needs {temps}; cause `{config.cause_temperature:.2f}`
+- Weight of the TF-IDF model in the document probabilities (fitted on validation; 0: not used): {config.lexical_weight:.2f}
 
 ## Validation figures
 
@@ -37,7 +38,8 @@ are optimistic. Judge the model on text it has never seen: `needlens evaluate --
 
 `needlens label FILE -o OUT --model DIR`, or `classifier.inference.Predictor.load(DIR)`.
 Loading needs only this directory and the installed base package. `baseline.joblib` is a
-pickle of the reference baseline: load only model directories you trust.
+pickle of the TF-IDF model (the baseline, and part of the model when its weight is above 0):
+load only model directories you trust.
 
 ## Limits
 

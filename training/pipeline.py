@@ -22,12 +22,13 @@ from datasets import Dataset, concatenate_datasets
 
 from classifier.inference import Predictor, calibrated_probabilities, compute_logits
 from classifier.labels import LabeledRecord
+from classifier.lexical import TfidfBaseline, mix_probabilities
 from classifier.modeling import NeedlensModel
 from classifier.settings import TrainingSettings
-from training.baseline import TfidfBaseline
 from training.calibration import (
     fit_cause_review_floor,
     fit_cause_temperature,
+    fit_lexical_weight,
     fit_need_temperatures,
     fit_review_bands,
     tune_thresholds,
@@ -67,7 +68,8 @@ def train_on_records(
         f"data: {len(records)} records from {data_description} → {len(split.train)} train / {len(split.validation)} validation"
     )
     model, result, soft_facts = fit(records, split, settings, log, judged_texts)
-    calibrate(model, split.validation, settings)
+    lexical = fit_lexical(split, settings.seed)
+    calibrate(model, split.validation, settings, lexical)
     training_facts = describe_training(
         records, data_description, split, settings, result, soft_facts, time.monotonic() - started
     )
@@ -78,7 +80,7 @@ def train_on_records(
         "fingerprint": data_fp,
         "note": "Validation split: it also set thresholds and temperatures.",
     }
-    report = write_model_dir(model, split, settings, training_facts, validation_facts, out_dir)
+    report = write_model_dir(model, lexical, split, training_facts, validation_facts, out_dir)
     log(f"saved {model.config.model_version} to {out_dir} in {time.monotonic() - started:.0f} s")
     return report
 
@@ -146,15 +148,31 @@ def fit(
     return model, result, soft_facts
 
 
-def calibrate(model: NeedlensModel, validation: Dataset, settings: TrainingSettings) -> None:
-    """Temperatures, thresholds and review bands, all fitted on the validation split, into the
-    model's config (after rounding to storage precision, so they fit the weights that ship)."""
+def fit_lexical(split: Split, seed: int) -> TfidfBaseline:
+    """The TF-IDF model on exactly the network's training split (people's labels, no soft ones)."""
+    return TfidfBaseline(seed).fit(split.train["text"][:], *label_arrays(split.train))
+
+
+def calibrate(
+    model: NeedlensModel, validation: Dataset, settings: TrainingSettings, lexical: TfidfBaseline | None = None
+) -> None:
+    """Temperatures, the TF-IDF weight (when ``lexical`` is given), thresholds and review bands,
+    all fitted on the validation split, into the model's config (after rounding to storage
+    precision, so they fit the weights that ship)."""
     config = model.config
-    logits = compute_logits(model, validation["text"][:], settings.batch_size * 2)
+    texts = validation["text"][:]
+    logits = compute_logits(model, texts, settings.batch_size * 2)
     need_true, cause_true = label_arrays(validation)
     config.need_temperatures = fit_need_temperatures(logits.needs, need_true)
     config.cause_temperature = fit_cause_temperature(logits.cause, cause_true)
     need_probs, cause_probs = calibrated_probabilities(logits, config)
+    if lexical is not None:
+        lexical_probs = lexical.probabilities(texts)
+        network = (need_probs, cause_probs)
+        config.lexical_weight = fit_lexical_weight(
+            network, lexical_probs, need_true, cause_true, settings.lexical_weights
+        )
+        need_probs, cause_probs = mix_probabilities(network, lexical_probs, config.lexical_weight)
     config.need_thresholds = tune_thresholds(need_probs, need_true)
     target, cap = settings.review_target_accuracy, settings.review_max_fraction
     config.need_review_bands = fit_review_bands(need_probs, need_true, config.need_thresholds, target, cap)
@@ -163,24 +181,26 @@ def calibrate(model: NeedlensModel, validation: Dataset, settings: TrainingSetti
 
 def write_model_dir(
     model: NeedlensModel,
+    lexical: TfidfBaseline,
     split: Split,
-    settings: TrainingSettings,
     training_facts: dict[str, Any],
     validation_facts: dict[str, Any],
     out_dir: Path,
 ) -> dict[str, Any]:
-    """Weights, the TF-IDF baseline fitted on the same split, training facts, the validation
-    report and the model card, staged beside ``out_dir`` and swapped in whole; returns the report."""
-    baseline = TfidfBaseline(settings.seed).fit(split.train["text"][:], *label_arrays(split.train))
+    """Weights, the TF-IDF model fitted on the same split (the reports' baseline, and part of the
+    model where calibration gave it weight), training facts, the validation report and the model
+    card, staged beside ``out_dir`` and swapped in whole; returns the report."""
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
         model.save_pretrained(staging)
-        baseline.save(staging)
+        lexical.save(staging)
         (staging / "training.json").write_text(
             json.dumps(training_facts, ensure_ascii=False, indent=2), encoding="utf-8"
         )
-        report = evaluation_report(Predictor(model, model_dir=staging), staging, split.validation, validation_facts)
+        report = evaluation_report(
+            Predictor(model, model_dir=staging, lexical=lexical), staging, split.validation, validation_facts
+        )
         (staging / "metrics.json").write_text(json.dumps(report, ensure_ascii=False, indent=2), encoding="utf-8")
         write_report(report, staging / "reports" / "validation")
         (staging / "README.md").write_text(render_model_card(model.config, training_facts, report), encoding="utf-8")

@@ -16,7 +16,8 @@ import torch.nn.functional as F
 from datasets import Dataset
 from transformers import get_linear_schedule_with_warmup
 
-from classifier.inference import compute_logits, decide_needs
+from classifier.decisions import decide_needs
+from classifier.inference import compute_logits
 from classifier.modeling import NeedlensModel
 from classifier.settings import TrainingSettings
 from training.data import label_arrays

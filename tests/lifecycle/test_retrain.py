@@ -118,9 +118,14 @@ def test_retrain_promotes_a_good_candidate_refuses_a_worse_one_and_records_a_for
     first = retrain(registry, toy_data, None, good, log=lambda _: None)
     assert first.promoted and first.previous is None and registry.active() == first.candidate
 
-    # deliberately worse: one epoch at a learning rate too small to learn anything
+    # deliberately worse: one epoch at a learning rate too small to learn anything, and no TF-IDF
+    # mix (on the toy set the TF-IDF model alone is perfect and would rescue it)
     crippled = good.model_copy(
-        update={"training": quick_settings(epochs=1, encoder_lr=1e-9, head_lr=1e-9, patience=1, seed=3)}
+        update={
+            "training": quick_settings(
+                epochs=1, encoder_lr=1e-9, head_lr=1e-9, patience=1, seed=3, lexical_weights=(0.0,)
+            )
+        }
     )
     worse = retrain(registry, toy_data, None, crippled, log=lambda _: None)
     assert not worse.promoted and not worse.decision.passed

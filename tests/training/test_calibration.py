@@ -1,6 +1,6 @@
 import numpy as np
 
-from classifier.inference import decide_needs
+from classifier.decisions import decide_needs
 from training.calibration import fit_cause_temperature, fit_need_temperatures, tune_thresholds
 from training.metrics import expected_calibration_error
 

@@ -1,0 +1,142 @@
+"""The TF-IDF model as the lexical half of a model's document probabilities.
+
+Calibration picks its weight on validation; a directory whose config gives it weight cannot be
+loaded without it, and a broken one is refused with the file named.
+"""
+
+import json
+import shutil
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pytest
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+import training.baseline
+from classifier.errors import ModelLoadError
+from classifier.inference import Predictor
+from classifier.lexical import FILE_NAME, TfidfBaseline, mix_probabilities
+from tests.conftest import TOY_PHRASES, quick_settings
+from training.calibration import fit_lexical_weight
+from training.pipeline import train_model
+
+WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
+
+
+def _labels(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    need_true = (rng.random((n, 3)) < 0.4).astype(np.int64)
+    need_true[~need_true.any(axis=1), 0] = 1
+    return need_true, rng.integers(0, 3, n)
+
+
+def _knowing(need_true: np.ndarray, cause_true: np.ndarray, sure: float) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities that put ``sure`` on the truth."""
+    need = np.where(need_true == 1, sure, 1 - sure).astype(np.float64)
+    cause = np.full((len(cause_true), 3), (1 - sure) / 2)
+    cause[np.arange(len(cause_true)), cause_true] = sure
+    return need, cause
+
+
+def _noise(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    cause = rng.random((n, 3))
+    return rng.random((n, 3)), cause / cause.sum(axis=1, keepdims=True)
+
+
+def test_weight_stays_zero_when_the_tfidf_model_only_adds_noise():
+    need_true, cause_true = _labels(400, 0)
+    network = _knowing(need_true, cause_true, 0.7)
+    assert fit_lexical_weight(network, _noise(400, 1), need_true, cause_true, WEIGHTS) == 0.0
+
+
+def test_weight_grows_where_the_tfidf_model_knows_what_the_network_does_not():
+    need_true, cause_true = _labels(400, 2)
+    weight = fit_lexical_weight(_noise(400, 3), _knowing(need_true, cause_true, 0.7), need_true, cause_true, WEIGHTS)
+    assert weight == 0.5
+
+
+def test_a_tie_keeps_the_smaller_weight():
+    need_true, cause_true = _labels(200, 4)
+    same = _knowing(need_true, cause_true, 0.8)
+    assert fit_lexical_weight(same, same, need_true, cause_true, (0.4, 0.2, 0.3)) == 0.2
+
+
+def test_mixed_probabilities_stay_probabilities():
+    need, cause = mix_probabilities(_noise(50, 5), _noise(50, 6), 0.3)
+    assert ((need >= 0) & (need <= 1)).all()
+    assert np.allclose(cause.sum(axis=1), 1.0)
+
+
+def test_old_model_directories_still_load_their_jieba_word_model(tmp_path: Path):
+    # baseline.joblib files written before the move pickled training.baseline's class and tokenizer
+    old = TfidfBaseline()
+    old.vectorizer = TfidfVectorizer(tokenizer=training.baseline.jieba_words, token_pattern=None)
+    texts = ["屏幕坏了要求换货", "服务态度很好，谢谢", "想学习怎么用新功能"]
+    need_true = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1]])
+    old.fit(texts, need_true, np.array([0, 2, 1]))
+    old.save(tmp_path)
+    loaded = TfidfBaseline.load(tmp_path)
+    assert loaded is not None and loaded.probabilities(["屏幕坏了"])[1].shape == (1, 3)
+
+
+@pytest.fixture(scope="module")
+def mixed_model(tmp_path_factory: pytest.TempPathFactory, toy_data: Path) -> Path:
+    """The toy recipe with the TF-IDF weight fixed at 0.3 (a one-value grid)."""
+    out = tmp_path_factory.mktemp("models") / "mixed"
+    train_model(toy_data, out, quick_settings(lexical_weights=(0.3,)), log=lambda _: None)
+    return out
+
+
+def test_training_stores_the_weight_and_inference_mixes_the_whole_text(mixed_model: Path):
+    assert json.loads((mixed_model / "config.json").read_text(encoding="utf-8"))["lexical_weight"] == 0.3
+    assert "TF-IDF model in the document probabilities" in (mixed_model / "README.md").read_text(encoding="utf-8")
+    predictor = Predictor.load(mixed_model)
+    texts = [TOY_PHRASES[key][0] for key in sorted(TOY_PHRASES)]
+    scores = predictor.score(texts)
+    network_needs, network_cause, _ = predictor.probabilities(texts)
+    lexical_needs, lexical_cause = predictor.lexical.probabilities(texts)
+    assert np.allclose(scores.need_probs, 0.7 * network_needs + 0.3 * lexical_needs, atol=1e-6)
+    assert np.allclose(scores.cause_probs, 0.7 * network_cause + 0.3 * lexical_cause, atol=1e-6)
+
+
+def test_hostile_texts_pass_through_the_mix(mixed_model: Path):
+    predictor = Predictor.load(mixed_model)
+    texts = ["退款\x00退款", "屏幕坏了。" * 400, "\u200b好", "ＡＢＣ１２３", "😡😡😡"]
+    predictions = predictor.predict(texts)
+    assert len(predictions) == len(texts)
+    assert all(np.isfinite(list(p.cause_probs.values())).all() for p in predictions)
+    assert predictor.score([]).need_probs.shape == (0, 3)
+
+
+def _copy(model_dir: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "model"
+    shutil.copytree(model_dir, copy)
+    return copy
+
+
+def test_a_weighted_model_without_its_tfidf_file_is_refused(mixed_model: Path, tmp_path: Path):
+    copy = _copy(mixed_model, tmp_path)
+    (copy / FILE_NAME).unlink()
+    with pytest.raises(ModelLoadError, match=f"weight 0.3.*{FILE_NAME} missing"):
+        Predictor.load(copy)
+
+
+def test_a_damaged_tfidf_file_is_refused_with_its_path(mixed_model: Path, tmp_path: Path):
+    copy = _copy(mixed_model, tmp_path)
+    (copy / FILE_NAME).write_bytes(b"\x00\x01 not a pickle \xff")
+    with pytest.raises(ModelLoadError, match=f"{FILE_NAME} is not a readable TF-IDF model"):
+        Predictor.load(copy)
+    joblib.dump({"vectorizer": None}, copy / FILE_NAME)
+    with pytest.raises(ModelLoadError, match="holds a dict, not a TF-IDF model"):
+        Predictor.load(copy)
+
+
+def test_an_unweighted_model_loads_without_its_tfidf_file(toy_model: tuple[Path, dict], tmp_path: Path):
+    copy = _copy(toy_model[0], tmp_path)
+    config = json.loads((copy / "config.json").read_text(encoding="utf-8"))
+    config["lexical_weight"] = 0.0
+    (copy / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    (copy / FILE_NAME).unlink()
+    assert Predictor.load(copy).lexical is None
