@@ -32,18 +32,15 @@ def main() -> None:
     texts = [r.text for r in read_records(args.data)]
     predictions = predictor.predict(texts, explain=True)
 
-    cases = []  # (label, base probability, text without top span, text without random span)
+    cases = []  # (label, whole text, text without top span, text without random span)
     for text, p in zip(texts, predictions, strict=True):
-        probs = p.need_probs | p.cause_probs
         for label, spans in (p.evidence or {}).items():
             if not spans:
                 continue
             top = spans[0]
             length = top.end - top.start
             start = rng.randrange(0, len(text) - length + 1)
-            cases.append(
-                (label, probs[label], text[: top.start] + text[top.end :], text[:start] + text[start + length :])
-            )
+            cases.append((label, text, text[: top.start] + text[top.end :], text[:start] + text[start + length :]))
 
     def probability_of(variants: list[str], labels: list[str]) -> np.ndarray:
         need, cause, _ = predictor.probabilities(variants)
@@ -53,7 +50,9 @@ def main() -> None:
         return np.array([both[i, columns[label]] for i, label in enumerate(labels)])
 
     labels = [c[0] for c in cases]
-    base = np.array([c[1] for c in cases])
+    # the network's own probability of the whole text: evidence explains the network, and a
+    # document's probability may also mix in the TF-IDF model's
+    base = probability_of([c[1] for c in cases], labels)
     top_drop = base - probability_of([c[2] for c in cases], labels)
     random_drop = base - probability_of([c[3] for c in cases], labels)
 

@@ -171,6 +171,9 @@ def run(pack_dir: Path, out: Path, budget_s: float, smoke: bool = False) -> None
         pool = work / "pool-smoke.jsonl"
         pool.write_text("\n".join(lines) + "\n", encoding="utf-8")
     profile = profile_training(TrainingSettings(), "accurate")
+    if any(weight > 0 for weight in profile.lexical_weights):
+        # the device calibrates without the TF-IDF model (jieba and scikit-learn stay here)
+        raise SystemExit("the accurate profile now mixes in a TF-IDF model: this harness cannot calibrate that")
     split = split_dataset(to_dataset(records), profile.validation_fraction, profile.seed)
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
     summary: dict[str, object] = {"gpu": gpu, "torch": torch.__version__, "runs": []}

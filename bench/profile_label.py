@@ -66,7 +66,7 @@ def main() -> None:
         lambda: compute_logits(predictor.model, texts, batch, predictor.runner, tokens),
     )
     timed("calibration", n, lambda: calibrated_probabilities(logits, predictor.config))
-    timed("Predictor.score (segmentation + aggregation)", n, lambda: predictor.score(texts))
+    timed("Predictor.score (segmentation + aggregation + TF-IDF mix)", n, lambda: predictor.score(texts))
     timed("Predictor.predict (+ result objects)", n, lambda: predictor.predict(texts))
 
     with tempfile.TemporaryDirectory() as tmp:

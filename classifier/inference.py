@@ -166,7 +166,8 @@ class Predictor:
     sentence segments; needs take the max over segments, the cause comes from the most
     confident complaint segment (``pick_cause_unit``). A model calibrated with a TF-IDF weight
     mixes the TF-IDF model's probabilities of the whole text into the document's; segments and
-    evidence stay the network's own.
+    evidence stay the network's own (a segment's needs are still cut at the document thresholds,
+    which for such a model were fitted on the mix).
     """
 
     def __init__(
@@ -185,9 +186,10 @@ class Predictor:
         if self.config.lexical_weight > 0 and lexical is None:
             raise ModelLoadError(
                 f"{model_dir or 'this model'} mixes a TF-IDF model into its probabilities "
-                f"(weight {self.config.lexical_weight}) but has none ({LEXICAL_FILE} missing)"
+                f"(weight {self.config.lexical_weight}) but was given none ({LEXICAL_FILE} missing?)"
             )
-        self.lexical = lexical if self.config.lexical_weight > 0 else None
+        self.lexical = lexical
+        """The TF-IDF model: mixed in when the config gives it weight, else only the reports' baseline."""
 
     @classmethod
     def load(cls, path: Path, settings: Settings | None = None) -> Predictor:
@@ -228,7 +230,7 @@ class Predictor:
             offset += len(spans)
         need_probs = np.stack([unit_need[r].max(axis=0) for r in rows]) if rows else unit_need
         cause_probs = np.stack([unit_cause[r[pick_cause_unit(unit_cause[r])]] for r in rows]) if rows else unit_cause
-        if self.lexical is not None and rows:
+        if self.lexical is not None and self.config.lexical_weight > 0 and rows:
             need_probs, cause_probs = mix_probabilities(
                 (need_probs, cause_probs), self.lexical.probabilities(texts), self.config.lexical_weight
             )

@@ -78,7 +78,7 @@ def train_on_records(
     validation_facts = {
         "path": f"{data_description} (validation split)",
         "fingerprint": data_fp,
-        "note": "Validation split: it also set thresholds and temperatures.",
+        "note": "Validation split: it also set thresholds, temperatures and the TF-IDF weight.",
     }
     report = write_model_dir(model, lexical, split, training_facts, validation_facts, out_dir)
     log(f"saved {model.config.model_version} to {out_dir} in {time.monotonic() - started:.0f} s")

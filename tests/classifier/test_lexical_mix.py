@@ -69,14 +69,16 @@ def test_mixed_probabilities_stay_probabilities():
     assert np.allclose(cause.sum(axis=1), 1.0)
 
 
-def test_old_model_directories_still_load_their_jieba_word_model(tmp_path: Path):
+def test_old_model_directories_still_load_their_jieba_word_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     # baseline.joblib files written before the move pickled training.baseline's class and tokenizer
     old = TfidfBaseline()
     old.vectorizer = TfidfVectorizer(tokenizer=training.baseline.jieba_words, token_pattern=None)
-    texts = ["屏幕坏了要求换货", "服务态度很好，谢谢", "想学习怎么用新功能"]
     need_true = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1]])
-    old.fit(texts, need_true, np.array([0, 2, 1]))
-    old.save(tmp_path)
+    old.fit(["屏幕坏了要求换货", "服务态度很好，谢谢", "想学习怎么用新功能"], need_true, np.array([0, 2, 1]))
+    with monkeypatch.context() as patch:
+        patch.setattr(TfidfBaseline, "__module__", "training.baseline")  # the class's old home
+        joblib.dump(old, tmp_path / FILE_NAME)
+    assert b"training.baseline" in (tmp_path / FILE_NAME).read_bytes()
     loaded = TfidfBaseline.load(tmp_path)
     assert loaded is not None and loaded.probabilities(["屏幕坏了"])[1].shape == (1, 3)
 

@@ -17,7 +17,7 @@ class HeldExplainPredictor(Predictor):
     """Explaining waits for ``release``: an explain request that takes as long as the test wants."""
 
     def __init__(self, base: Predictor) -> None:
-        super().__init__(base.model, base.settings, base.model_dir)
+        super().__init__(base.model, base.settings, base.model_dir, base.lexical)
         self.release, self.explaining = threading.Event(), threading.Event()
         self.model_calls = 0
         runner = self.runner

@@ -32,7 +32,7 @@ class PoisonedPredictor(Predictor):
 
 
 def test_a_text_that_breaks_the_model_fails_only_its_own_request_in_a_shared_batch(toy_model, predictor, tmp_path):
-    poisoned = PoisonedPredictor(predictor.model, predictor.settings, predictor.model_dir)
+    poisoned = PoisonedPredictor(predictor.model, predictor.settings, predictor.model_dir, predictor.lexical)
     # a long wait for company: the concurrent requests below share one forward pass
     settings = Settings(model_dir=toy_model[0], label_store=tmp_path / "labels.db", batch_max_wait_ms=300)
     with TestClient(create_app(settings, poisoned), raise_server_exceptions=False) as c:
