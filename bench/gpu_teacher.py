@@ -151,7 +151,7 @@ def run(pack_dir: Path, out: Path, budget_s: float, smoke: bool = False) -> None
     from classifier.settings import Settings, TrainingSettings, profile_training
     from training.data import fingerprint, split_dataset, to_dataset
     from training.distill import label_pool, meta_path, pool_rows
-    from training.pipeline import calibrate, fit, new_model_version
+    from training.pipeline import calibrate, fit, new_model_version, training_set
 
     started = time.monotonic()
     work = Path("/tmp/gpu_teacher")
@@ -191,7 +191,7 @@ def run(pack_dir: Path, out: Path, budget_s: float, smoke: bool = False) -> None
             continue
         settings = profile.model_copy(update={"base_model": str(base), "device": device, **recipe})
         t0 = time.monotonic()
-        model, result, _ = fit(records, split, settings, print)
+        model, result = fit(training_set(records, split, settings, print)[0], split.validation, settings, print)
         score = max(h.validation_score for h in result.history)
         run_facts = {
             "recipe": recipe,

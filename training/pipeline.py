@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from datasets import Dataset, concatenate_datasets
 
@@ -67,8 +68,9 @@ def train_on_records(
     log(
         f"data: {len(records)} records from {data_description} → {len(split.train)} train / {len(split.validation)} validation"
     )
-    model, result, soft_facts = fit(records, split, settings, log, judged_texts)
-    lexical = fit_lexical(split, settings.seed)
+    fit_on, soft_facts = training_set(records, split, settings, log, judged_texts)
+    model, result = fit(fit_on, split.validation, settings, log)
+    lexical = fit_lexical(fit_on, settings.seed)
     calibrate(model, split.validation, settings, lexical)
     training_facts = describe_training(
         records, data_description, split, settings, result, soft_facts, time.monotonic() - started
@@ -118,17 +120,29 @@ def new_model_version(data_fingerprint: str) -> str:
     return f"needlens-{datetime.now(UTC):%Y%m%d-%H%M%S}-{data_fingerprint[:8]}-{secrets.token_hex(2)}"
 
 
-def fit(
+def training_set(
     records: list[LabeledRecord],
     split: Split,
     settings: TrainingSettings,
     log: Callable[[str], None],
     judged_texts: Iterable[str] = (),
-) -> tuple[NeedlensModel, TrainResult, dict[str, Any] | None]:
-    """Fine-tune a fresh model on the training split (plus the teacher's soft labels, when the
-    recipe has them); returns the model, its epochs, and what soft labels it used. A text with a
-    person's label, or one the model is judged on, never comes in as a soft label: the teacher's
-    reading of a judged text would teach the candidate its yardstick."""
+) -> tuple[Dataset, dict[str, Any] | None]:
+    """The training split plus the teacher's soft labels, when the recipe has them, and what soft
+    labels it used. A text with a person's label, or one the model is judged on, never comes in
+    as a soft label: the teacher's reading of a judged text would teach the candidate its yardstick."""
+    if settings.soft_labels is None:
+        return split.train, None
+    known = {r.text.strip() for r in records} | {t.strip() for t in judged_texts}
+    soft = read_soft_labels(settings.soft_labels, settings.soft_label_texts, settings.seed, known)
+    log(f"soft labels: {len(soft)} texts from {settings.soft_labels} (weight {settings.soft_label_weight})")
+    facts = {**soft_label_meta(settings.soft_labels), "path": str(settings.soft_labels), "used": len(soft)}
+    return concatenate_datasets([split.train, soft]), facts
+
+
+def fit(
+    train: Dataset, validation: Dataset, settings: TrainingSettings, log: Callable[[str], None]
+) -> tuple[NeedlensModel, TrainResult]:
+    """Fine-tune a fresh model on ``train`` (a `training_set`); returns the model and its epochs."""
     model = NeedlensModel.from_base(settings.base_model, settings.dropout, settings.max_tokens, settings.seed)
     if settings.freeze_word_embeddings:
         model.encoder.freeze_word_embeddings()
@@ -136,21 +150,19 @@ def fit(
     def on_epoch(r: EpochRecord) -> None:
         log(f"epoch {r.epoch:2d}  loss {r.train_loss:.4f}  validation score {r.validation_score:.4f}")
 
-    fit_on, soft_facts = split.train, None
-    if settings.soft_labels is not None:
-        known = {r.text.strip() for r in records} | {t.strip() for t in judged_texts}
-        soft = read_soft_labels(settings.soft_labels, settings.soft_label_texts, settings.seed, known)
-        fit_on = concatenate_datasets([split.train, soft])
-        soft_facts = {**soft_label_meta(settings.soft_labels), "path": str(settings.soft_labels), "used": len(soft)}
-        log(f"soft labels: {len(soft)} texts from {settings.soft_labels} (weight {settings.soft_label_weight})")
-    result = fine_tune(model, fit_on, split.validation, settings, on_epoch)
+    result = fine_tune(model, train, validation, settings, on_epoch)
     model.round_to_storage_precision()
-    return model, result, soft_facts
+    return model, result
 
 
-def fit_lexical(split: Split, seed: int) -> TfidfBaseline:
-    """The TF-IDF model on exactly the network's training split (people's labels, no soft ones)."""
-    return TfidfBaseline(seed).fit(split.train["text"][:], *label_arrays(split.train))
+def fit_lexical(train: Dataset, seed: int) -> TfidfBaseline:
+    """The TF-IDF model on exactly what the network trained on: people's labels, and the
+    teacher's probabilities where the recipe distils."""
+    return TfidfBaseline(seed).fit(
+        train["text"][:],
+        np.asarray(train["needs"], dtype=np.float64),
+        np.asarray(train["cause_probs"], dtype=np.float64),
+    )
 
 
 def calibrate(

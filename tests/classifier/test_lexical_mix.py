@@ -12,11 +12,13 @@ import joblib
 import numpy as np
 import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.multiclass import OneVsRestClassifier
 
 import training.baseline
 from classifier.errors import ModelLoadError
 from classifier.inference import Predictor
-from classifier.lexical import FILE_NAME, TfidfBaseline, mix_probabilities
+from classifier.lexical import FILE_NAME, TfidfBaseline, expand_soft_rows, mix_probabilities
 from tests.conftest import TOY_PHRASES, quick_settings
 from training.calibration import fit_lexical_weight
 from training.pipeline import train_model
@@ -70,17 +72,53 @@ def test_mixed_probabilities_stay_probabilities():
 
 
 def test_old_model_directories_still_load_their_jieba_word_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    # baseline.joblib files written before the move pickled training.baseline's class and tokenizer
-    old = TfidfBaseline()
+    # baseline.joblib files written before the move pickled training.baseline's class and
+    # tokenizer, and a one-vs-rest need model (before soft targets)
+    texts = ["屏幕坏了要求换货", "服务态度很好，谢谢", "想学习怎么用新功能"]
+    old = TfidfBaseline.__new__(TfidfBaseline)
     old.vectorizer = TfidfVectorizer(tokenizer=training.baseline.jieba_words, token_pattern=None)
-    need_true = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1]])
-    old.fit(["屏幕坏了要求换货", "服务态度很好，谢谢", "想学习怎么用新功能"], need_true, np.array([0, 2, 1]))
+    features = old.vectorizer.fit_transform(texts)
+    old.need_model = OneVsRestClassifier(LogisticRegression()).fit(features, np.eye(3, dtype=np.int64))
+    old.cause_model = LogisticRegression().fit(features, np.array([0, 2, 1]))
     with monkeypatch.context() as patch:
         patch.setattr(TfidfBaseline, "__module__", "training.baseline")  # the class's old home
         joblib.dump(old, tmp_path / FILE_NAME)
     assert b"training.baseline" in (tmp_path / FILE_NAME).read_bytes()
     loaded = TfidfBaseline.load(tmp_path)
-    assert loaded is not None and loaded.probabilities(["屏幕坏了"])[1].shape == (1, 3)
+    assert loaded is not None
+    needs, cause = loaded.probabilities(["屏幕坏了", "想学习"])
+    assert needs.shape == (2, 3) and cause.shape == (2, 3)
+    assert np.allclose(needs, old.need_model.predict_proba(old.vectorizer.transform(["屏幕坏了", "想学习"])))
+
+
+def test_soft_targets_teach_what_hard_labels_alone_do_not():
+    # people labeled two texts, neither emotional nor perception_mismatch; a teacher's
+    # probabilities say the pool's texts about unexplained charges are both
+    people = ["屏幕坏了要求换货", "服务很好，谢谢"]
+    pool = ["扣费看不懂怎么算的", "不知道怎么算的扣费", "扣费规则看不懂", "没人解释扣费怎么算"]
+    needs = np.array([[1, 0, 0], [1, 0, 0], *[[0.7, 0.9, 0.05]] * len(pool)])
+    causes = np.array([[1, 0, 0], [0, 0, 1], *[[0.1, 0.8, 0.1]] * len(pool)])
+    hard = TfidfBaseline().fit(people, needs[:2], causes[:2])
+    soft = TfidfBaseline().fit(people + pool, needs, causes)
+    probe = ["扣费怎么算的看不懂"]
+    assert np.allclose(hard.probabilities(probe)[0][:, 1:], 0.0)  # a label nobody carried: never predicted
+    assert np.allclose(hard.probabilities(probe)[1][:, 1], 0.0)
+    assert soft.probabilities(probe)[0][0, 1] > 0.5
+    assert soft.probabilities(probe)[1][0].argmax() == 1
+
+
+def test_soft_rows_enter_once_per_class_they_are_given():
+    targets = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.5, 0.5, 0.0], [0.2, 0.3, 0.5]])
+    rows, labels, weights = expand_soft_rows(targets)
+    assert sorted(zip(rows.tolist(), labels.tolist(), np.round(weights, 3).tolist(), strict=True)) == [
+        (0, 0, 1.0),
+        (1, 2, 1.0),
+        (2, 0, 0.5),
+        (2, 1, 0.5),
+        (3, 0, 0.2),
+        (3, 1, 0.3),
+        (3, 2, 0.5),
+    ]
 
 
 @pytest.fixture(scope="module")
