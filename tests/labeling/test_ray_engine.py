@@ -9,6 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -44,6 +45,17 @@ def local_ray():
 def label(toy_model, source, output, *extra, env=None):
     args = ["label", str(source), "-o", str(output), "-m", str(toy_model[0]), "--no-progress", *extra]
     return runner.invoke(app, args, env=env)
+
+
+def split_probabilities(rows: list[dict]) -> tuple[list[dict], np.ndarray]:
+    """Rows without their p_ columns, and those columns (NaN for an error row's empty ones).
+
+    Probabilities are compared to within float32 rounding: a batch's composition (which rows
+    share it, which token ids filled the cache together) moves the network's last bits on some
+    CPUs, and so a sixth decimal now and then."""
+    names = sorted(k for k in rows[0] if k.startswith("p_"))
+    rest = [{k: v for k, v in row.items() if not k.startswith("p_")} for row in rows]
+    return rest, np.array([[np.nan if row[k] is None else row[k] for k in names] for row in rows])
 
 
 def shard_rows(folder: Path) -> list[dict]:
@@ -89,7 +101,12 @@ def test_the_ray_engine_writes_exactly_the_local_engines_rows(toy_model, local_r
     shards = sorted((tmp_path / "ray.parquet").glob("part-*.parquet"))
     assert all(pq.read_schema(shard) == expected.schema for shard in shards)
     rows = shard_rows(tmp_path / "ray.parquet")
-    assert rows == expected.to_pylist()  # every column of every row, probabilities included
+    (rest, probs), (expected_rest, expected_probs) = (
+        split_probabilities(rows),
+        split_probabilities(expected.to_pylist()),
+    )
+    assert rest == expected_rest  # every other column of every row
+    assert np.allclose(probs, expected_probs, atol=2e-6, equal_nan=True)
     codes = [row["error_code"] for row in rows]
     assert codes[9:16] == [None, "invalid_unicode", "not_text", "unparseable", "missing", "empty", "too_long"]
     assert json.loads(rows[9]["segments"]) and rows[0]["input_needs"] == "x"
