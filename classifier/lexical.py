@@ -118,9 +118,12 @@ def expand_soft_rows(targets: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
 
 
 def class_probabilities(model: LogisticRegression | DummyClassifier, features: spmatrix, n_classes: int) -> np.ndarray:
-    """(n, n_classes) probabilities, zero for a class the training data lacked."""
+    """(n, n_classes) probabilities, zero for a class the training data lacked. (An old pickle's
+    one-vs-rest constant predictor has no ``classes_`` and gives both columns.)"""
     out = np.zeros((features.shape[0], n_classes))
-    out[:, model.classes_.astype(np.int64)] = model.predict_proba(features)
+    out[:, np.asarray(getattr(model, "classes_", np.arange(n_classes))).astype(np.int64)] = model.predict_proba(
+        features
+    )
     return out
 
 

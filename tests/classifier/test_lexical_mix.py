@@ -6,6 +6,7 @@ loaded without it, and a broken one is refused with the file named.
 
 import json
 import shutil
+import warnings
 from pathlib import Path
 
 import joblib
@@ -78,8 +79,12 @@ def test_old_model_directories_still_load_their_jieba_word_model(tmp_path: Path,
     old = TfidfBaseline.__new__(TfidfBaseline)
     old.vectorizer = TfidfVectorizer(tokenizer=training.baseline.jieba_words, token_pattern=None)
     features = old.vectorizer.fit_transform(texts)
-    old.need_model = OneVsRestClassifier(LogisticRegression()).fit(features, np.eye(3, dtype=np.int64))
-    old.cause_model = LogisticRegression().fit(features, np.array([0, 2, 1]))
+    # surface on every text and emotional on none: one-vs-rest kept constant predictors for them
+    need_true = np.array([[1, 0, 0], [1, 0, 0], [1, 0, 1]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        old.need_model = OneVsRestClassifier(LogisticRegression()).fit(features, need_true)
+    old.cause_model = LogisticRegression().fit(features, np.array([0, 2, 2]))  # no perception_mismatch
     with monkeypatch.context() as patch:
         patch.setattr(TfidfBaseline, "__module__", "training.baseline")  # the class's old home
         joblib.dump(old, tmp_path / FILE_NAME)
@@ -89,6 +94,7 @@ def test_old_model_directories_still_load_their_jieba_word_model(tmp_path: Path,
     needs, cause = loaded.probabilities(["屏幕坏了", "想学习"])
     assert needs.shape == (2, 3) and cause.shape == (2, 3)
     assert np.allclose(needs, old.need_model.predict_proba(old.vectorizer.transform(["屏幕坏了", "想学习"])))
+    assert np.allclose(needs[:, :2], [[1, 0], [1, 0]]) and np.allclose(cause[:, 1], 0.0)
 
 
 def test_soft_targets_teach_what_hard_labels_alone_do_not():
