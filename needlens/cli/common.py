@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from classifier.errors import ModelLoadError
-from classifier.settings import Profile, Settings, profile_training
+from classifier.settings import USE_M3, Profile, Settings, profile_training
 from labeling.tables import TableError
 
 if TYPE_CHECKING:
@@ -91,6 +91,11 @@ def load_settings(
     if profile is not None:
         training = profile_training(settings.training, profile, **given.get("training", {}))
         settings = settings.model_copy(update={"training": training})
+    if settings.training.freeze_lower_layers and settings.training.base_model != USE_M3:
+        raise SettingsError(
+            "NEEDLENS_TRAINING__FREEZE_LOWER_LAYERS works with the use-m3 encoder only; "
+            f"this run trains {settings.training.base_model}"
+        )
     if settings.threads:
         import torch
 

@@ -57,3 +57,9 @@ def test_a_cut_batch_equals_the_tokenizers_own_truncation(tiny_bert_dir):
     assert torch.equal(batch.input_ids, expected["input_ids"])
     assert torch.equal(batch.attention_mask, expected["attention_mask"])
     assert batch.truncated == [False, True]
+
+
+def test_freezing_lower_layers_is_refused_for_an_encoder_without_them(tiny_bert_dir):
+    encoder = HFEncoder.from_pretrained_dir(tiny_bert_dir, max_tokens=12)
+    with pytest.raises(NotImplementedError, match="HFEncoder has no per-token lower layers"):
+        encoder.freeze_lower_layers(encoder.token_ids(["屏幕坏了"]))

@@ -55,3 +55,26 @@ def test_bfloat16_convolutions_stay_close(tuned_encoder):
     cache = TokenFeatureCache(tuned_encoder, max_bytes=64 << 20, bfloat16=True)
     cosine = (cached(cache, SENTENCES) * eager(tuned_encoder, SENTENCES)).sum(1)
     assert cosine.min() > 0.999
+
+
+def test_the_training_cache_computes_the_encoder_and_trains_only_above_the_frozen_layers():
+    encoder = UseM3Encoder.from_package()
+    frozen = [encoder.proj, encoder.proj_norm, *(branch.conv1 for branch in encoder.branches)]
+    before = [p.detach().clone() for module in frozen for p in module.parameters()]
+    forward = encoder.freeze_lower_layers(encoder.token_ids(SENTENCES))
+    assert all(not p.requires_grad for module in frozen for p in module.parameters())
+    batch = encoder.tokenize(SENTENCES)  # padded: the sentences differ in length
+    pooled = forward(batch.input_ids, batch.attention_mask)
+    torch.testing.assert_close(pooled, eager(encoder, SENTENCES), atol=1e-5, rtol=1e-4)
+
+    optimizer = torch.optim.SGD([p for p in encoder.parameters() if p.requires_grad], lr=1.0)
+    pooled[:, 0].sum().backward()
+    assert encoder.branches[2].conv2.weight.grad.abs().sum() > 0
+    assert encoder.pool_proj.weight.grad.abs().sum() > 0 and encoder.feat_norm.weight.grad.abs().sum() > 0
+    optimizer.step()
+    after = [p for module in frozen for p in module.parameters()]
+    assert all(torch.equal(a, b) for a, b in zip(before, after, strict=True))
+    # what it computes next follows the moved weights, as the eager encoder does
+    torch.testing.assert_close(
+        forward(batch.input_ids, batch.attention_mask).detach(), eager(encoder, SENTENCES), atol=1e-5, rtol=1e-4
+    )

@@ -102,6 +102,13 @@ def test_flags_override_the_environment_and_a_training_profile_lies_between_them
     assert (settings.training.seed, settings.training.epochs, settings.training.base_model) == (7, 2, "e5-small")
 
 
+def test_frozen_lower_layers_with_an_encoder_that_has_none_is_one_line(monkeypatch, tmp_path):
+    monkeypatch.setenv("NEEDLENS_TRAINING__FREEZE_LOWER_LAYERS", "true")
+    result = runner.invoke(app, ["train", "--profile", "accurate", "--out", str(tmp_path / "m")])
+    one_line_error(result, "FREEZE_LOWER_LAYERS works with the use-m3 encoder only", "e5-small")
+    assert not (tmp_path / "m").exists()
+
+
 def test_serve_hands_its_worker_processes_the_same_settings_through_the_environment(monkeypatch, tmp_path):
     from classifier.settings import Settings
     from needlens.cli.common import load_settings

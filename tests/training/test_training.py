@@ -119,6 +119,17 @@ def test_a_short_run_on_written_and_real_records_learns(tmp_path):
     assert result.history[-1].train_loss < 0.5 * result.history[0].train_loss
 
 
+def test_a_run_with_frozen_lower_layers_learns_and_keeps_them_pretrained(toy_data):
+    settings = quick_settings(epochs=4, patience=10, freeze_lower_layers=True, device="cpu")
+    split = split_dataset(to_dataset(read_records(toy_data)), settings.validation_fraction, settings.seed)
+    model = NeedlensModel.from_base(settings.base_model, settings.dropout, settings.max_tokens, settings.seed)
+    pretrained = model.encoder.proj.weight.detach().clone()
+    result = fine_tune(model, split.train, split.validation, settings)
+    assert result.history[-1].train_loss < 0.6 * result.history[0].train_loss  # 1.92 -> 0.97 when written
+    assert max(h.validation_score for h in result.history) >= 0.95
+    assert torch.equal(model.encoder.proj.weight, pretrained)
+
+
 def test_written_records_weigh_what_the_setting_says():
     dataset = to_dataset([LabeledRecord(**r) for r in mixed_records(n_written=3, n_real=3)])
     weights = sample_weights(dataset, 0.25)
