@@ -27,6 +27,8 @@ from classifier.encoders.use_m3 import CNN_DIM, EMB_DIM, ORDERS, UseM3Encoder
 
 MAX_LEFT = max(left for _, left in ORDERS)
 MAX_RIGHT = max(order - 1 - left for order, left in ORDERS)
+ROW_BYTES = 4 * (EMB_DIM + CNN_DIM * len(ORDERS) + sum(order for order, _ in ORDERS) * CNN_DIM + 2)
+"""What one cached token id holds: embedding row, projected row, first-convolution shares, two sums."""
 
 
 class TokenFeatureCache:
@@ -39,8 +41,7 @@ class TokenFeatureCache:
     def __init__(self, encoder: UseM3Encoder, max_bytes: int, bfloat16: bool = False) -> None:
         self.encoder = encoder
         self.conv_dtype = torch.bfloat16 if bfloat16 else torch.float32
-        row_bytes = 4 * (EMB_DIM + CNN_DIM * len(ORDERS) + sum(order for order, _ in ORDERS) * CNN_DIM + 2)
-        self.capacity = max(2, max_bytes // row_bytes)
+        self.capacity = max(2, max_bytes // ROW_BYTES)
         self.lock = threading.Lock()  # the service may call one runner from several threads
         with torch.inference_mode():
             # (out, in, 1, order) kernels for a channels-last conv2d over (batch, channels, 1, time):
@@ -157,8 +158,7 @@ class TrainingFeatureCache(TokenFeatureCache):
 
     def __init__(self, encoder: UseM3Encoder, token_ids: Sequence[list[int]]) -> None:
         ids = torch.unique(torch.tensor([i for seq in token_ids for i in seq] or [0], dtype=torch.long))
-        row_bytes = 4 * (EMB_DIM + CNN_DIM * len(ORDERS) + sum(order for order, _ in ORDERS) * CNN_DIM + 2)
-        super().__init__(encoder, (len(ids) + 2) * row_bytes)
+        super().__init__(encoder, (len(ids) + 2) * ROW_BYTES)
         with torch.no_grad():
             self._fill(ids)
 
