@@ -1,0 +1,54 @@
+"""What a fine-tuning step costs on this machine, with every layer trained and with the lower
+layers frozen (`NEEDLENS_TRAINING__FREEZE_LOWER_LAYERS`), through the real trainer.
+
+    python -m bench.train_step [--texts 3200] [--threads 2]
+
+Each mode runs `training.trainer.fine_tune` for one epoch over the same ``--texts`` real
+labeled texts (batches of 32, as the fast profile) and a 64-text validation set, from the same
+fresh model; the time includes tokenizing and, when frozen, computing the frozen rows once per
+token id. `make demo`'s training is ~2,200 such steps (2 epochs over ~35,500 texts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+
+from bench.throughput import cpu_name
+from classifier.modeling import NeedlensModel
+from classifier.runtime import cpu_has_native_bfloat16
+from classifier.settings import TrainingSettings, profile_training
+from training.data import read_records, to_dataset
+from training.trainer import fine_tune
+
+REAL = Path(__file__).resolve().parent.parent / "data" / "real"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--texts", type=int, default=3200)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    records = read_records(REAL)
+    train = to_dataset(records[: args.texts])
+    validation = to_dataset(records[args.texts : args.texts + 64])
+    print(f"CPU: {cpu_name()}; native bfloat16: {'yes' if cpu_has_native_bfloat16() else 'no'}; {args.threads} threads")
+    print("| training | texts | steps | seconds | seconds per step |")
+    print("|---|---:|---:|---:|---:|")
+    for frozen in (False, True):
+        settings = profile_training(TrainingSettings(), "fast", epochs=1, freeze_lower_layers=frozen, device="cpu")
+        model = NeedlensModel.from_base(settings.base_model, settings.dropout, settings.max_tokens, settings.seed)
+        steps = -(-len(train) // settings.batch_size)
+        start = time.perf_counter()
+        fine_tune(model, train, validation, settings)
+        seconds = time.perf_counter() - start
+        name = "lower layers frozen" if frozen else "every layer"
+        print(f"| {name} | {len(train)} | {steps} | {seconds:.1f} | {seconds / steps:.3f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
