@@ -1,9 +1,10 @@
-"""Helpers the benchmarks share: benchmark texts and a `needlens serve` process on loopback."""
+"""Helpers the benchmarks share: benchmark texts, a `needlens serve` process on loopback, the CPU."""
 
 from __future__ import annotations
 
 import csv
 import os
+import platform
 import signal
 import socket
 import subprocess
@@ -20,6 +21,22 @@ def sample_texts() -> list[str]:
     """The bundled demo feedback (team-written): short reviews to long interview notes."""
     with (ROOT / "data" / "sample_feedback.csv").open(encoding="utf-8", newline="") as handle:
         return [row["text"] for row in csv.DictReader(handle) if row["text"].strip()]
+
+
+def cpu_description() -> str:
+    """The CPU's model name and whether it has native bfloat16: it decides the default runtime
+    and most of a rate, so every speed figure says which CPU it came from."""
+    from classifier.runtime import cpu_has_native_bfloat16  # loads torch: only benchmarks that print this
+
+    name = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="ascii", errors="ignore").splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"CPU: {name}; native bfloat16: {'yes' if cpu_has_native_bfloat16() else 'no'}"
 
 
 def free_port() -> int:

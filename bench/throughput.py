@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import resource
 import subprocess
 import sys
@@ -28,20 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import benchmark_texts
-from classifier.runtime import cpu_has_native_bfloat16
-
-
-def cpu_name() -> str:
-    """The CPU's model name from /proc/cpuinfo, or the platform's word for it elsewhere."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="ascii", errors="ignore").splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
+from bench.common import benchmark_texts, cpu_description
 
 RUNS = {
     "torch": "PyTorch eager, float32",
@@ -122,7 +108,7 @@ def main() -> None:
         flush=True,
     )
     # the CPU decides the default runtime and most of the rate: say which rows apply
-    print(f"CPU: {cpu_name()}; native bfloat16: {'yes' if cpu_has_native_bfloat16() else 'no'}", flush=True)
+    print(cpu_description(), flush=True)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         results = {}

@@ -17,9 +17,8 @@ from pathlib import Path
 
 import torch
 
-from bench.throughput import cpu_name
+from bench.common import cpu_description
 from classifier.modeling import NeedlensModel
-from classifier.runtime import cpu_has_native_bfloat16
 from classifier.settings import TrainingSettings, profile_training
 from training.data import read_records, to_dataset
 from training.trainer import fine_tune
@@ -36,7 +35,7 @@ def main() -> None:
     records = read_records(REAL)
     train = to_dataset(records[: args.texts])
     validation = to_dataset(records[args.texts : args.texts + 64])
-    print(f"CPU: {cpu_name()}; native bfloat16: {'yes' if cpu_has_native_bfloat16() else 'no'}; {args.threads} threads")
+    print(f"{cpu_description()}; {args.threads} threads")
     print("| training | texts | steps | seconds | seconds per step |")
     print("|---|---:|---:|---:|---:|")
     for frozen in (False, True):
