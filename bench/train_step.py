@@ -1,5 +1,5 @@
 """What a fine-tuning step costs on this machine, with every layer trained and with the lower
-layers frozen (`NEEDLENS_TRAINING__FREEZE_LOWER_LAYERS`), through the real trainer.
+layers frozen (`NEEDLENS_TRAINING__FROZEN_LOWER_EPOCHS`), through the real trainer.
 
     python -m bench.train_step [--texts 3200] [--threads 2]
 
@@ -39,7 +39,7 @@ def main() -> None:
     print("| training | texts | steps | seconds | seconds per step |")
     print("|---|---:|---:|---:|---:|")
     for frozen in (False, True):
-        settings = profile_training(TrainingSettings(), "fast", epochs=1, freeze_lower_layers=frozen, device="cpu")
+        settings = profile_training(TrainingSettings(), "fast", epochs=1, frozen_lower_epochs=int(frozen), device="cpu")
         model = NeedlensModel.from_base(settings.base_model, settings.dropout, settings.max_tokens, settings.seed)
         steps = -(-len(train) // settings.batch_size)
         start = time.perf_counter()

@@ -115,16 +115,18 @@ def fine_tune(
     model.to(device)
     texts = train["text"][:]
     token_ids = model.encoder.token_ids(texts)  # once; every epoch batches these ids
+    encoder_params = [p for p in model.encoder.parameters() if p.requires_grad]
     encode: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = model.encoder
-    if settings.freeze_lower_layers:  # before the optimizer collects what it trains
-        cached = model.encoder.freeze_lower_layers(token_ids)
+    if settings.frozen_lower_epochs:
+        cached_forward = model.encoder.freeze_lower_layers(token_ids)
         if device.type == "cpu":  # the cache's tables live on the CPU; elsewhere frozen layers run eagerly
-            encode = cached
+            encode = cached_forward
+        del cached_forward  # so that unfreezing frees the tables
     pos_weight, cause_weight = (w.to(device) for w in loss_weights(train, settings.max_pos_weight))
     head_params = [*model.need_head.parameters(), *model.cause_head.parameters()]
-    optimizer = torch.optim.AdamW(
+    optimizer = torch.optim.AdamW(  # frozen parameters get no gradient, and AdamW leaves those alone
         [
-            {"params": [p for p in model.encoder.parameters() if p.requires_grad], "lr": settings.encoder_lr},
+            {"params": encoder_params, "lr": settings.encoder_lr},
             {"params": head_params, "lr": settings.head_lr},
         ],
         weight_decay=settings.weight_decay,
@@ -141,6 +143,10 @@ def fine_tune(
     result = TrainResult(best_epoch=0, device=device.type)
     best_score, best_state, stale = -1.0, copy.deepcopy(model.state_dict()), 0
     for epoch in range(1, settings.epochs + 1):
+        if settings.frozen_lower_epochs and epoch == settings.frozen_lower_epochs + 1:
+            for p in encoder_params:  # the frozen epochs are over: every layer trains from here
+                p.requires_grad_(True)
+            encode = model.encoder
         model.train()
         running = 0.0
         for idx in length_bucketed_batches(lengths, settings.batch_size, generator):

@@ -91,9 +91,9 @@ def load_settings(
     if profile is not None:
         training = profile_training(settings.training, profile, **given.get("training", {}))
         settings = settings.model_copy(update={"training": training})
-    if settings.training.freeze_lower_layers and settings.training.base_model != USE_M3:
+    if settings.training.frozen_lower_epochs and settings.training.base_model != USE_M3:
         raise SettingsError(
-            "NEEDLENS_TRAINING__FREEZE_LOWER_LAYERS works with the use-m3 encoder only; "
+            "NEEDLENS_TRAINING__FROZEN_LOWER_EPOCHS works with the use-m3 encoder only; "
             f"this run trains {settings.training.base_model}"
         )
     if settings.threads:

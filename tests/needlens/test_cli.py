@@ -103,9 +103,9 @@ def test_flags_override_the_environment_and_a_training_profile_lies_between_them
 
 
 def test_frozen_lower_layers_with_an_encoder_that_has_none_is_one_line(monkeypatch, tmp_path):
-    monkeypatch.setenv("NEEDLENS_TRAINING__FREEZE_LOWER_LAYERS", "true")
+    monkeypatch.setenv("NEEDLENS_TRAINING__FROZEN_LOWER_EPOCHS", "1")
     result = runner.invoke(app, ["train", "--profile", "accurate", "--out", str(tmp_path / "m")])
-    one_line_error(result, "FREEZE_LOWER_LAYERS works with the use-m3 encoder only", "e5-small")
+    one_line_error(result, "FROZEN_LOWER_EPOCHS works with the use-m3 encoder only", "e5-small")
     assert not (tmp_path / "m").exists()
 
 

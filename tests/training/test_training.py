@@ -120,7 +120,7 @@ def test_a_short_run_on_written_and_real_records_learns(tmp_path):
 
 
 def test_a_run_with_frozen_lower_layers_learns_and_keeps_them_pretrained(toy_data):
-    settings = quick_settings(epochs=4, patience=10, freeze_lower_layers=True, device="cpu")
+    settings = quick_settings(epochs=4, patience=10, frozen_lower_epochs=4, device="cpu")
     split = split_dataset(to_dataset(read_records(toy_data)), settings.validation_fraction, settings.seed)
     model = NeedlensModel.from_base(settings.base_model, settings.dropout, settings.max_tokens, settings.seed)
     pretrained = model.encoder.proj.weight.detach().clone()
@@ -128,6 +128,23 @@ def test_a_run_with_frozen_lower_layers_learns_and_keeps_them_pretrained(toy_dat
     assert result.history[-1].train_loss < 0.6 * result.history[0].train_loss  # 1.92 -> 0.97 when written
     assert max(h.validation_score for h in result.history) >= 0.95
     assert torch.equal(model.encoder.proj.weight, pretrained)
+
+
+def test_lower_layers_frozen_for_the_first_epoch_train_in_the_next(toy_data):
+    settings = quick_settings(epochs=2, patience=10, frozen_lower_epochs=1, device="cpu")
+    split = split_dataset(to_dataset(read_records(toy_data)), settings.validation_fraction, settings.seed)
+    model = NeedlensModel.from_base(settings.base_model, settings.dropout, settings.max_tokens, settings.seed)
+    pretrained = model.encoder.proj.weight.detach().clone()
+    seen: list[bool] = []
+    fine_tune(
+        model,
+        split.train,
+        split.validation,
+        settings,
+        on_epoch=lambda _: seen.append(torch.equal(model.encoder.proj.weight, pretrained)),
+    )
+    assert seen == [True, False]
+    assert all(p.requires_grad for p in model.encoder.parameters())
 
 
 def test_written_records_weigh_what_the_setting_says():
