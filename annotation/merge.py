@@ -4,6 +4,9 @@ A text read once keeps that reading. A text read twice keeps the reading both ag
 adjudicator's where they differ (an unadjudicated disagreement stops the merge). A re-read after
 the audit replaces the label it re-read. Nothing here decides a label: it only picks which
 person's (or writing assistant's) reading stands, by the protocol in ``../shared/spec/annotation.md``.
+
+Chunks named in ``held_out.txt`` are labeled the same way but written to their own file, which
+no training reads: real texts, read by the same protocol, that no shipped model has seen.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +23,7 @@ from annotation.sampling import PoolText, read_pool
 
 ANNOTATION_DIR = Path("data/annotation")
 CORPUS_FILE = Path("data/real/reviews.jsonl")
+HELD_OUT_FILE = Path("data/heldout/reviews.jsonl")
 POOL_FILE = Path("../shared/pools/real_reviews.jsonl")
 
 
@@ -63,7 +68,18 @@ def chunk_selection(suggested: set[str], ids: list[str]) -> str:
     return "suggest" if ids and ids[0] in suggested else "stratified"
 
 
-def merge(annotation_dir: Path, pool: dict[str, PoolText]) -> list[dict]:
+def held_out_chunks(annotation_dir: Path) -> set[str]:
+    """Chunk names listed in ``held_out.txt`` (one a line; ``#`` starts a comment)."""
+    path = annotation_dir / "held_out.txt"
+    if not path.exists():
+        return set()
+    return {line.split("#")[0].strip() for line in path.read_text(encoding="utf-8").splitlines()} - {""}
+
+
+def merge(
+    annotation_dir: Path, pool: dict[str, PoolText], held_out: Collection[str] = (), only_held_out: bool = False
+) -> list[dict]:
+    """The records of every chunk outside ``held_out`` (or, with ``only_held_out``, of those inside it)."""
     raw = annotation_dir / "raw"
     adjudicated = read_decisions(annotation_dir / "adjudication.jsonl")
     reread = {
@@ -76,7 +92,11 @@ def merge(annotation_dir: Path, pool: dict[str, PoolText]) -> list[dict]:
         for path in sorted(annotation_dir.glob("suggested_ids*.txt"))
         for pool_id in path.read_text(encoding="utf-8").split()
     }
-    chunks = sorted((annotation_dir / "chunks").glob("c*.jsonl"))
+    every_chunk = sorted((annotation_dir / "chunks").glob("c*.jsonl"))
+    unknown = set(held_out) - {chunk.stem for chunk in every_chunk}
+    if unknown:  # a mistyped name would quietly put a held-out chunk into training
+        raise MergeError(f"{annotation_dir / 'held_out.txt'}: no such chunk: {', '.join(sorted(unknown))}")
+    chunks = [chunk for chunk in every_chunk if (chunk.stem in held_out) == only_held_out]
     if not chunks:  # a mistyped folder must not overwrite the corpus with nothing
         raise MergeError(f"{annotation_dir / 'chunks'}: no chunks to merge")
     records: list[dict] = []
@@ -136,13 +156,19 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m annotation.merge", description=__doc__)
     parser.add_argument("annotation_dir", type=Path, nargs="?", default=ANNOTATION_DIR)
     annotation_dir = parser.parse_args(argv).annotation_dir
+    held_out = held_out_chunks(annotation_dir)
     try:
-        records = merge(annotation_dir, {t.pool_id: t for t in read_pool(POOL_FILE)})
+        pool = {t.pool_id: t for t in read_pool(POOL_FILE)}
+        records = merge(annotation_dir, pool, held_out)
+        held_records = merge(annotation_dir, pool, held_out, only_held_out=True) if held_out else []
     except MergeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     write_corpus(records, CORPUS_FILE)
     print(f"{len(records)} records → {CORPUS_FILE}")
+    if held_records:
+        write_corpus(held_records, HELD_OUT_FILE)
+        print(f"{len(held_records)} held-out records ({len(held_out)} chunks) → {HELD_OUT_FILE}")
     return 0
 
 

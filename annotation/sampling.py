@@ -112,7 +112,7 @@ QUARTER_QUOTAS = {
     "tablet": 62,
 }
 
-# A third of round one's 3,300 texts, in its proportions (rounds five to ten).
+# A third of round one's 3,300 texts, in its proportions (rounds five to eleven).
 THIRD_QUOTAS = {
     "food_delivery": 152,
     "hotel": 152,
@@ -126,8 +126,8 @@ THIRD_QUOTAS = {
 }
 
 # Later draws keep round one's proportions. Between them, `needlens suggest` rounds filled chunks
-# c31–c38, c39–c50, c63–c68, c75–c80, c87–c94, c103–c110, c119–c126, c135–c142, c151–c158
-# and c167–c174 (data/annotation/suggested_ids*.txt).
+# c31–c38, c39–c50, c63–c68, c75–c80, c87–c94, c103–c110, c119–c126, c135–c142, c151–c158,
+# c167–c174 and c183–c190 (data/annotation/suggested_ids*.txt).
 STRATIFIED_ROUNDS = {
     1: StratifiedRound(QUOTAS, SEED, 1),
     2: StratifiedRound(
@@ -153,4 +153,5 @@ STRATIFIED_ROUNDS = {
     8: StratifiedRound(THIRD_QUOTAS, 20, 143),
     9: StratifiedRound(THIRD_QUOTAS, 21, 159),
     10: StratifiedRound(THIRD_QUOTAS, 22, 175),
+    11: StratifiedRound(THIRD_QUOTAS, 23, 191),
 }

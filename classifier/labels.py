@@ -36,6 +36,9 @@ class Cause(StrEnum):
 
 NEEDS: tuple[Need, ...] = tuple(Need)
 CAUSES: tuple[Cause, ...] = tuple(Cause)
+Decision = StrEnum("Decision", {**{need.name: need.value for need in Need}, "CAUSE": "cause"})  # type: ignore[misc]
+"""The model's four decisions on a text, each need and the cause, in output order: what a
+text's uncertainty is measured on (`needlens suggest --about`)."""
 
 CHINESE_NAMES: dict[str, str] = {
     Need.SURFACE: "表层需求",

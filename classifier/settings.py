@@ -108,7 +108,7 @@ PROFILES: dict[str, dict[str, object]] = {
     # (22,400 with 18,033) so an epoch stayed ~40,500 texts. With 19,529 that was 20,900, and
     # `make demo` took 9 min 47 s in a clean clone, too close to its 10 minutes; with 19,000 it
     # took 9 min 57 s (the machine varies by more than that saves), so 16,000: an epoch of
-    # ~35,500 texts; with round ten's labels (21,020 training texts) 14,500 keeps it there.
+    # ~35,500 texts; with round ten's labels (21,025 training texts) 14,500 keeps it there.
     "fast": {"soft_labels": DISTILLED_SOFT_LABELS, "soft_label_texts": 14500, "epochs": 2},
     # multilingual-e5-small (`needlens base-models install e5-small`): 96M of its 118M parameters
     # are the word-embedding table, kept frozen; 128 tokens hold all but ~0.5% of review texts

@@ -5,7 +5,8 @@ certain decision: for a need, how close its probability sits to the tuned thresh
 the far end, 1 on the threshold); for the cause, one minus the gap between the two most
 likely causes. Texts are taken most uncertain first, skipping any that is a near-duplicate
 (character n-gram cosine) of one already taken, so 200 suggestions are not 200 versions
-of the same complaint.
+of the same complaint. A team whose weak spot is one label can rank by that decision alone
+(``about``): the texts on that label's boundary are the ones that teach it.
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
 from classifier.inference import DocumentScores, Predictor, TextProblem, validate_text
-from classifier.labels import CAUSES, NEEDS
+from classifier.labels import CAUSES, NEEDS, Decision
 from label_loop.store import text_hash
 from labeling.tables import ColumnType, iter_rows, require_columns
 
-UNCERTAIN_LABELS = (*(str(n) for n in NEEDS), "cause")
+UNCERTAIN_LABELS = tuple(str(d) for d in Decision)
 
 
 @dataclass(frozen=True)
@@ -51,11 +52,18 @@ def char_ngram_vectors(texts: Sequence[str]) -> np.ndarray:
 
 
 def select_uncertain(
-    uncertainty: np.ndarray, vectors: object, n: int, max_similarity: float, exclude: set[int] | None = None
+    uncertainty: np.ndarray,
+    vectors: object,
+    n: int,
+    max_similarity: float,
+    exclude: set[int] | None = None,
+    about: str | None = None,
 ) -> list[Suggestion]:
-    """Most uncertain first; a text too similar to one already chosen is passed over."""
-    per_text = uncertainty.max(axis=1)
-    which = uncertainty.argmax(axis=1)
+    """Most uncertain first (in the ``about`` decision alone when given); a text too similar
+    to one already chosen is passed over."""
+    rows = len(uncertainty)
+    which = uncertainty.argmax(axis=1) if about is None else np.full(rows, UNCERTAIN_LABELS.index(about))
+    per_text = uncertainty[np.arange(rows), which]
     chosen: list[int] = []
     for i in np.argsort(-per_text, kind="stable"):
         if len(chosen) == n:
@@ -87,6 +95,7 @@ def suggest_from_table(
     max_similarity: float,
     labeled_hashes: set[str],
     max_chars: int,
+    about: str | None = None,
 ) -> SuggestResult:
     """Score every usable row of a table and pick ``n`` to label; texts already in the label store are left out."""
     require_columns(path, {"text": text_column} | ({"id": id_column} if id_column else {}))
@@ -108,7 +117,11 @@ def suggest_from_table(
         return SuggestResult([], 0, invalid, labeled)
     scores = predictor.score(texts)
     picked = select_uncertain(
-        decision_uncertainty(scores, predictor.config.need_thresholds), char_ngram_vectors(texts), n, max_similarity
+        decision_uncertainty(scores, predictor.config.need_thresholds),
+        char_ngram_vectors(texts),
+        n,
+        max_similarity,
+        about=about,
     )
     rows: list[dict[str, object]] = [
         {

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from classifier.labels import Decision
 from needlens.cli.common import (
     ModelOption,
     OutputFile,
@@ -36,6 +37,10 @@ def suggest(
     max_similarity: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="skip texts this similar (char n-gram cosine) to one already picked")
     ] = 0.6,
+    about: Annotated[
+        Decision | None,
+        typer.Option(help="rank by this one decision's uncertainty (the label a team wants to teach) [default: any]"),
+    ] = None,
 ) -> None:
     """Pick the texts the model is least sure of (and not near-duplicates) for analysts to label next.
 
@@ -56,6 +61,7 @@ def suggest(
         max_similarity,
         labeled,
         settings.max_chars,
+        about=None if about is None else str(about),
     )
     write_table(result.rows, output, SUGGEST_COLUMNS)
     console.print(

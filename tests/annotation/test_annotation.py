@@ -144,6 +144,26 @@ def test_merge_keeps_agreement_adjudication_and_rereads_with_provenance(workspac
         assert {"source", "source_row", "pool_id", "annotator", "domain"} <= set(record)
 
 
+def test_held_out_chunks_go_to_their_own_file_and_never_into_the_training_corpus(workspace, monkeypatch):
+    directory, texts = workspace
+    ids = list(texts)
+    write_lines(directory / "adjudication.jsonl", [{"id": ids[1], "needs": ["surface"], "cause": "none", "rule": "r"}])
+    (directory / "held_out.txt").write_text("# kept out of training\nc02  # round two\n\n", encoding="utf-8")
+    assert merge_module.held_out_chunks(directory) == {"c02"}
+    corpus, held = directory / "real" / "reviews.jsonl", directory / "heldout" / "reviews.jsonl"
+    monkeypatch.setattr(merge_module, "CORPUS_FILE", corpus)
+    monkeypatch.setattr(merge_module, "HELD_OUT_FILE", held)
+    monkeypatch.setattr(merge_module, "read_pool", lambda path: list(texts.values()))
+    assert merge_module.main([str(directory)]) == 0
+    trained = [json.loads(line)["pool_id"] for line in corpus.read_text(encoding="utf-8").splitlines()]
+    kept_out = [json.loads(line)["pool_id"] for line in held.read_text(encoding="utf-8").splitlines()]
+    assert (sorted(trained), sorted(kept_out)) == (sorted(ids[:2]), sorted(ids[2:]))
+
+    (directory / "held_out.txt").write_text("c02\nc2\n", encoding="utf-8")
+    with pytest.raises(MergeError, match="no such chunk: c2"):
+        merge(directory, texts, merge_module.held_out_chunks(directory))
+
+
 def test_a_later_suggest_round_marks_its_chunks_as_suggested(workspace):
     directory, texts = workspace
     ids = list(texts)

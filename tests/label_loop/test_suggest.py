@@ -1,6 +1,7 @@
 """`needlens suggest`: the least certain texts first, without near-duplicates, ready to label and import."""
 
 import csv
+import json
 
 import numpy as np
 from typer.testing import CliRunner
@@ -42,6 +43,14 @@ def test_uncertainty_is_highest_on_the_threshold_and_between_two_causes():
     assert u[0].max() < 0.1 and u[3].max() < 0.1  # confident texts
     picked = select_uncertain(u, char_ngram_vectors(["甲方案", "乙文本", "丙内容", "丁说明"]), 2, 0.6)
     assert [(p.index, p.label) for p in picked] == [(1, "surface"), (2, "cause")]
+
+
+def test_about_one_decision_ranks_by_that_decision_alone():
+    u = np.array([[0.9, 0.1, 0, 0.2], [0.2, 0.6, 0, 0.95], [0.1, 0.8, 0, 0.1]])
+    vectors = char_ngram_vectors(["甲方案", "乙文本", "丙内容"])
+    assert [p.index for p in select_uncertain(u, vectors, 2, 0.6)] == [1, 0]
+    picked = select_uncertain(u, vectors, 2, 0.6, about="emotional")
+    assert [(p.index, p.label, p.uncertainty) for p in picked] == [(2, "emotional", 0.8), (1, "emotional", 0.6)]
 
 
 def test_near_duplicates_are_passed_over_for_the_next_distinct_text():
@@ -88,3 +97,19 @@ def test_suggest_command_leaves_out_labeled_and_bad_rows_and_its_output_imports(
         writer.writerows(rows)
     imported = runner.invoke(app, ["labels", "import", str(out), "--store", str(store)])
     assert imported.exit_code == 0 and "2 labels added" in imported.output  # … and imports the file as it is
+
+
+def test_suggest_about_one_label_ranks_by_it_and_an_unknown_label_is_named(toy_model, tmp_path):
+    source = tmp_path / "pool.jsonl"
+    texts = ["屏幕坏了要求换货", "想了解电池原理", "没人告诉我进度心里很焦虑", "客服态度很差，说清楚怎么算的"]
+    source.write_text("".join(f'{{"text": "{t}"}}\n' for t in texts), encoding="utf-8")
+    out = tmp_path / "to_label.jsonl"
+    args = ["suggest", str(source), "-o", str(out), "-n", "3", "--model", str(toy_model[0])]
+    result = runner.invoke(app, [*args, "--about", "emotional"])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == 3 and {r["uncertain_about"] for r in rows} == {"emotional"}
+    assert [r["uncertainty"] for r in rows] == sorted((r["uncertainty"] for r in rows), reverse=True)
+
+    wrong = runner.invoke(app, [*args, "--about", "情感"])
+    assert wrong.exit_code == 2 and "--about" in wrong.output

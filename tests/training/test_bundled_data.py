@@ -62,12 +62,25 @@ def test_demo_sample_is_unlabeled_and_identified():
 
 
 REAL = ROOT / "data" / "real"
+HELD_OUT = ROOT / "data" / "heldout"
 POOL_DOMAINS = {"food_delivery", "hotel", "tablet", "fresh_fruit", "clothing", "computer", "books", "phone", "dairy"}
 
 
 @pytest.fixture(scope="module")
 def real_records():
     return read_records(REAL)
+
+
+@pytest.fixture(scope="module", params=[REAL, HELD_OUT], ids=["trained-on", "held-out"])
+def bundled_real_records(request):
+    """Both real sets: the one training reads and the annotated one it never reads."""
+    return read_records(request.param)
+
+
+def test_the_held_out_real_texts_are_not_in_the_training_corpus(real_records):
+    held_out = read_records(HELD_OUT)
+    assert len(held_out) >= 500
+    assert not {r.text.strip() for r in held_out} & {r.text.strip() for r in real_records}
 
 
 def test_real_corpus_is_large_valid_and_covers_every_pool_domain(real_records):
@@ -79,27 +92,27 @@ def test_real_corpus_is_large_valid_and_covers_every_pool_domain(real_records):
     assert min(causes.values()) >= 0.1 * len(real_records)  # complaints were over-sampled: every cause is there
 
 
-def test_every_real_record_carries_its_provenance(real_records):
-    for record in real_records:
+def test_every_real_record_carries_its_provenance(bundled_real_records):
+    for record in bundled_real_records:
         extra = record.model_extra or {}
         assert record.source in {"waimai_10k", "ChnSentiCorp_htl_all", "online_shopping_10_cats"}, record.id
         assert isinstance(extra.get("source_row"), int) and extra["source_row"] >= 0, record.id
         assert extra.get("pool_id", "").startswith("p") and record.id == f"real-{extra['pool_id']}", record.id
         assert extra.get("annotator"), record.id
         assert extra.get("selection") in {"stratified", "suggest"}, record.id
-    assert len({r.text.strip() for r in real_records}) == len(real_records)
+    assert len({r.text.strip() for r in bundled_real_records}) == len(bundled_real_records)
 
 
-def test_no_evaluation_text_is_in_the_real_corpus(real_records, dev_texts):
-    assert not dev_texts & {r.text.strip() for r in real_records}
+def test_no_evaluation_text_is_in_the_real_corpus(bundled_real_records, dev_texts):
+    assert not dev_texts & {r.text.strip() for r in bundled_real_records}
 
 
 POOL = ROOT.parent / "shared" / "pools" / "real_reviews.jsonl"
 
 
 @pytest.mark.skipif(not POOL.is_file(), reason="shared pool not present")
-def test_real_texts_are_the_pools_texts_at_their_stated_rows(real_records):
-    wanted = {(r.model_extra or {})["pool_id"]: r for r in real_records}
+def test_real_texts_are_the_pools_texts_at_their_stated_rows(bundled_real_records):
+    wanted = {(r.model_extra or {})["pool_id"]: r for r in bundled_real_records}
     with POOL.open(encoding="utf-8") as handle:
         for row in map(json.loads, handle):
             record = wanted.pop(row["pool_id"], None)
