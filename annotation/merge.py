@@ -169,6 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     if held_records:
         write_corpus(held_records, HELD_OUT_FILE)
         print(f"{len(held_records)} held-out records ({len(held_out)} chunks) → {HELD_OUT_FILE}")
+    elif HELD_OUT_FILE.exists():  # its chunks went back into training: the old test set must go
+        HELD_OUT_FILE.unlink()
+        print(f"no chunk held out: {HELD_OUT_FILE} removed")
     return 0
 
 

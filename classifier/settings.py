@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from monitor.settings import MonitorSettings
@@ -24,7 +24,12 @@ float32 PyTorch for any other encoder."""
 
 
 class TrainingSettings(BaseModel):
-    """Fine-tuning hyper-parameters; defaults train the default model in minutes on 2 cores."""
+    """Fine-tuning hyper-parameters; defaults train the default model in minutes on 2 cores.
+
+    Unknown names are refused: a misspelt or retired knob (NEEDLENS_TRAINING__FREEZE_LOWER_LAYERS
+    became ..._FROZEN_LOWER_EPOCHS) would otherwise train quietly without it."""
+
+    model_config = ConfigDict(extra="forbid")
 
     base_model: str = Field(USE_M3, description=f"'{USE_M3}' or a local Hugging Face encoder directory")
     seed: int = 13
@@ -47,6 +52,11 @@ class TrainingSettings(BaseModel):
     )
     soft_label_texts: int = Field(12000, ge=0, description="how many soft-labeled texts to sample into training")
     soft_label_weight: float = Field(1.0, gt=0.0, description="loss weight of a soft-labeled text")
+    held_out_data: tuple[Path, ...] = Field(
+        (Path("data/heldout"),),
+        description="labeled texts no training may see, not even as a teacher's soft label (a test set); "
+        "paths that do not exist are skipped",
+    )
     freeze_word_embeddings: bool = Field(
         False, description="keep a Hugging Face encoder's token-embedding table as pretrained"
     )

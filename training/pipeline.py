@@ -128,11 +128,13 @@ def training_set(
     judged_texts: Iterable[str] = (),
 ) -> tuple[Dataset, dict[str, Any] | None]:
     """The training split plus the teacher's soft labels, when the recipe has them, and what soft
-    labels it used. A text with a person's label, or one the model is judged on, never comes in
-    as a soft label: the teacher's reading of a judged text would teach the candidate its yardstick."""
+    labels it used. A text with a person's label, one the model is judged on, or one of the
+    held-out test texts never comes in as a soft label: the teacher's reading of a text the
+    candidate is measured on would teach it its yardstick."""
     if settings.soft_labels is None:
         return split.train, None
-    known = {r.text.strip() for r in records} | {t.strip() for t in judged_texts}
+    held_out = [r for path in settings.held_out_data if path.exists() for r in read_records(path)]
+    known = {r.text.strip() for r in (*records, *held_out)} | {t.strip() for t in judged_texts}
     soft = read_soft_labels(settings.soft_labels, settings.soft_label_texts, settings.seed, known)
     log(f"soft labels: {len(soft)} texts from {settings.soft_labels} (weight {settings.soft_label_weight})")
     facts = {**soft_label_meta(settings.soft_labels), "path": str(settings.soft_labels), "used": len(soft)}

@@ -117,11 +117,8 @@ def fine_tune(
     token_ids = model.encoder.token_ids(texts)  # once; every epoch batches these ids
     encoder_params = [p for p in model.encoder.parameters() if p.requires_grad]
     encode: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = model.encoder
-    if settings.frozen_lower_epochs:
-        cached_forward = model.encoder.freeze_lower_layers(token_ids)
-        if device.type == "cpu":  # the cache's tables live on the CPU; elsewhere frozen layers run eagerly
-            encode = cached_forward
-        del cached_forward  # so that unfreezing frees the tables
+    if settings.frozen_lower_epochs:  # the cache's tables live on the CPU; elsewhere frozen layers run eagerly
+        encode = model.encoder.freeze_lower_layers(token_ids if device.type == "cpu" else None)
     pos_weight, cause_weight = (w.to(device) for w in loss_weights(train, settings.max_pos_weight))
     head_params = [*model.need_head.parameters(), *model.cause_head.parameters()]
     optimizer = torch.optim.AdamW(  # frozen parameters get no gradient, and AdamW leaves those alone

@@ -53,10 +53,11 @@ class TextEncoder(nn.Module):
         raise NotImplementedError(f"{type(self).__name__} has no trainable word-embedding table")
 
     def freeze_lower_layers(
-        self, token_ids: Sequence[list[int]]
+        self, token_ids: Sequence[list[int]] | None
     ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
         """Keep the layers below the first context-dependent one as pretrained, and return a
-        forward for training that computes them once per token id of ``token_ids``."""
+        forward for training: one that computes them once per token id of ``token_ids`` (its
+        tables live on the CPU), or the encoder itself when ``token_ids`` is None."""
         raise NotImplementedError(f"{type(self).__name__} has no per-token lower layers to freeze")
 
     def save_extras(self, model_dir: Path) -> dict[str, str]:

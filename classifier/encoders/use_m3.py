@@ -222,13 +222,13 @@ class UseM3Encoder(TextEncoder):
         return z / z.norm(dim=1, keepdim=True).clamp_min(self.eps**0.5)
 
     def freeze_lower_layers(
-        self, token_ids: Sequence[list[int]]
+        self, token_ids: Sequence[list[int]] | None
     ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
         from classifier.encoders.use_m3_cached import TrainingFeatureCache  # it builds on this module
 
         for module in (self.proj, self.proj_norm, *(branch.conv1 for branch in self.branches)):
             module.requires_grad_(False)
-        return TrainingFeatureCache(self, token_ids)
+        return self if token_ids is None else TrainingFeatureCache(self, token_ids)
 
     def save_extras(self, model_dir: Path) -> dict[str, str]:
         return {"base_package": f"{PACKAGE}=={package_version()}", "tokenizer_sha256": tokenizer_sha256()}

@@ -159,6 +159,10 @@ def test_held_out_chunks_go_to_their_own_file_and_never_into_the_training_corpus
     kept_out = [json.loads(line)["pool_id"] for line in held.read_text(encoding="utf-8").splitlines()]
     assert (sorted(trained), sorted(kept_out)) == (sorted(ids[:2]), sorted(ids[2:]))
 
+    (directory / "held_out.txt").write_text("# none any more\n", encoding="utf-8")
+    assert merge_module.main([str(directory)]) == 0
+    assert not held.exists() and len(corpus.read_text(encoding="utf-8").splitlines()) == len(ids)
+
     (directory / "held_out.txt").write_text("c02\nc2\n", encoding="utf-8")
     with pytest.raises(MergeError, match="no such chunk: c2"):
         merge(directory, texts, merge_module.held_out_chunks(directory))

@@ -78,3 +78,10 @@ def test_the_training_cache_computes_the_encoder_and_trains_only_above_the_froze
     torch.testing.assert_close(
         forward(batch.input_ids, batch.attention_mask).detach(), eager(encoder, SENTENCES), atol=1e-5, rtol=1e-4
     )
+
+
+def test_without_token_ids_the_lower_layers_freeze_and_the_encoder_runs_them_itself():
+    encoder = UseM3Encoder.from_package()
+    assert encoder.freeze_lower_layers(None) is encoder  # the path for a GPU, where no CPU cache is built
+    assert not encoder.proj.weight.requires_grad and not encoder.branches[0].conv1.weight.requires_grad
+    assert encoder.branches[0].conv2.weight.requires_grad and encoder.pool_proj.weight.requires_grad

@@ -102,6 +102,13 @@ def test_flags_override_the_environment_and_a_training_profile_lies_between_them
     assert (settings.training.seed, settings.training.epochs, settings.training.base_model) == (7, 2, "e5-small")
 
 
+def test_a_retired_or_misspelt_training_knob_is_refused_in_one_line(monkeypatch, tmp_path):
+    monkeypatch.setenv("NEEDLENS_TRAINING__FREEZE_LOWER_LAYERS", "true")
+    result = runner.invoke(app, ["train", "--out", str(tmp_path / "m")])
+    one_line_error(result, "NEEDLENS_TRAINING__FREEZE_LOWER_LAYERS", "not permitted")
+    assert not (tmp_path / "m").exists()
+
+
 def test_frozen_lower_layers_with_an_encoder_that_has_none_is_one_line(monkeypatch, tmp_path):
     monkeypatch.setenv("NEEDLENS_TRAINING__FROZEN_LOWER_EPOCHS", "1")
     result = runner.invoke(app, ["train", "--profile", "accurate", "--out", str(tmp_path / "m")])

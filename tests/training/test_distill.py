@@ -9,9 +9,9 @@ import pytest
 from classifier.inference import Predictor
 from classifier.settings import Settings
 from tests.conftest import TOY_PHRASES, quick_settings, write_jsonl
-from training.data import DataError
+from training.data import DataError, read_records, split_dataset, to_dataset
 from training.distill import label_pool, meta_path, read_soft_labels
-from training.pipeline import train_model
+from training.pipeline import train_model, training_set
 
 
 def pool_file(tmp_path, n: int = 30):
@@ -70,3 +70,23 @@ def test_a_student_trains_on_people_and_teacher_labels_and_records_the_teacher(t
     assert facts["soft_labels"]["used"] == 40
     assert facts["soft_labels"]["teacher_version"] == json.loads(meta_path(out).read_text())["teacher_version"]
     assert report["model"]["cause_macro_f1"] >= 0.9
+
+
+def test_held_out_test_texts_never_come_in_as_soft_labels(toy_model, toy_data, tmp_path):
+    model_dir, _ = toy_model
+    out = tmp_path / "soft.jsonl"
+    label_pool(Predictor.load(model_dir), pool_file(tmp_path), out, Settings(), log=lambda _: None)
+    pooled = [json.loads(line)["text"] for line in out.read_text(encoding="utf-8").splitlines()]
+    (tmp_path / "heldout").mkdir()
+    rows = [{"id": f"h{i}", "text": text, "needs": ["surface"], "cause": "none"} for i, text in enumerate(pooled[:10])]
+    write_jsonl(tmp_path / "heldout" / "reviews.jsonl", rows)
+    records = read_records(toy_data)
+    split = split_dataset(to_dataset(records), 0.15, 13)
+
+    def soft_texts(held_out: tuple) -> set[str]:
+        settings = quick_settings(soft_labels=out, soft_label_texts=100, held_out_data=held_out)
+        train, _ = training_set(records, split, settings, log=lambda _: None)
+        return {row["text"] for row in train if row["soft"]}
+
+    assert set(pooled[:10]) <= soft_texts((tmp_path / "absent",))  # a missing test set is skipped
+    assert not set(pooled[:10]) & soft_texts((tmp_path / "heldout",))
