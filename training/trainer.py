@@ -113,8 +113,7 @@ def fine_tune(
     generator = torch.Generator().manual_seed(settings.seed)
     device = training_device(settings.device)
     model.to(device)
-    texts = train["text"][:]
-    token_ids = model.encoder.token_ids(texts)  # once; every epoch batches these ids
+    token_ids = model.encoder.token_ids(train["text"][:])  # once; every epoch batches these ids
     encoder_params = [p for p in model.encoder.parameters() if p.requires_grad]
     encode: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = model.encoder
     if settings.frozen_lower_epochs:  # the cache's tables live on the CPU; elsewhere frozen layers run eagerly

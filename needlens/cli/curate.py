@@ -61,7 +61,7 @@ def suggest(
         max_similarity,
         labeled,
         settings.max_chars,
-        about=None if about is None else str(about),
+        about=about,
     )
     write_table(result.rows, output, SUGGEST_COLUMNS)
     console.print(
