@@ -127,7 +127,7 @@ THIRD_QUOTAS = {
 
 # Later draws keep round one's proportions. Between them, `needlens suggest` rounds filled chunks
 # c31–c38, c39–c50, c63–c68, c75–c80, c87–c94, c103–c110, c119–c126, c135–c142, c151–c158,
-# c167–c174 and c183–c190 (data/annotation/suggested_ids*.txt).
+# c167–c174, c183–c190, c199–c206 and c215–c222 (data/annotation/suggested_ids*.txt).
 STRATIFIED_ROUNDS = {
     1: StratifiedRound(QUOTAS, SEED, 1),
     2: StratifiedRound(
@@ -154,4 +154,6 @@ STRATIFIED_ROUNDS = {
     9: StratifiedRound(THIRD_QUOTAS, 21, 159),
     10: StratifiedRound(THIRD_QUOTAS, 22, 175),
     11: StratifiedRound(THIRD_QUOTAS, 23, 191),
+    12: StratifiedRound(THIRD_QUOTAS, 24, 207),
+    13: StratifiedRound(THIRD_QUOTAS, 25, 223),
 }

@@ -4,7 +4,8 @@
     python -m annotation.select POOL OUT --round 2  # c51–c62
     python -m annotation.select POOL OUT --round 3  # c69–c74 (4: c81–c86, 5: c95–c102,
                                                     #          6: c111–c118, 7: c127–c134, 8: c143–c150,
-                                                    #          9: c159–c166, 10: c175–c182, 11: c191–c198)
+                                                    #          9: c159–c166, 10: c175–c182, 11: c191–c198,
+                                                    #          12: c207–c214, 13: c223–c230)
     python -m annotation.select POOL OUT --suggested data/annotation/suggested_ids.round6.txt --first-chunk 103
 
 The other chunks hold the texts `needlens suggest` ranked most uncertain: c31–c38 for the first
@@ -12,8 +13,9 @@ default model, c39–c50 and c63–c68 for the distilled default of 2026-11-30 (
 what was still unread), c75–c80 and c87–c94 for the default retrained on 8,140 texts,
 c103–c110 and c119–c126 for the default trained on 11,220, c135–c142 for the one trained on
 14,740, c151–c158 for the one trained on 16,500, c167–c174 for the one trained on 18,260,
-c183–c190 for the one trained on 20,020 (ranked by its emotional decision alone,
-``--about emotional``). Their ids, in rank order, are in ``data/annotation/suggested_ids*.txt``, and ``--suggested`` re-creates a round's chunks from
+c183–c190 and c199–c206 for the one trained on 20,020 (ranked by its emotional decision
+alone, ``--about emotional``; the second over what round eleven left unread), c215–c222 for the one
+trained on 22,660 (the same way). Their ids, in rank order, are in ``data/annotation/suggested_ids*.txt``, and ``--suggested`` re-creates a round's chunks from
 them (shuffled with seed 13, so each chunk is a sample of the round rather than its most or
 least uncertain end). A later stratified round excludes every text chosen before its first
 chunk, which is why it reads the earlier chunks.

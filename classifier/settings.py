@@ -118,8 +118,9 @@ PROFILES: dict[str, dict[str, object]] = {
     # (22,400 with 18,033) so an epoch stayed ~40,500 texts. With 19,529 that was 20,900, and
     # `make demo` took 9 min 47 s in a clean clone, too close to its 10 minutes; with 19,000 it
     # took 9 min 57 s (the machine varies by more than that saves), so 16,000: an epoch of
-    # ~35,500 texts; with round ten's labels (21,025 training texts) 14,500 keeps it there.
-    "fast": {"soft_labels": DISTILLED_SOFT_LABELS, "soft_label_texts": 14500, "epochs": 2},
+    # ~35,500 texts; with round ten's labels (21,025 training texts) 14,500 kept it there, and
+    # with rounds eleven (its emotional-boundary half) to thirteen (24,765) 10,750 does.
+    "fast": {"soft_labels": DISTILLED_SOFT_LABELS, "soft_label_texts": 10750, "epochs": 2},
     # multilingual-e5-small (`needlens base-models install e5-small`): 96M of its 118M parameters
     # are the word-embedding table, kept frozen; 128 tokens hold all but ~0.5% of review texts
     # (longer ones are segmented). 6 epochs (~14 min each on 2 cores with the 11,220-text corpus):
@@ -145,9 +146,13 @@ Profile = Literal["fast", "accurate"]
 
 
 def profile_training(base: TrainingSettings, profile: Profile, **overrides: object) -> TrainingSettings:
-    """A profile's training settings with explicit choices (None: not given) on top: the one
-    place `needlens train` and the benchmarks turn a profile into a recipe."""
-    return base.model_copy(update={**PROFILES[profile], **{k: v for k, v in overrides.items() if v is not None}})
+    """A profile's training settings with explicit choices on top: the one place `needlens train`
+    and the benchmarks turn a profile into a recipe. Explicit means set in ``base`` (by an
+    environment variable such as NEEDLENS_TRAINING__SOFT_LABEL_TEXTS) or given here (None: not
+    given, flags win over the environment); a knob the user set is never silently replaced by
+    the profile's value."""
+    preset = {k: v for k, v in PROFILES[profile].items() if k not in base.model_fields_set}
+    return base.model_copy(update={**preset, **{k: v for k, v in overrides.items() if v is not None}})
 
 
 def default_home() -> Path:

@@ -81,7 +81,8 @@ def load_settings(
     An override of None was not given; a dict overrides some fields of a section (``training={"epochs": 3}``)
     and keeps the rest. Overrides are validated as the environment is, so a bad value is one line naming its
     flag (``--`` + the field name, or ``flags``: dotted field path → flag) or its variable. A training
-    ``profile`` lies over the environment's training settings and the given training fields over it.
+    ``profile`` fills the training fields the environment leaves unset, and the given training fields lie
+    over both: flag, then environment, then profile, then default.
     """
     given = _given(overrides)
     try:

@@ -102,6 +102,19 @@ def test_flags_override_the_environment_and_a_training_profile_lies_between_them
     assert (settings.training.seed, settings.training.epochs, settings.training.base_model) == (7, 2, "e5-small")
 
 
+def test_a_training_variable_beats_the_profile_and_a_flag_beats_both(monkeypatch):
+    from classifier.settings import PROFILES
+    from needlens.cli.common import load_settings
+
+    monkeypatch.setenv("NEEDLENS_TRAINING__SOFT_LABEL_TEXTS", "13750")
+    monkeypatch.setenv("NEEDLENS_TRAINING__EPOCHS", "3")
+    settings = load_settings(profile="fast", training={"epochs": None})
+    assert PROFILES["fast"]["soft_label_texts"] != 13750 and PROFILES["fast"]["epochs"] != 3
+    assert (settings.training.soft_label_texts, settings.training.epochs) == (13750, 3)
+    assert settings.training.soft_labels == PROFILES["fast"]["soft_labels"]  # unset: the profile's
+    assert load_settings(profile="fast", training={"epochs": 1}).training.epochs == 1
+
+
 def test_a_retired_or_misspelt_training_knob_is_refused_in_one_line(monkeypatch, tmp_path):
     monkeypatch.setenv("NEEDLENS_TRAINING__FREEZE_LOWER_LAYERS", "true")
     result = runner.invoke(app, ["train", "--out", str(tmp_path / "m")])
