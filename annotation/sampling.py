@@ -156,4 +156,5 @@ STRATIFIED_ROUNDS = {
     11: StratifiedRound(THIRD_QUOTAS, 23, 191),
     12: StratifiedRound(THIRD_QUOTAS, 24, 207),
     13: StratifiedRound(THIRD_QUOTAS, 25, 223),
+    14: StratifiedRound(THIRD_QUOTAS, 26, 231),
 }

@@ -150,7 +150,9 @@ def profile_training(base: TrainingSettings, profile: Profile, **overrides: obje
     and the benchmarks turn a profile into a recipe. Explicit means set in ``base`` (by an
     environment variable such as NEEDLENS_TRAINING__SOFT_LABEL_TEXTS) or given here (None: not
     given, flags win over the environment); a knob the user set is never silently replaced by
-    the profile's value."""
+    the profile's value. ``base`` must come from the environment (``Settings().training``) or be
+    built bare: a copy made with ``model_copy(update=…)`` or from a full dump counts every field it
+    names as set, and the profile would then change none of them."""
     preset = {k: v for k, v in PROFILES[profile].items() if k not in base.model_fields_set}
     return base.model_copy(update={**preset, **{k: v for k, v in overrides.items() if v is not None}})
 

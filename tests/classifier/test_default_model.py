@@ -2,14 +2,14 @@
 
 import pytest
 
-from classifier.settings import PROFILES, Settings
+from classifier.settings import Settings, profile_training
 from training.pipeline import train_model
 
 
 @pytest.mark.slow
 def test_default_model_beats_its_baseline_on_real_validation_text(tmp_path):
     settings = Settings()
-    training = settings.training.model_copy(update=PROFILES["fast"])
+    training = profile_training(settings.training, "fast")
     report = train_model(settings.default_data, tmp_path / "model", training, log=print)
     model, baseline = report["model"], report["baseline"]
     assert model["needs_macro_f1"] > baseline["needs_macro_f1"]

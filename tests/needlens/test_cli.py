@@ -91,7 +91,7 @@ def test_a_bad_flag_value_is_one_line_naming_the_flag_not_a_variable(tmp_path):
     assert "NEEDLENS_PORT" not in result.output
 
 
-def test_flags_override_the_environment_and_a_training_profile_lies_between_them(monkeypatch):
+def test_flags_override_the_environment_and_the_training_profile_fills_what_neither_sets(monkeypatch):
     from needlens.cli.common import load_settings
 
     monkeypatch.setenv("NEEDLENS_TRAINING__SEED", "7")
