@@ -16,6 +16,7 @@ import json
 import sys
 from collections.abc import Collection
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 
 from annotation.chunks import read_chunk
@@ -76,10 +77,17 @@ def held_out_chunks(annotation_dir: Path) -> set[str]:
     return {line.split("#")[0].strip() for line in path.read_text(encoding="utf-8").splitlines()} - {""}
 
 
-def merge(
-    annotation_dir: Path, pool: dict[str, PoolText], held_out: Collection[str] = (), only_held_out: bool = False
-) -> list[dict]:
-    """The records of every chunk outside ``held_out`` (or, with ``only_held_out``, of those inside it)."""
+@dataclass(frozen=True)
+class MergedCorpus:
+    """Every chunk's records, split into the training corpus and the held-out test set."""
+
+    training: list[dict]
+    held_out: list[dict]
+
+
+def merge(annotation_dir: Path, pool: dict[str, PoolText], held_out: Collection[str] = ()) -> MergedCorpus:
+    """The records of every chunk, those of the chunks named in ``held_out`` kept apart; the
+    decision files are read once for both."""
     raw = annotation_dir / "raw"
     adjudicated = read_decisions(annotation_dir / "adjudication.jsonl")
     reread = {
@@ -96,12 +104,13 @@ def merge(
     unknown = set(held_out) - {chunk.stem for chunk in every_chunk}
     if unknown:  # a mistyped name would quietly put a held-out chunk into training
         raise MergeError(f"{annotation_dir / 'held_out.txt'}: no such chunk: {', '.join(sorted(unknown))}")
-    chunks = [chunk for chunk in every_chunk if (chunk.stem in held_out) == only_held_out]
-    if not chunks:  # a mistyped folder must not overwrite the corpus with nothing
+    if all(chunk.stem in held_out for chunk in every_chunk):  # a mistyped folder must not empty the corpus
         raise MergeError(f"{annotation_dir / 'chunks'}: no chunks to merge")
-    records: list[dict] = []
-    for chunk in chunks:
+    training: list[dict] = []
+    kept_out: list[dict] = []
+    for chunk in every_chunk:
         name = chunk.stem
+        records = kept_out if name in held_out else training
         first_path, second_path = raw / f"{name}.A.jsonl", raw / f"{name}.B.jsonl"
         if not first_path.exists():
             raise MergeError(f"{chunk}: no reading at {first_path}")
@@ -142,7 +151,8 @@ def merge(
                     "selection": selection,
                 }
             )
-    return sorted(records, key=lambda r: r["pool_id"])
+    by_pool_id = itemgetter("pool_id")
+    return MergedCorpus(sorted(training, key=by_pool_id), sorted(kept_out, key=by_pool_id))
 
 
 def write_corpus(records: list[dict], path: Path) -> None:
@@ -159,16 +169,15 @@ def main(argv: list[str] | None = None) -> int:
     held_out = held_out_chunks(annotation_dir)
     try:
         pool = {t.pool_id: t for t in read_pool(POOL_FILE)}
-        records = merge(annotation_dir, pool, held_out)
-        held_records = merge(annotation_dir, pool, held_out, only_held_out=True) if held_out else []
+        merged = merge(annotation_dir, pool, held_out)
     except MergeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    write_corpus(records, CORPUS_FILE)
-    print(f"{len(records)} records → {CORPUS_FILE}")
-    if held_records:
-        write_corpus(held_records, HELD_OUT_FILE)
-        print(f"{len(held_records)} held-out records ({len(held_out)} chunks) → {HELD_OUT_FILE}")
+    write_corpus(merged.training, CORPUS_FILE)
+    print(f"{len(merged.training)} records → {CORPUS_FILE}")
+    if merged.held_out:
+        write_corpus(merged.held_out, HELD_OUT_FILE)
+        print(f"{len(merged.held_out)} held-out records ({len(held_out)} chunks) → {HELD_OUT_FILE}")
     elif HELD_OUT_FILE.exists():  # its chunks went back into training: the old test set must go
         HELD_OUT_FILE.unlink()
         print(f"no chunk held out: {HELD_OUT_FILE} removed")

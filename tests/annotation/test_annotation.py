@@ -133,7 +133,7 @@ def test_merge_keeps_agreement_adjudication_and_rereads_with_provenance(workspac
     write_lines(
         directory / "audit" / "reread1.jsonl", [{"id": ids[3], "needs": ["surface"], "cause": "perception_mismatch"}]
     )
-    records = {r["pool_id"]: r for r in merge(directory, texts)}
+    records = {r["pool_id"]: r for r in merge(directory, texts).training}
     assert records[ids[0]]["annotator"] == "assistant:c01.A+B"
     assert (records[ids[1]]["needs"], records[ids[1]]["cause"]) == (["surface", "emotional"], "system_error")
     assert records[ids[1]]["annotator"] == "adjudicated:c01"
@@ -178,7 +178,7 @@ def test_a_later_suggest_round_marks_its_chunks_as_suggested(workspace):
     )
     (directory / "suggested_ids.round2.txt").write_text("p900000\n")
     texts["p900000"] = PoolText("p900000", "好" * 9, "hotel", "corpus", 900, 0)
-    records = {r["pool_id"]: r for r in merge(directory, texts)}
+    records = {r["pool_id"]: r for r in merge(directory, texts).training}
     assert records["p900000"]["selection"] == "suggest"
     assert records[ids[0]]["selection"] == "stratified"
 
