@@ -69,6 +69,13 @@ def chunk_selection(suggested: set[str], ids: list[str]) -> str:
     return "suggest" if ids and ids[0] in suggested else "stratified"
 
 
+def reread_files(audit_dir: Path) -> list[Path]:
+    """Re-read sheets oldest first, by their number: a text re-read twice keeps the later
+    reading, and by name ``reread3`` would sort after ``reread29``."""
+    paths = audit_dir.glob("reread*.jsonl")
+    return sorted(paths, key=lambda path: int(path.stem.removeprefix("reread") or 0))
+
+
 def held_out_chunks(annotation_dir: Path) -> set[str]:
     """Chunk names listed in ``held_out.txt`` (one a line; ``#`` starts a comment)."""
     path = annotation_dir / "held_out.txt"
@@ -90,11 +97,7 @@ def merge(annotation_dir: Path, pool: dict[str, PoolText], held_out: Collection[
     decision files are read once for both."""
     raw = annotation_dir / "raw"
     adjudicated = read_decisions(annotation_dir / "adjudication.jsonl")
-    reread = {
-        k: v
-        for path in sorted((annotation_dir / "audit").glob("reread*.jsonl"))
-        for k, v in read_decisions(path).items()
-    }
+    reread = {k: v for path in reread_files(annotation_dir / "audit") for k, v in read_decisions(path).items()}
     suggested = {
         pool_id
         for path in sorted(annotation_dir.glob("suggested_ids*.txt"))

@@ -144,6 +144,19 @@ def test_merge_keeps_agreement_adjudication_and_rereads_with_provenance(workspac
         assert {"source", "source_row", "pool_id", "annotator", "domain"} <= set(record)
 
 
+def test_a_later_reread_sheet_wins_by_number_not_by_name(workspace):
+    directory, texts = workspace
+    ids = list(texts)
+    write_lines(directory / "adjudication.jsonl", [{"id": ids[1], "needs": ["surface"], "cause": "none", "rule": "r"}])
+    (directory / "audit").mkdir()
+    earlier = {"id": ids[3], "needs": ["surface"], "cause": "perception_mismatch"}
+    later = {"id": ids[3], "needs": ["surface", "emotional"], "cause": "none"}
+    write_lines(directory / "audit" / "reread3.jsonl", [earlier])
+    write_lines(directory / "audit" / "reread29.jsonl", [later])
+    record = next(r for r in merge(directory, texts).training if r["pool_id"] == ids[3])
+    assert (record["needs"], record["cause"]) == (["surface", "emotional"], "none")
+
+
 def test_held_out_chunks_go_to_their_own_file_and_never_into_the_training_corpus(workspace, monkeypatch):
     directory, texts = workspace
     ids = list(texts)
