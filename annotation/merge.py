@@ -2,7 +2,7 @@
 
 A text read once keeps that reading. A text read twice keeps the reading both agree on, or the
 adjudicator's where they differ (an unadjudicated disagreement stops the merge). A re-read after
-the audit replaces the label it re-read. Nothing here decides a label: it only picks which
+the audit replaces the label it re-read (the latest re-read, where there are several). Nothing here decides a label: it only picks which
 person's (or writing assistant's) reading stands, by the protocol in ``../shared/spec/annotation.md``.
 
 Chunks named in ``held_out.txt`` are labeled the same way but written to their own file, which
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ ANNOTATION_DIR = Path("data/annotation")
 CORPUS_FILE = Path("data/real/reviews.jsonl")
 HELD_OUT_FILE = Path("data/heldout/reviews.jsonl")
 POOL_FILE = Path("../shared/pools/real_reviews.jsonl")
+REREAD_NAME = re.compile(r"reread(\d+)\.jsonl")
 
 
 @dataclass(frozen=True)
@@ -70,10 +72,19 @@ def chunk_selection(suggested: set[str], ids: list[str]) -> str:
 
 
 def reread_files(audit_dir: Path) -> list[Path]:
-    """Re-read sheets oldest first, by their number: a text re-read twice keeps the later
-    reading, and by name ``reread3`` would sort after ``reread29``."""
-    paths = audit_dir.glob("reread*.jsonl")
-    return sorted(paths, key=lambda path: int(path.stem.removeprefix("reread") or 0))
+    """Re-read sheets oldest first, by their number: a text re-read twice ends with the later
+    reading, and by name ``reread3`` would sort after ``reread29``. A sheet whose name carries no
+    number, or two with one number, would leave that order to chance, so they stop the merge."""
+    numbered: dict[int, Path] = {}
+    for path in audit_dir.glob("reread*.jsonl"):
+        match = REREAD_NAME.fullmatch(path.name)
+        if match is None:
+            raise MergeError(f"{path}: a re-read sheet must be named rereadN.jsonl; its number orders the sheets")
+        number = int(match.group(1))
+        if number in numbered:
+            raise MergeError(f"{path} and {numbered[number]}: two re-read sheets numbered {number}")
+        numbered[number] = path
+    return [numbered[number] for number in sorted(numbered)]
 
 
 def held_out_chunks(annotation_dir: Path) -> set[str]:
@@ -97,7 +108,10 @@ def merge(annotation_dir: Path, pool: dict[str, PoolText], held_out: Collection[
     decision files are read once for both."""
     raw = annotation_dir / "raw"
     adjudicated = read_decisions(annotation_dir / "adjudication.jsonl")
-    reread = {k: v for path in reread_files(annotation_dir / "audit") for k, v in read_decisions(path).items()}
+    rereads: dict[str, list[dict]] = {}
+    for path in reread_files(annotation_dir / "audit"):
+        for pool_id, decision in read_decisions(path).items():
+            rereads.setdefault(pool_id, []).append(decision)
     suggested = {
         pool_id
         for path in sorted(annotation_dir.glob("suggested_ids*.txt"))
@@ -134,10 +148,12 @@ def merge(annotation_dir: Path, pool: dict[str, PoolText], held_out: Collection[
                 else:
                     needs, cause, hard = decision["needs"], decision["cause"], True
                     annotator = f"adjudicated:{name}"
-            if pool_id in reread:
-                decision = reread[pool_id]
-                if (decision["needs"], decision["cause"]) != (needs, cause):
-                    needs, cause, hard, annotator = decision["needs"], decision["cause"], True, f"{annotator}+reread"
+            changed = False
+            for decision in rereads.get(pool_id, ()):  # a later re-read may undo an earlier one:
+                if (decision["needs"], decision["cause"]) != (needs, cause):  # still a text readers split on
+                    needs, cause, changed = decision["needs"], decision["cause"], True
+            if changed:
+                hard, annotator = True, f"{annotator}+reread"
             text = pool[pool_id]
             records.append(
                 {

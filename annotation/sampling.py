@@ -157,4 +157,5 @@ STRATIFIED_ROUNDS = {
     12: StratifiedRound(THIRD_QUOTAS, 24, 207),
     13: StratifiedRound(THIRD_QUOTAS, 25, 223),
     14: StratifiedRound(THIRD_QUOTAS, 26, 231),
+    15: StratifiedRound(THIRD_QUOTAS, 27, 239),
 }

@@ -3,7 +3,10 @@
 For each model directory: its own real validation split (the report written at training time;
 that split also fitted calibration, so it is the optimistic figure) and a labeled real set given
 with ``--dev`` (``../shared/eval/dev.jsonl``: never trained or tuned on), each beside the
-TF-IDF baseline trained on the same data. Targets: cause macro-F1 >= 0.75, emotional F1 >= 0.75,
+TF-IDF baseline trained on the same data. A text of ``--dev`` that a listed model learned as a
+soft label (the teacher's reading of a pool text) is left out of every model's figures and
+counted, so models compare on the same texts: a held-out set drawn from the pool after a model
+trained can hold some. Targets: cause macro-F1 >= 0.75, emotional F1 >= 0.75,
 surface F1 >= 0.95, each at least 0.05 above the baseline, cause ECE <= 0.08.
 
     python -m bench.real_accuracy models/default [models/accurate …] --dev ../shared/eval/dev.jsonl
@@ -17,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from classifier.inference import Predictor
+from classifier.labels import LabeledRecord
 from training.data import fingerprint, read_records, to_dataset
+from training.distill import soft_label_meta
 from training.evaluate import evaluation_report
 
 TARGETS = {"cause_macro_f1": 0.75, "emotional_f1": 0.75, "surface_f1": 0.95}
@@ -64,19 +69,61 @@ def print_table(title: str, report: dict[str, Any]) -> list[str]:
     return missed
 
 
+def distilled_texts(model_dir: Path) -> set[str] | None:
+    """The texts the model learned as soft labels; None where its training.json does not say
+    (models trained before it recorded them). The ids are looked up in the soft-label file the
+    model trained from, which must still be that teacher's over that pool."""
+    facts = json.loads((model_dir / "training.json").read_text(encoding="utf-8")).get("soft_labels")
+    if not facts:
+        return set()
+    if "ids" not in facts:
+        return None
+    path = Path(facts["path"])
+    meta = soft_label_meta(path) if path.is_file() else {}
+    if any(meta.get(key) != facts.get(key) for key in ("teacher_version", "pool_sha256")):
+        raise SystemExit(
+            f"{model_dir / 'training.json'}: its soft labels came from {path} (teacher {facts.get('teacher_version')}); "
+            "that file is missing here or holds another teacher's or pool's (run from the checkout that trained it)"
+        )
+    ids = set(facts["ids"])
+    with path.open(encoding="utf-8") as handle:
+        return {row["text"].strip() for row in map(json.loads, handle) if row.get("id") in ids}
+
+
+def unseen(records: list[LabeledRecord], model_dirs: list[Path], where: Path) -> list[LabeledRecord]:
+    """The records none of the models learned from, so that they are compared on the same texts,
+    saying what was left out and why."""
+    learned: set[str] = set()
+    for model_dir in model_dirs:
+        texts = distilled_texts(model_dir)
+        if texts is None:
+            print(
+                f"({model_dir}: its training.json does not list its soft-labeled texts; a pool text in {where} may be one)"
+            )
+        else:
+            learned |= texts
+    kept = [record for record in records if record.text.strip() not in learned]
+    if len(kept) < len(records):
+        who = "the model" if len(model_dirs) == 1 else "one of the models"
+        print(
+            f"left out {len(records) - len(kept)} texts of {where} that {who} learned as soft labels; figures on the other {len(kept)}"
+        )
+    return kept
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("models", nargs="+", type=Path)
     parser.add_argument("--dev", type=Path, help="labeled real texts nobody trained or tuned on")
     args = parser.parse_args()
-    dev = read_records(args.dev) if args.dev else None
+    dev = unseen(read_records(args.dev), args.models, args.dev) if args.dev else None
     for model_dir in args.models:
         print(f"\n=== {model_dir}")
         validation = json.loads((model_dir / "metrics.json").read_text(encoding="utf-8"))
         print_table("own validation split (also fitted calibration)", validation)
         if dev is not None:
             predictor = Predictor.load(model_dir)
-            facts = {"path": str(args.dev), "fingerprint": fingerprint(dev)}
+            facts = {"path": str(args.dev), "fingerprint": fingerprint(dev), "texts": len(dev)}
             report = evaluation_report(predictor, model_dir, to_dataset(dev), facts)
             missed = print_table(f"{args.dev}", report)
             print("  targets: " + ("all met" if not missed else "missed: " + "; ".join(missed)))

@@ -137,7 +137,13 @@ def training_set(
     known = {r.text.strip() for r in (*records, *held_out)} | {t.strip() for t in judged_texts}
     soft = read_soft_labels(settings.soft_labels, settings.soft_label_texts, settings.seed, known)
     log(f"soft labels: {len(soft)} texts from {settings.soft_labels} (weight {settings.soft_label_weight})")
-    facts = {**soft_label_meta(settings.soft_labels), "path": str(settings.soft_labels), "used": len(soft)}
+    facts = {
+        **soft_label_meta(settings.soft_labels),
+        "path": str(settings.soft_labels),
+        "used": len(soft),
+        # which pool texts: a test set drawn from the pool later must leave these out
+        "ids": sorted(row_id.removeprefix("soft-") for row_id in soft["id"]),
+    }
     return concatenate_datasets([split.train, soft]), facts
 
 

@@ -157,6 +157,35 @@ def test_a_later_reread_sheet_wins_by_number_not_by_name(workspace):
     assert (record["needs"], record["cause"]) == (["surface", "emotional"], "none")
 
 
+def test_a_reread_undone_by_a_later_one_still_marks_the_text_hard(workspace):
+    directory, texts = workspace
+    ids = list(texts)
+    write_lines(directory / "adjudication.jsonl", [{"id": ids[1], "needs": ["surface"], "cause": "none", "rule": "r"}])
+    (directory / "audit").mkdir()
+    write_lines(directory / "audit" / "reread3.jsonl", [{"id": ids[3], "needs": ["surface"], "cause": "system_error"}])
+    write_lines(directory / "audit" / "reread29.jsonl", [{"id": ids[3], "needs": ["surface"], "cause": "none"}])
+    record = next(r for r in merge(directory, texts).training if r["pool_id"] == ids[3])
+    assert (record["needs"], record["cause"]) == (["surface"], "none")
+    assert record["hard"] is True and record["annotator"] == "assistant:c02.A+reread"
+
+
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [
+        (["reread.jsonl"], "rereadN"),
+        (["reread2.bak.jsonl"], "rereadN"),
+        (["reread3.jsonl", "reread03.jsonl"], "numbered 3"),
+    ],
+)
+def test_reread_sheets_without_a_unique_number_stop_the_merge(workspace, names, expected):
+    directory, texts = workspace
+    (directory / "audit").mkdir()
+    for name in names:
+        write_lines(directory / "audit" / name, [])
+    with pytest.raises(MergeError, match=expected):
+        merge(directory, texts)
+
+
 def test_held_out_chunks_go_to_their_own_file_and_never_into_the_training_corpus(workspace, monkeypatch):
     directory, texts = workspace
     ids = list(texts)

@@ -6,7 +6,9 @@ import json
 
 import pytest
 
+from bench.real_accuracy import unseen
 from classifier.inference import Predictor
+from classifier.labels import LabeledRecord
 from classifier.settings import Settings
 from tests.conftest import TOY_PHRASES, quick_settings, write_jsonl
 from training.data import DataError, read_records, split_dataset, to_dataset
@@ -68,8 +70,40 @@ def test_a_student_trains_on_people_and_teacher_labels_and_records_the_teacher(t
     report = train_model(toy_data, student, quick_settings(soft_labels=out, soft_label_texts=40), log=lambda _: None)
     facts = json.loads((student / "training.json").read_text())
     assert facts["soft_labels"]["used"] == 40
+    pooled = {json.loads(line)["id"] for line in out.read_text(encoding="utf-8").splitlines()}
+    assert len(set(facts["soft_labels"]["ids"])) == 40 and set(facts["soft_labels"]["ids"]) <= pooled
+    learned = [
+        row
+        for row in map(json.loads, out.read_text(encoding="utf-8").splitlines())
+        if row["id"] in facts["soft_labels"]["ids"]
+    ]
+    test_set = [
+        LabeledRecord(id=f"t{i}", text=f" {row['text']}", needs=["surface"], cause="none")
+        for i, row in enumerate(learned[:3])
+    ]
+    test_set.append(LabeledRecord(id="new", text="从没见过的一句话", needs=["surface"], cause="none"))
+    assert [r.id for r in unseen(test_set, [student], tmp_path / "heldout.jsonl")] == ["new"]
     assert facts["soft_labels"]["teacher_version"] == json.loads(meta_path(out).read_text())["teacher_version"]
     assert report["model"]["cause_macro_f1"] >= 0.9
+
+
+def test_held_out_figures_need_the_soft_label_list_and_the_file_it_points_into(toy_model, tmp_path, capsys):
+    model_dir, _ = toy_model
+    soft = tmp_path / "soft.jsonl"
+    label_pool(Predictor.load(model_dir), pool_file(tmp_path), soft, Settings(), log=lambda _: None)
+    meta = json.loads(meta_path(soft).read_text())
+    old, new = tmp_path / "old", tmp_path / "new"
+    old.mkdir(), new.mkdir()
+    recorded = {"path": str(soft), "teacher_version": meta["teacher_version"], "pool_sha256": meta["pool_sha256"]}
+    (old / "training.json").write_text(json.dumps({"soft_labels": recorded}))
+    (new / "training.json").write_text(json.dumps({"soft_labels": {**recorded, "ids": ["p0001"]}}))
+    texts = {row["id"]: row["text"] for row in map(json.loads, soft.read_text(encoding="utf-8").splitlines())}
+    records = [LabeledRecord(id=f"t{i}", text=texts[f"p000{i}"], needs=["surface"], cause="none") for i in range(3)]
+    assert [r.id for r in unseen(records, [old, new], tmp_path / "set.jsonl")] == ["t0", "t2"]
+    assert f"{old}: its training.json does not list" in capsys.readouterr().out
+    meta_path(soft).write_text(json.dumps({**meta, "teacher_version": "another"}))
+    with pytest.raises(SystemExit, match="another teacher"):
+        unseen(records, [new], tmp_path / "set.jsonl")
 
 
 def test_held_out_test_texts_never_come_in_as_soft_labels(toy_model, toy_data, tmp_path):
