@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import random
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -106,14 +105,18 @@ def soft_label_meta(path: Path) -> dict:
 
 def read_soft_labels(path: Path, count: int, seed: int, exclude_texts: set[str]) -> Dataset:
     """A seeded sample of ``count`` soft-labeled texts (all when fewer), leaving out texts that
-    have a person's label, in the columns the trainer reads."""
+    have a person's label or are held out, in the columns the trainer reads. The sample is the
+    first ``count`` texts by a seeded hash of their id, so leaving out one more text (a new
+    held-out round, a newly labeled text) swaps only that text for the next one: a redraw over
+    the changed list would replace most of the sample and mix that into every before/after
+    comparison of two models."""
     if not path.is_file():
         raise DataError(f"{path}: soft-label file not found (write it with `needlens distill`)")
     if not soft_label_meta(path).get("complete"):
         raise DataError(f"{path}: incomplete soft-label file (rerun `needlens distill` to finish it)")
     with path.open(encoding="utf-8") as handle:
         rows = [row for row in map(json.loads, handle) if row["text"].strip() not in exclude_texts]
-    rows = random.Random(seed).sample(rows, min(count, len(rows)))
+    rows = sorted(rows, key=lambda row: hashlib.sha256(f"{seed}:{row['id']}".encode()).digest())[:count]
     return Dataset.from_dict(
         {
             "id": [f"soft-{r['id']}" for r in rows],

@@ -62,6 +62,16 @@ def test_soft_labels_leave_out_labeled_texts_and_refuse_an_unfinished_file(toy_m
         read_soft_labels(out, count=7, seed=1, exclude_texts=set())
 
 
+def test_leaving_out_one_more_text_changes_only_that_text_of_the_soft_label_sample(toy_model, tmp_path):
+    model_dir, _ = toy_model
+    out = tmp_path / "soft.jsonl"
+    label_pool(Predictor.load(model_dir), pool_file(tmp_path), out, Settings(), log=lambda _: None)
+    before = read_soft_labels(out, count=10, seed=3, exclude_texts=set())
+    after = read_soft_labels(out, count=10, seed=3, exclude_texts={before["text"][4].strip()})
+    assert len(set(before["id"]) & set(after["id"])) == 9 and before["text"][4] not in after["text"]
+    assert set(read_soft_labels(out, count=10, seed=4, exclude_texts=set())["id"]) != set(before["id"])
+
+
 def test_a_student_trains_on_people_and_teacher_labels_and_records_the_teacher(toy_model, toy_data, tmp_path):
     model_dir, _ = toy_model
     out = tmp_path / "soft.jsonl"
