@@ -2,8 +2,9 @@
 
 A text read once keeps that reading. A text read twice keeps the reading both agree on, or the
 adjudicator's where they differ (an unadjudicated disagreement stops the merge). A re-read after
-the audit replaces the label it re-read (the latest re-read, where there are several). Nothing here decides a label: it only picks which
-person's (or writing assistant's) reading stands, by the protocol in ``../shared/spec/annotation.md``.
+the audit replaces the label it re-read (the latest re-read, where there are several). Nothing
+here decides a label: it only picks which person's (or writing assistant's) reading stands, by
+the protocol in ``../shared/spec/annotation.md``.
 
 Chunks named in ``held_out.txt`` are labeled the same way but written to their own file, which
 no training reads: real texts, read by the same protocol, that no shipped model has seen.
@@ -148,9 +149,10 @@ def merge(annotation_dir: Path, pool: dict[str, PoolText], held_out: Collection[
                 else:
                     needs, cause, hard = decision["needs"], decision["cause"], True
                     annotator = f"adjudicated:{name}"
+            # Sheets apply in order; one that a later sheet undid still shows readers split on the text.
             changed = False
-            for decision in rereads.get(pool_id, ()):  # a later re-read may undo an earlier one:
-                if (decision["needs"], decision["cause"]) != (needs, cause):  # still a text readers split on
+            for decision in rereads.get(pool_id, ()):
+                if (decision["needs"], decision["cause"]) != (needs, cause):
                     needs, cause, changed = decision["needs"], decision["cause"], True
             if changed:
                 hard, annotator = True, f"{annotator}+reread"
