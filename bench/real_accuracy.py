@@ -21,8 +21,8 @@ from typing import Any
 
 from classifier.inference import Predictor
 from classifier.labels import LabeledRecord
-from training.data import fingerprint, read_records, to_dataset
-from training.distill import soft_label_meta
+from training.data import DataError, fingerprint, read_records, to_dataset
+from training.distill import leave_out_soft_labeled
 from training.evaluate import evaluation_report
 
 TARGETS = {"cause_macro_f1": 0.75, "emotional_f1": 0.75, "surface_f1": 0.95}
@@ -69,45 +69,14 @@ def print_table(title: str, report: dict[str, Any]) -> list[str]:
     return missed
 
 
-def distilled_texts(model_dir: Path) -> set[str] | None:
-    """The texts the model learned as soft labels; None where its training.json does not say
-    (models trained before it recorded them). The ids are looked up in the soft-label file the
-    model trained from, which must still be that teacher's over that pool."""
-    facts = json.loads((model_dir / "training.json").read_text(encoding="utf-8")).get("soft_labels")
-    if not facts:
-        return set()
-    if "ids" not in facts:
-        return None
-    path = Path(facts["path"])
-    meta = soft_label_meta(path) if path.is_file() else {}
-    if any(meta.get(key) != facts.get(key) for key in ("teacher_version", "pool_sha256")):
-        raise SystemExit(
-            f"{model_dir / 'training.json'}: its soft labels came from {path} (teacher {facts.get('teacher_version')}); "
-            "that file is missing here or holds another teacher's or pool's (run from the checkout that trained it)"
-        )
-    ids = set(facts["ids"])
-    with path.open(encoding="utf-8") as handle:
-        return {row["text"].strip() for row in map(json.loads, handle) if row.get("id") in ids}
-
-
 def unseen(records: list[LabeledRecord], model_dirs: list[Path], where: Path) -> list[LabeledRecord]:
-    """The records none of the models learned from, so that they are compared on the same texts,
-    saying what was left out and why."""
-    learned: set[str] = set()
-    for model_dir in model_dirs:
-        texts = distilled_texts(model_dir)
-        if texts is None:
-            print(
-                f"({model_dir}: its training.json does not list its soft-labeled texts; a pool text in {where} may be one)"
-            )
-        else:
-            learned |= texts
-    kept = [record for record in records if record.text.strip() not in learned]
-    if len(kept) < len(records):
-        who = "the model" if len(model_dirs) == 1 else "one of the models"
-        print(
-            f"left out {len(records) - len(kept)} texts of {where} that {who} learned as soft labels; figures on the other {len(kept)}"
-        )
+    """The records none of the models learned as soft labels, saying what was left out and why."""
+    try:
+        kept, notes = leave_out_soft_labeled(records, model_dirs, str(where))
+    except DataError as problem:
+        raise SystemExit(str(problem)) from None
+    for note in notes:
+        print(note)
     return kept
 
 

@@ -73,6 +73,16 @@ class JudgingSet:
         """Changes when, and only when, a text or label of the set does."""
         return f"{self.name}-{fingerprint(self.records)[:12]}" if self.records else f"{self.name}-empty"
 
+    def without(self, texts: set[str]) -> JudgingSet:
+        """The set less the given texts (compared stripped)."""
+        keep = [i for i, record in enumerate(self.records) if record.text.strip() not in texts]
+        return JudgingSet(
+            self.name,
+            [self.records[i] for i in keep],
+            [self.sources[i] for i in keep],
+            [self.annotators[i] for i in keep],
+        )
+
 
 @dataclass(frozen=True)
 class LabelPool:

@@ -85,7 +85,11 @@ def source_rows(comparison: dict[str, Any]) -> list[tuple[str, ...]]:
 def _set_caption(comparison: dict[str, Any], set_name: str) -> str:
     judged = comparison["sets"][set_name]
     sources = ", ".join(f"{n} {k}" for k, n in sorted(judged["sources"].items()))
-    return f"{_SET_TITLES.get(set_name, set_name)}: {judged['n']} texts ({sources}), version {judged['version']}"
+    left_out = judged.get("left_out_soft_labeled")
+    learned = f"; {left_out} more left out, learned as soft labels" if left_out else ""
+    return (
+        f"{_SET_TITLES.get(set_name, set_name)}: {judged['n']} texts ({sources}{learned}), version {judged['version']}"
+    )
 
 
 def _verdict(comparison: dict[str, Any]) -> str:
@@ -103,7 +107,7 @@ def comparison_markdown(comparison: dict[str, Any]) -> str:
         f"# Candidate `{comparison['candidate']}` vs active `{comparison['active'] or 'none'}`",
         "",
         f"Judging sets: texts held out by {held['rule']} (percent {held['percent']}), never trained on by any "
-        f"registered model. The gold set keeps the seed data's labels and adds texts an admin marked as gold, so "
+        f"registered model (a text either model learned as a teacher's soft label is left out). The gold set keeps the seed data's labels and adds texts an admin marked as gold, so "
         f"new labels cannot move it. The candidate trained on {train['n']} texts "
         f"({', '.join(f'{n} from {k}' for k, n in sorted(train['sources'].items()))})"
         + (f"; {quarantined} labels in quarantine were left out." if quarantined else "."),

@@ -5,7 +5,9 @@ whose labels a candidate learned (and the gold set contradicts) shows by name.""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,7 +15,8 @@ import numpy as np
 from classifier.inference import Predictor
 from label_loop.pool import JudgingSet
 from lifecycle.gate import GATED_METRICS, MetricDelta
-from training.data import label_arrays, to_dataset
+from training.data import DataError, label_arrays, to_dataset
+from training.distill import soft_labeled_by
 from training.evaluate import score_predictor
 from training.metrics import macro_f1s, paired_bootstrap_delta
 
@@ -36,6 +39,28 @@ def score_set(predictors: dict[str, Predictor], judging: JudgingSet) -> SetScore
         metrics={version: metrics for version, (metrics, _, _) in scored.items()},
         predictions={version: (needs, cause) for version, (_, needs, cause) in scored.items()},
     )
+
+
+def without_soft_labeled(
+    sets: Sequence[JudgingSet], model_dirs: Sequence[Path]
+) -> tuple[list[JudgingSet], dict[str, int], list[str]]:
+    """The judging sets less the texts either model learned as a teacher's soft labels, how many
+    each lost, and notes for the gate's reasons. A candidate never draws a judged text as a soft
+    label, but the active model may have learned one before an analyst labeled it, and scoring it
+    there would favour it by memory. When the soft-label file a model names cannot be read, the
+    sets stay whole and a note says so: a retrain is not thrown away for a missing file."""
+    try:
+        learned, notes = soft_labeled_by(model_dirs)
+    except DataError as problem:
+        return (
+            list(sets),
+            {},
+            [f"judged on every held-out text; could not tell which were learned as soft labels: {problem}"],
+        )
+    kept = [s.without(learned) for s in sets]
+    left_out = {s.name: len(s.records) - len(k.records) for s, k in zip(sets, kept, strict=True)}
+    notes += [f"{name}: left out {n} texts a model learned as soft labels" for name, n in left_out.items() if n]
+    return kept, left_out, notes
 
 
 def metric_deltas(scores: SetScores, active: str, candidate: str, samples: int, seed: int) -> list[MetricDelta]:

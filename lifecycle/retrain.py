@@ -21,7 +21,7 @@ from label_loop.pool import LabelPool, gather_labels
 from label_loop.store import LabelStore
 from lifecycle.comparison_report import write_comparison_report
 from lifecycle.gate import RULE, GateDecision, MetricDelta, promotion_gate
-from lifecycle.judging import SetScores, by_source, metric_deltas, score_set
+from lifecycle.judging import SetScores, by_source, metric_deltas, score_set, without_soft_labeled
 from lifecycle.registry import ModelRegistry
 from training.data import fingerprint
 from training.pipeline import train_on_records
@@ -60,15 +60,17 @@ def retrain(
     candidate = registry.add(staging)
     previous = registry.active()
 
-    predictors = {v: Predictor.load(registry.path(v), settings) for v in filter(None, [candidate, previous])}
-    sets = [score_set(predictors, s) for s in (pool.gold, pool.new_labels) if s.records]
+    versions = [v for v in (candidate, previous) if v]
+    predictors = {v: Predictor.load(registry.path(v), settings) for v in versions}
+    judging, left_out, notes = without_soft_labeled([pool.gold, pool.new_labels], [registry.path(v) for v in versions])
+    sets = [score_set(predictors, s) for s in judging if s.records]
     deltas = None
     if previous:
         b = settings.bootstrap_samples
         deltas = [d for s in sets for d in metric_deltas(s, previous, candidate, b, settings.training.seed)]
-    notes = [f"no {s.name} texts: judged without them" for s in (pool.gold, pool.new_labels) if not s.records]
+    notes += [f"no {s.name} texts: judged without them" for s in judging if not s.records]
     decision = promotion_gate(deltas, settings.promotion_tolerance, notes if previous else ())
-    comparison = _comparison(pool, sets, deltas or [], candidate, previous, decision, settings, held)
+    comparison = _comparison(pool, sets, left_out, deltas or [], candidate, previous, decision, settings, held)
 
     promoted = decision.passed or force_reason is not None
     reason = "passed the promotion gate" if decision.passed else f"forced: {force_reason}"
@@ -94,6 +96,7 @@ def retrain(
 def _comparison(
     pool: LabelPool,
     sets: list[SetScores],
+    left_out: dict[str, int],
     deltas: list[MetricDelta],
     candidate: str,
     previous: str | None,
@@ -106,6 +109,7 @@ def _comparison(
     judged = {
         s.judging.name: {
             "n": len(s.judging.records),
+            "left_out_soft_labeled": left_out.get(s.judging.name, 0),
             "version": s.judging.version,
             "fingerprint": fingerprint(s.judging.records),
             "sources": dict(Counter(s.judging.sources)),

@@ -90,3 +90,19 @@ def toy_model(tmp_path_factory: pytest.TempPathFactory, toy_data: Path) -> tuple
 def predictor(toy_model: tuple[Path, dict]):
     """The toy model loaded once per test module (its token cache stays per module)."""
     return Predictor.load(toy_model[0])
+
+
+def claim_soft_labels(model_dir: Path, texts: list[str], soft_file: Path) -> None:
+    """Make ``model_dir``'s training.json say it learned ``texts`` as a teacher's soft labels
+    from ``soft_file`` (written here), as a distilled model's does."""
+    from training.distill import meta_path
+
+    rows = [
+        {"id": f"p{i}", "text": text, "needs": [0.9, 0.2, 0.1], "cause": [0.1, 0.8, 0.1]}
+        for i, text in enumerate(texts)
+    ]
+    soft_file.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    meta_path(soft_file).write_text(json.dumps({"teacher_version": "t", "complete": True}), encoding="utf-8")
+    facts = json.loads((model_dir / "training.json").read_text(encoding="utf-8"))
+    facts["soft_labels"] = {"path": str(soft_file), "teacher_version": "t", "ids": [r["id"] for r in rows]}
+    (model_dir / "training.json").write_text(json.dumps(facts, ensure_ascii=False), encoding="utf-8")

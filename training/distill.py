@@ -13,14 +13,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 from datasets import ClassLabel, Dataset
 
 from classifier.inference import Predictor, TextProblem, validate_text
-from classifier.labels import CAUSES
+from classifier.labels import CAUSES, LabeledRecord
 from classifier.settings import Settings
 from training.data import DataError
 
@@ -129,3 +129,58 @@ def read_soft_labels(path: Path, count: int, seed: int, exclude_texts: set[str])
             "cause_probs": [[float(p) for p in r["cause"]] for r in rows],
         }
     ).cast_column("cause", ClassLabel(names=[str(c) for c in CAUSES]))
+
+
+def learned_soft_texts(model_dir: Path) -> set[str] | None:
+    """The texts a model learned as a teacher's soft labels (stripped); None where its
+    training.json does not say (models trained before it recorded them). The ids are looked up in
+    the soft-label file the model trained from, which must still hold that teacher's labels of
+    that pool."""
+    facts = json.loads((model_dir / "training.json").read_text(encoding="utf-8")).get("soft_labels")
+    if not facts:
+        return set()
+    if "ids" not in facts:
+        return None
+    path = Path(facts["path"])
+    meta = soft_label_meta(path) if path.is_file() else {}
+    if any(meta.get(key) != facts.get(key) for key in ("teacher_version", "pool_sha256")):
+        raise DataError(
+            f"{model_dir / 'training.json'}: its soft labels came from {path} (teacher {facts.get('teacher_version')}); "
+            "that file is missing here or holds another teacher's or pool's (run from the checkout that trained it)"
+        )
+    ids = set(facts["ids"])
+    with path.open(encoding="utf-8") as handle:
+        return {row["text"].strip() for row in map(json.loads, handle) if row.get("id") in ids}
+
+
+def soft_labeled_by(model_dirs: Sequence[Path]) -> tuple[set[str], list[str]]:
+    """The texts any of the models learned as soft labels, and a note for each model that does
+    not list its own: a text judged beside it may be one of them. A model scored on a text whose
+    teacher reading it learned is scored partly on memory, so figures leave such texts out."""
+    learned: set[str] = set()
+    notes = []
+    for model_dir in model_dirs:
+        texts = learned_soft_texts(model_dir)
+        if texts is None:
+            notes.append(
+                f"{model_dir}: its training.json does not list its soft-labeled texts; a judged text may be one"
+            )
+        else:
+            learned |= texts
+    return learned, notes
+
+
+def leave_out_soft_labeled(
+    records: Sequence[LabeledRecord], model_dirs: Sequence[Path], where: str
+) -> tuple[list[LabeledRecord], list[str]]:
+    """The records none of the models learned as soft labels (so that models are compared on the
+    same texts), and notes saying what was left out and why."""
+    learned, notes = soft_labeled_by(model_dirs)
+    kept = [record for record in records if record.text.strip() not in learned]
+    if len(kept) < len(records):
+        who = "the model" if len(model_dirs) == 1 else "one of the models"
+        notes.append(
+            f"left out {len(records) - len(kept)} texts of {where} that {who} learned as soft labels; "
+            f"figures on the other {len(kept)}"
+        )
+    return kept, notes

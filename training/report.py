@@ -58,6 +58,11 @@ def to_markdown(report: dict[str, Any]) -> str:
         "",
         f"Data: `{data.get('path')}` — {report['model']['n']} records, fingerprint `{str(data.get('fingerprint'))[:12]}`.",
         f"{data.get('note', '')}",
+        *(
+            [f"Left out: {data['left_out_soft_labeled']} texts the model learned as a teacher's soft labels."]
+            if data.get("left_out_soft_labeled")
+            else []
+        ),
         "",
         "| figure | fine-tuned model | TF-IDF + LR baseline |",
         "|---|---:|---:|",

@@ -78,17 +78,33 @@ def evaluate(
         Path | None, typer.Option("--out", "-o", help="report directory [default: reports/MODEL/DATA]")
     ] = None,
 ) -> None:
-    """Score a model on labeled data beside its TF-IDF baseline; write report.json and report.md."""
+    """Score a model on labeled data beside its TF-IDF baseline; write report.json and report.md.
+
+    Texts the model learned as a teacher's soft labels are left out and counted: its score on
+    them would be memory."""
     from classifier.inference import Predictor
-    from training.data import fingerprint, read_records, to_dataset
+    from training.data import DataError, fingerprint, read_records, to_dataset
+    from training.distill import leave_out_soft_labeled
     from training.evaluate import evaluation_report
     from training.report import print_report, write_report
 
     settings = load_settings(model_dir=model)
-    records = read_records(data)
+    given = read_records(data)
     predictor = Predictor.load(settings.model_dir, settings)
     assert predictor.model_dir is not None
-    facts = {"path": str(data), "fingerprint": fingerprint(records)}
+    records, notes = leave_out_soft_labeled(given, [predictor.model_dir], str(data))
+    for note in notes:
+        console.print(note, highlight=False)
+    if not records:
+        raise DataError(
+            f"{data}: the model learned every one of its {len(given)} texts as soft labels; nothing to judge"
+        )
+    facts = {
+        "path": str(data),
+        "fingerprint": fingerprint(records),
+        "texts": len(records),
+        "left_out_soft_labeled": len(given) - len(records),
+    }
     report = evaluation_report(predictor, predictor.model_dir, to_dataset(records), facts)
     out_dir = out or Path("reports") / predictor.model_dir.name / data.stem
     json_path, md_path = write_report(report, out_dir)

@@ -16,7 +16,7 @@ from label_loop.store import LabelStore, NewLabel
 from lifecycle.registry import ModelRegistry, RegistryError
 from lifecycle.retrain import retrain
 from needlens.cli import app
-from tests.conftest import quick_settings
+from tests.conftest import claim_soft_labels, quick_settings
 
 runner = CliRunner()
 
@@ -233,3 +233,41 @@ def test_retrain_trains_by_the_fast_profile_like_train_does(monkeypatch, tmp_pat
     monkeypatch.setattr("lifecycle.retrain.retrain", fake_retrain)
     runner.invoke(app, ["retrain", "--registry", str(tmp_path / "r"), "--epochs", "2"])
     assert seen["training"].soft_labels is not None and seen["training"].epochs == 2
+
+
+def test_the_gate_leaves_out_texts_the_active_model_learned_as_soft_labels(toy_model, toy_data, tmp_path):
+    registry = ModelRegistry(tmp_path / "registry")
+    active = registered_copy(registry, toy_model[0], "v1")
+    registry.promote(active, "first")
+    gold = gather_labels(toy_data, None, Settings().holdout_percent).gold
+    learned = [gold.records[0].text, f"  {gold.records[1].text} "]  # compared stripped
+    claim_soft_labels(registry.path(active), learned, tmp_path / "soft.jsonl")
+
+    outcome = retrain(registry, toy_data, None, Settings(training=quick_settings(epochs=1)), log=lambda _: None)
+    judged = outcome.comparison["sets"]["gold"]
+    assert judged["left_out_soft_labeled"] == 2 and judged["n"] == len(gold.records) - 2
+    assert "gold: left out 2 texts a model learned as soft labels" in outcome.decision.reasons
+    assert "2 more left out, learned as soft labels" in (outcome.report_dir / "report.md").read_text(encoding="utf-8")
+
+
+def test_the_gate_judges_on_every_text_and_says_so_when_a_soft_label_file_is_gone(toy_model, toy_data, tmp_path):
+    from lifecycle.judging import without_soft_labeled
+
+    pool = gather_labels(toy_data, None, Settings().holdout_percent)
+    model = tmp_path / "model"
+    shutil.copytree(toy_model[0], model)
+    claim_soft_labels(model, [pool.gold.records[0].text], tmp_path / "soft.jsonl")
+    kept, left_out, notes = without_soft_labeled([pool.gold, pool.new_labels], [model])
+    assert [len(s.records) for s in kept] == [len(pool.gold.records) - 1, len(pool.new_labels.records)]
+    assert kept[0].sources == pool.gold.sources[1:] and left_out == {"gold": 1, "new-labels": 0}
+
+    (tmp_path / "soft.jsonl").unlink()
+    kept, left_out, notes = without_soft_labeled([pool.gold], [model])
+    assert kept == [pool.gold] and left_out == {}
+    assert notes[0].startswith("judged on every held-out text; could not tell") and "soft.jsonl" in notes[0]
+
+    facts = json.loads((model / "training.json").read_text(encoding="utf-8"))
+    del facts["soft_labels"]["ids"]
+    (model / "training.json").write_text(json.dumps(facts), encoding="utf-8")
+    kept, _, notes = without_soft_labeled([pool.gold], [model])
+    assert kept == [pool.gold] and "does not list its soft-labeled texts" in notes[0]

@@ -1,11 +1,12 @@
 """The console command: user mistakes are one line and exit code 2; jobs leave their files."""
 
 import json
+import shutil
 
 from typer.testing import CliRunner
 
 from needlens.cli import app
-from tests.conftest import toy_records, write_jsonl
+from tests.conftest import claim_soft_labels, toy_records, write_jsonl
 
 runner = CliRunner()
 
@@ -67,6 +68,24 @@ def test_label_then_evaluate(toy_model, toy_data, tmp_path):
     assert report["model"]["n"] == 180
     assert set(report["baseline"]) >= {"needs_macro_f1", "cause_macro_f1"}
     assert "TF-IDF + LR baseline" in (tmp_path / "rep" / "report.md").read_text(encoding="utf-8")
+
+
+def test_evaluate_leaves_out_the_texts_the_model_learned_as_soft_labels(toy_model, toy_data, tmp_path):
+    model = tmp_path / "model"
+    shutil.copytree(toy_model[0], model)
+    records = [json.loads(line) for line in toy_data.read_text(encoding="utf-8").splitlines()]
+    claim_soft_labels(model, [r["text"] for r in records[:5]], tmp_path / "soft.jsonl")
+    result = runner.invoke(app, ["evaluate", "--data", str(toy_data), "-m", str(model), "-o", str(tmp_path / "rep")])
+    assert result.exit_code == 0, result.output
+    assert "left out 5 texts" in result.output
+    report = json.loads((tmp_path / "rep" / "report.json").read_text(encoding="utf-8"))
+    assert report["model"]["n"] == 175 and report["data"]["left_out_soft_labeled"] == 5
+    assert "Left out: 5 texts" in (tmp_path / "rep" / "report.md").read_text(encoding="utf-8")
+
+    only_learned = tmp_path / "learned.jsonl"
+    only_learned.write_text("".join(line + "\n" for line in toy_data.read_text(encoding="utf-8").splitlines()[:5]))
+    result = runner.invoke(app, ["evaluate", "--data", str(only_learned), "-m", str(model)])
+    assert result.exit_code == 2 and "learned every one of its 5 texts" in result.output
 
 
 def test_check_data_prints_the_distribution(toy_data):
