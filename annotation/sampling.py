@@ -158,4 +158,5 @@ STRATIFIED_ROUNDS = {
     13: StratifiedRound(THIRD_QUOTAS, 25, 223),
     14: StratifiedRound(THIRD_QUOTAS, 26, 231),
     15: StratifiedRound(THIRD_QUOTAS, 27, 239),
+    16: StratifiedRound(THIRD_QUOTAS, 28, 247),
 }
