@@ -21,8 +21,8 @@ from typing import Any
 
 from classifier.inference import Predictor
 from classifier.labels import LabeledRecord
-from training.data import DataError, fingerprint, read_records, to_dataset
-from training.distill import leave_out_soft_labeled
+from training.data import fingerprint, read_records, to_dataset
+from training.distill import leave_out_soft_labeled, soft_labeled_by
 from training.evaluate import evaluation_report
 
 TARGETS = {"cause_macro_f1": 0.75, "emotional_f1": 0.75, "surface_f1": 0.95}
@@ -71,10 +71,10 @@ def print_table(title: str, report: dict[str, Any]) -> list[str]:
 
 def unseen(records: list[LabeledRecord], model_dirs: list[Path], where: Path) -> list[LabeledRecord]:
     """The records none of the models learned as soft labels, saying what was left out and why."""
-    try:
-        kept, notes = leave_out_soft_labeled(records, model_dirs, str(where))
-    except DataError as problem:
-        raise SystemExit(str(problem)) from None
+    learned = soft_labeled_by(model_dirs)
+    if learned.unreadable:  # figures that may count memory are not reported at all here
+        raise SystemExit("; ".join(learned.unreadable))
+    kept, notes = leave_out_soft_labeled(records, learned, str(where))
     for note in notes:
         print(note)
     return kept

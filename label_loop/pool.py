@@ -24,7 +24,7 @@ from pathlib import Path
 
 from classifier.labels import LabeledRecord
 from label_loop.store import LabelEvent, LabelStore, text_hash
-from training.data import DataError, fingerprint, read_records
+from training.data import DataError, fingerprint, read_records, text_key
 
 _HOLDOUT_SALT = "needlens-holdout-v1"
 
@@ -67,20 +67,27 @@ class JudgingSet:
     records: list[LabeledRecord]
     sources: list[str]  # per record: seed, gold:<who>, import:<file>, feedback, review
     annotators: list[str | None]
+    left_out: int = 0  # texts of the whole set left out because a judged model learned them
+    whole_version: str | None = None  # the whole set's version, when texts were left out
 
     @property
     def version(self) -> str:
-        """Changes when, and only when, a text or label of the set does."""
+        """Changes when, and only when, a text or label of the set does (of the whole set: the
+        texts left out for one comparison do not make it another yardstick)."""
+        if self.whole_version:
+            return self.whole_version
         return f"{self.name}-{fingerprint(self.records)[:12]}" if self.records else f"{self.name}-empty"
 
-    def without(self, texts: set[str]) -> JudgingSet:
-        """The set less the given texts (compared stripped)."""
-        keep = [i for i, record in enumerate(self.records) if record.text.strip() not in texts]
+    def without(self, keys: set[str]) -> JudgingSet:
+        """The set less the texts whose ``text_key`` is in ``keys``."""
+        keep = [i for i, record in enumerate(self.records) if text_key(record.text) not in keys]
         return JudgingSet(
             self.name,
             [self.records[i] for i in keep],
             [self.sources[i] for i in keep],
             [self.annotators[i] for i in keep],
+            left_out=self.left_out + len(self.records) - len(keep),
+            whole_version=self.version,
         )
 
 

@@ -72,6 +72,9 @@ def promotion_gate(deltas: Sequence[MetricDelta] | None, tolerance: float, notes
     if deltas is None:
         return GateDecision(True, ["no active model yet: the first candidate becomes active"], [])
     reasons = list(notes)
+    if not deltas:
+        reasons.append("nothing to judge on: no held-out text is left to score both models on")
+        return GateDecision(False, reasons, ["no judging texts"])
     for d in deltas:
         ci = f", 95% CI [{d.interval[0]:+.4f}, {d.interval[1]:+.4f}]" if d.interval else ""
         reasons.append(

@@ -15,7 +15,7 @@ import numpy as np
 from classifier.inference import Predictor
 from label_loop.pool import JudgingSet
 from lifecycle.gate import GATED_METRICS, MetricDelta
-from training.data import DataError, label_arrays, to_dataset
+from training.data import label_arrays, to_dataset
 from training.distill import soft_labeled_by
 from training.evaluate import score_predictor
 from training.metrics import macro_f1s, paired_bootstrap_delta
@@ -41,26 +41,23 @@ def score_set(predictors: dict[str, Predictor], judging: JudgingSet) -> SetScore
     )
 
 
-def without_soft_labeled(
-    sets: Sequence[JudgingSet], model_dirs: Sequence[Path]
-) -> tuple[list[JudgingSet], dict[str, int], list[str]]:
-    """The judging sets less the texts either model learned as a teacher's soft labels, how many
-    each lost, and notes for the gate's reasons. A candidate never draws a judged text as a soft
-    label, but the active model may have learned one before an analyst labeled it, and scoring it
-    there would favour it by memory. When the soft-label file a model names cannot be read, the
-    sets stay whole and a note says so: a retrain is not thrown away for a missing file."""
-    try:
-        learned, notes = soft_labeled_by(model_dirs)
-    except DataError as problem:
-        return (
-            list(sets),
-            {},
-            [f"judged on every held-out text; could not tell which were learned as soft labels: {problem}"],
-        )
-    kept = [s.without(learned) for s in sets]
-    left_out = {s.name: len(s.records) - len(k.records) for s, k in zip(sets, kept, strict=True)}
-    notes += [f"{name}: left out {n} texts a model learned as soft labels" for name, n in left_out.items() if n]
-    return kept, left_out, notes
+def without_soft_labeled(sets: Sequence[JudgingSet], model_dirs: Sequence[Path]) -> tuple[list[JudgingSet], list[str]]:
+    """The judging sets less the texts either model learned as a teacher's soft labels, and notes
+    for the gate's reasons. A candidate never draws a judged text as a soft label, but the active
+    model may have learned one before an analyst labeled it, and scoring it there would favour it
+    by memory. A model whose list or soft-label file cannot be read leaves its texts in, with a
+    note: a finished retrain is not thrown away for a missing file."""
+    learned = soft_labeled_by(model_dirs)
+    kept = [s.without(learned.keys) for s in sets]
+    notes = [*learned.notes, *(f"judged without leaving out its soft-labeled texts: {p}" for p in learned.unreadable)]
+    for s in kept:
+        if s.left_out and s.records:
+            notes.append(f"{s.name}: left out {s.left_out} texts a model learned as soft labels")
+        elif s.left_out:
+            notes.append(
+                f"{s.name}: all {s.left_out} of its texts were learned as soft labels by a model; judged without it"
+            )
+    return kept, notes
 
 
 def metric_deltas(scores: SetScores, active: str, candidate: str, samples: int, seed: int) -> list[MetricDelta]:

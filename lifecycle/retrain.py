@@ -62,15 +62,15 @@ def retrain(
 
     versions = [v for v in (candidate, previous) if v]
     predictors = {v: Predictor.load(registry.path(v), settings) for v in versions}
-    judging, left_out, notes = without_soft_labeled([pool.gold, pool.new_labels], [registry.path(v) for v in versions])
+    judging, notes = without_soft_labeled([pool.gold, pool.new_labels], [registry.path(v) for v in versions])
     sets = [score_set(predictors, s) for s in judging if s.records]
     deltas = None
     if previous:
         b = settings.bootstrap_samples
         deltas = [d for s in sets for d in metric_deltas(s, previous, candidate, b, settings.training.seed)]
-    notes += [f"no {s.name} texts: judged without them" for s in judging if not s.records]
+    notes += [f"no {s.name} texts: judged without them" for s in judging if not s.records and not s.left_out]
     decision = promotion_gate(deltas, settings.promotion_tolerance, notes if previous else ())
-    comparison = _comparison(pool, sets, left_out, deltas or [], candidate, previous, decision, settings, held)
+    comparison = _comparison(pool, sets, deltas or [], candidate, previous, decision, settings, held)
 
     promoted = decision.passed or force_reason is not None
     reason = "passed the promotion gate" if decision.passed else f"forced: {force_reason}"
@@ -96,7 +96,6 @@ def retrain(
 def _comparison(
     pool: LabelPool,
     sets: list[SetScores],
-    left_out: dict[str, int],
     deltas: list[MetricDelta],
     candidate: str,
     previous: str | None,
@@ -109,9 +108,9 @@ def _comparison(
     judged = {
         s.judging.name: {
             "n": len(s.judging.records),
-            "left_out_soft_labeled": left_out.get(s.judging.name, 0),
-            "version": s.judging.version,
-            "fingerprint": fingerprint(s.judging.records),
+            "left_out_soft_labeled": s.judging.left_out,
+            "version": s.judging.version,  # the whole set's
+            "fingerprint": fingerprint(s.judging.records),  # of the texts judged
             "sources": dict(Counter(s.judging.sources)),
             "models": s.metrics,
             "deltas": {d.metric: d.delta for d in deltas if d.set_name == s.judging.name},

@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ from datasets import ClassLabel, Dataset
 from classifier.inference import Predictor, TextProblem, validate_text
 from classifier.labels import CAUSES, LabeledRecord
 from classifier.settings import Settings
-from training.data import DataError
+from training.data import DataError, text_key
 
 CHUNK = 2048
 
@@ -132,55 +133,77 @@ def read_soft_labels(path: Path, count: int, seed: int, exclude_texts: set[str])
 
 
 def learned_soft_texts(model_dir: Path) -> set[str] | None:
-    """The texts a model learned as a teacher's soft labels (stripped); None where its
+    """The texts a model learned as a teacher's soft labels (as ``text_key``s); None where its
     training.json does not say (models trained before it recorded them). The ids are looked up in
-    the soft-label file the model trained from, which must still hold that teacher's labels of
-    that pool."""
-    facts = json.loads((model_dir / "training.json").read_text(encoding="utf-8")).get("soft_labels")
-    if not facts:
-        return set()
-    if "ids" not in facts:
-        return None
-    path = Path(facts["path"])
-    meta = soft_label_meta(path) if path.is_file() else {}
-    if any(meta.get(key) != facts.get(key) for key in ("teacher_version", "pool_sha256")):
-        raise DataError(
-            f"{model_dir / 'training.json'}: its soft labels came from {path} (teacher {facts.get('teacher_version')}); "
-            "that file is missing here or holds another teacher's or pool's (run from the checkout that trained it)"
-        )
-    ids = set(facts["ids"])
-    with path.open(encoding="utf-8") as handle:
-        return {row["text"].strip() for row in map(json.loads, handle) if row.get("id") in ids}
+    the soft-label file the model trained from (a relative path as given, else under the needlens
+    home, where `make demo` trains), which must still hold that teacher's labels of that pool.
+    Anything unreadable is a DataError naming the model."""
+    try:
+        facts = json.loads((model_dir / "training.json").read_text(encoding="utf-8")).get("soft_labels")
+        if not facts:
+            return set()
+        if "ids" not in facts:
+            return None
+        path = Path(facts["path"])
+        if not path.is_absolute() and not path.is_file():
+            path = Settings().home / path
+        meta = soft_label_meta(path) if path.is_file() else {}
+        if any(meta.get(key) != facts.get(key) for key in ("teacher_version", "pool_sha256")):
+            raise DataError(
+                f"{model_dir / 'training.json'}: its soft labels came from {facts['path']} (teacher "
+                f"{facts.get('teacher_version')}); that file is missing here or holds another teacher's or pool's"
+            )
+        ids = set(facts["ids"])
+        with path.open(encoding="utf-8") as handle:
+            return {text_key(row["text"]) for row in map(json.loads, handle) if row.get("id") in ids}
+    except DataError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError) as problem:
+        raise DataError(f"{model_dir}: cannot tell which texts it learned as soft labels ({problem!r})") from None
 
 
-def soft_labeled_by(model_dirs: Sequence[Path]) -> tuple[set[str], list[str]]:
-    """The texts any of the models learned as soft labels, and a note for each model that does
-    not list its own: a text judged beside it may be one of them. A model scored on a text whose
-    teacher reading it learned is scored partly on memory, so figures leave such texts out."""
-    learned: set[str] = set()
-    notes = []
+@dataclass(frozen=True)
+class SoftLabeled:
+    """What some models learned as a teacher's soft labels. A model scored on a text whose teacher
+    reading it learned is scored partly on memory, so figures leave such texts out."""
+
+    keys: set[str]  # text_key of every text one of them learned
+    notes: list[str]  # one per model whose list is missing: a judged text may be one of its
+    unreadable: list[str]  # one per model whose list or soft-label file could not be read
+
+    @property
+    def complete(self) -> bool:
+        return not self.notes and not self.unreadable
+
+
+def soft_labeled_by(model_dirs: Sequence[Path]) -> SoftLabeled:
+    """Model by model, so one unreadable file does not hide what the others learned."""
+    keys: set[str] = set()
+    notes, unreadable = [], []
     for model_dir in model_dirs:
-        texts = learned_soft_texts(model_dir)
+        try:
+            texts = learned_soft_texts(model_dir)
+        except DataError as problem:
+            unreadable.append(str(problem))
+            continue
         if texts is None:
             notes.append(
                 f"{model_dir}: its training.json does not list its soft-labeled texts; a judged text may be one"
             )
         else:
-            learned |= texts
-    return learned, notes
+            keys |= texts
+    return SoftLabeled(keys, notes, unreadable)
 
 
 def leave_out_soft_labeled(
-    records: Sequence[LabeledRecord], model_dirs: Sequence[Path], where: str
+    records: Sequence[LabeledRecord], learned: SoftLabeled, where: str
 ) -> tuple[list[LabeledRecord], list[str]]:
-    """The records none of the models learned as soft labels (so that models are compared on the
-    same texts), and notes saying what was left out and why."""
-    learned, notes = soft_labeled_by(model_dirs)
-    kept = [record for record in records if record.text.strip() not in learned]
+    """The records none of the models learned (so that models are compared on the same texts), and
+    notes saying what was left out, and what could not be checked."""
+    kept = [record for record in records if text_key(record.text) not in learned.keys]
+    notes = [*learned.notes, *(f"not checked: {problem}" for problem in learned.unreadable)]
     if len(kept) < len(records):
-        who = "the model" if len(model_dirs) == 1 else "one of the models"
         notes.append(
-            f"left out {len(records) - len(kept)} texts of {where} that {who} learned as soft labels; "
-            f"figures on the other {len(kept)}"
+            f"left out {len(records) - len(kept)} texts of {where} learned as soft labels; figures on the other {len(kept)}"
         )
     return kept, notes

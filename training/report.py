@@ -51,6 +51,19 @@ def label_rows(report: dict[str, Any]) -> list[tuple[str, ...]]:
     return rows
 
 
+def _soft_label_lines(data: dict[str, Any]) -> list[str]:
+    """What the figures left out as learned by the model, or why that could not be checked."""
+    if "left_out_soft_labeled" not in data:
+        return []
+    if data["left_out_soft_labeled"] is None:
+        return [
+            "Not checked for texts the model learned as soft labels: " + "; ".join(data.get("soft_label_notes", []))
+        ]
+    if data["left_out_soft_labeled"]:
+        return [f"Left out: {data['left_out_soft_labeled']} texts the model learned as a teacher's soft labels."]
+    return []
+
+
 def to_markdown(report: dict[str, Any]) -> str:
     data = report["data"]
     lines = [
@@ -58,11 +71,7 @@ def to_markdown(report: dict[str, Any]) -> str:
         "",
         f"Data: `{data.get('path')}` — {report['model']['n']} records, fingerprint `{str(data.get('fingerprint'))[:12]}`.",
         f"{data.get('note', '')}",
-        *(
-            [f"Left out: {data['left_out_soft_labeled']} texts the model learned as a teacher's soft labels."]
-            if data.get("left_out_soft_labeled")
-            else []
-        ),
+        *_soft_label_lines(data),
         "",
         "| figure | fine-tuned model | TF-IDF + LR baseline |",
         "|---|---:|---:|",

@@ -84,7 +84,7 @@ def evaluate(
     them would be memory."""
     from classifier.inference import Predictor
     from training.data import DataError, fingerprint, read_records, to_dataset
-    from training.distill import leave_out_soft_labeled
+    from training.distill import leave_out_soft_labeled, soft_labeled_by
     from training.evaluate import evaluation_report
     from training.report import print_report, write_report
 
@@ -92,7 +92,8 @@ def evaluate(
     given = read_records(data)
     predictor = Predictor.load(settings.model_dir, settings)
     assert predictor.model_dir is not None
-    records, notes = leave_out_soft_labeled(given, [predictor.model_dir], str(data))
+    learned = soft_labeled_by([predictor.model_dir])
+    records, notes = leave_out_soft_labeled(given, learned, str(data))
     for note in notes:
         console.print(note, highlight=False)
     if not records:
@@ -101,9 +102,10 @@ def evaluate(
         )
     facts = {
         "path": str(data),
-        "fingerprint": fingerprint(records),
-        "texts": len(records),
-        "left_out_soft_labeled": len(given) - len(records),
+        "fingerprint": fingerprint(records),  # of the texts scored
+        "file_fingerprint": fingerprint(given),
+        "left_out_soft_labeled": len(given) - len(records) if learned.complete else None,
+        "soft_label_notes": notes,
     }
     report = evaluation_report(predictor, predictor.model_dir, to_dataset(records), facts)
     out_dir = out or Path("reports") / predictor.model_dir.name / data.stem

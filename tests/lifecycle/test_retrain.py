@@ -240,34 +240,58 @@ def test_the_gate_leaves_out_texts_the_active_model_learned_as_soft_labels(toy_m
     active = registered_copy(registry, toy_model[0], "v1")
     registry.promote(active, "first")
     gold = gather_labels(toy_data, None, Settings().holdout_percent).gold
-    learned = [gold.records[0].text, f"  {gold.records[1].text} "]  # compared stripped
+    learned = [gold.records[0].text, f"  {gold.records[1].text} "]  # compared by text_key
     claim_soft_labels(registry.path(active), learned, tmp_path / "soft.jsonl")
 
     outcome = retrain(registry, toy_data, None, Settings(training=quick_settings(epochs=1)), log=lambda _: None)
     judged = outcome.comparison["sets"]["gold"]
     assert judged["left_out_soft_labeled"] == 2 and judged["n"] == len(gold.records) - 2
+    assert judged["version"] == gold.version  # the yardstick is still the whole gold set
     assert "gold: left out 2 texts a model learned as soft labels" in outcome.decision.reasons
     assert "2 more left out, learned as soft labels" in (outcome.report_dir / "report.md").read_text(encoding="utf-8")
 
 
-def test_the_gate_judges_on_every_text_and_says_so_when_a_soft_label_file_is_gone(toy_model, toy_data, tmp_path):
+def test_the_gate_refuses_when_every_judged_text_was_learned_as_a_soft_label(toy_model, toy_data, tmp_path):
+    registry = ModelRegistry(tmp_path / "registry")
+    active = registered_copy(registry, toy_model[0], "v1")
+    registry.promote(active, "first")
+    gold = gather_labels(toy_data, None, Settings().holdout_percent).gold
+    claim_soft_labels(registry.path(active), [r.text for r in gold.records], tmp_path / "soft.jsonl")
+
+    outcome = retrain(registry, toy_data, None, Settings(training=quick_settings(epochs=1)), log=lambda _: None)
+    assert not outcome.promoted and outcome.decision.refused_by == ["no judging texts"]
+    assert f"gold: all {len(gold.records)} of its texts were learned as soft labels" in " ".join(
+        outcome.decision.reasons
+    )
+    assert registry.active() == active
+
+
+def test_the_gate_keeps_a_models_texts_in_and_says_so_when_its_soft_labels_cannot_be_read(
+    toy_model, toy_data, tmp_path
+):
     from lifecycle.judging import without_soft_labeled
 
     pool = gather_labels(toy_data, None, Settings().holdout_percent)
-    model = tmp_path / "model"
-    shutil.copytree(toy_model[0], model)
-    claim_soft_labels(model, [pool.gold.records[0].text], tmp_path / "soft.jsonl")
-    kept, left_out, notes = without_soft_labeled([pool.gold, pool.new_labels], [model])
+    readable, gone = tmp_path / "readable", tmp_path / "gone"
+    shutil.copytree(toy_model[0], readable)
+    shutil.copytree(toy_model[0], gone)
+    claim_soft_labels(readable, [pool.gold.records[0].text], tmp_path / "soft.jsonl")
+    claim_soft_labels(gone, [pool.gold.records[1].text], tmp_path / "gone.jsonl")
+    kept, notes = without_soft_labeled([pool.gold, pool.new_labels], [readable])
     assert [len(s.records) for s in kept] == [len(pool.gold.records) - 1, len(pool.new_labels.records)]
-    assert kept[0].sources == pool.gold.sources[1:] and left_out == {"gold": 1, "new-labels": 0}
+    assert kept[0].sources == pool.gold.sources[1:] and [s.left_out for s in kept] == [1, 0]
 
-    (tmp_path / "soft.jsonl").unlink()
-    kept, left_out, notes = without_soft_labeled([pool.gold], [model])
-    assert kept == [pool.gold] and left_out == {}
-    assert notes[0].startswith("judged on every held-out text; could not tell") and "soft.jsonl" in notes[0]
+    (tmp_path / "gone.jsonl").unlink()  # one model's file gone: the other's texts still leave
+    kept, notes = without_soft_labeled([pool.gold], [readable, gone])
+    assert kept[0].records == pool.gold.records[1:]
+    assert notes[0].startswith("judged without leaving out its soft-labeled texts") and "gone.jsonl" in notes[0]
 
-    facts = json.loads((model / "training.json").read_text(encoding="utf-8"))
+    (tmp_path / "soft.jsonl").write_text('{"id": "p0", "te', encoding="utf-8")  # cut mid-line
+    kept, notes = without_soft_labeled([pool.gold], [readable])
+    assert kept[0].records == pool.gold.records and "cannot tell which texts" in notes[0]
+
+    facts = json.loads((gone / "training.json").read_text(encoding="utf-8"))
     del facts["soft_labels"]["ids"]
-    (model / "training.json").write_text(json.dumps(facts), encoding="utf-8")
-    kept, _, notes = without_soft_labeled([pool.gold], [model])
-    assert kept == [pool.gold] and "does not list its soft-labeled texts" in notes[0]
+    (gone / "training.json").write_text(json.dumps(facts), encoding="utf-8")
+    kept, notes = without_soft_labeled([pool.gold], [gone])
+    assert kept[0].records == pool.gold.records and "does not list its soft-labeled texts" in notes[0]

@@ -73,19 +73,26 @@ def test_label_then_evaluate(toy_model, toy_data, tmp_path):
 def test_evaluate_leaves_out_the_texts_the_model_learned_as_soft_labels(toy_model, toy_data, tmp_path):
     model = tmp_path / "model"
     shutil.copytree(toy_model[0], model)
-    records = [json.loads(line) for line in toy_data.read_text(encoding="utf-8").splitlines()]
-    claim_soft_labels(model, [r["text"] for r in records[:5]], tmp_path / "soft.jsonl")
+    lines = toy_data.read_text(encoding="utf-8").splitlines()
+    claim_soft_labels(model, [json.loads(line)["text"] for line in lines[:5]], tmp_path / "soft.jsonl")
     result = runner.invoke(app, ["evaluate", "--data", str(toy_data), "-m", str(model), "-o", str(tmp_path / "rep")])
     assert result.exit_code == 0, result.output
     assert "left out 5 texts" in result.output
     report = json.loads((tmp_path / "rep" / "report.json").read_text(encoding="utf-8"))
-    assert report["model"]["n"] == 175 and report["data"]["left_out_soft_labeled"] == 5
+    assert report["model"]["n"] == len(lines) - 5 and report["data"]["left_out_soft_labeled"] == 5
     assert "Left out: 5 texts" in (tmp_path / "rep" / "report.md").read_text(encoding="utf-8")
 
     only_learned = tmp_path / "learned.jsonl"
-    only_learned.write_text("".join(line + "\n" for line in toy_data.read_text(encoding="utf-8").splitlines()[:5]))
+    only_learned.write_text("".join(line + "\n" for line in lines[:5]), encoding="utf-8")
     result = runner.invoke(app, ["evaluate", "--data", str(only_learned), "-m", str(model)])
     assert result.exit_code == 2 and "learned every one of its 5 texts" in result.output
+
+    (tmp_path / "soft.jsonl").unlink()  # cannot check: scores every text and says so
+    result = runner.invoke(app, ["evaluate", "--data", str(toy_data), "-m", str(model), "-o", str(tmp_path / "rep2")])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "rep2" / "report.json").read_text(encoding="utf-8"))
+    assert report["model"]["n"] == len(lines) and report["data"]["left_out_soft_labeled"] is None
+    assert "Not checked for texts the model learned" in (tmp_path / "rep2" / "report.md").read_text(encoding="utf-8")
 
 
 def test_check_data_prints_the_distribution(toy_data):

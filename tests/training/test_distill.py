@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -10,7 +11,7 @@ from bench.real_accuracy import unseen
 from classifier.inference import Predictor
 from classifier.labels import LabeledRecord
 from classifier.settings import Settings
-from tests.conftest import TOY_PHRASES, quick_settings, write_jsonl
+from tests.conftest import TOY_PHRASES, claim_soft_labels, quick_settings, write_jsonl
 from training.data import DataError, read_records, split_dataset, to_dataset
 from training.distill import label_pool, meta_path, read_soft_labels
 from training.pipeline import train_model, training_set
@@ -134,3 +135,24 @@ def test_held_out_test_texts_never_come_in_as_soft_labels(toy_model, toy_data, t
 
     assert set(pooled[:10]) <= soft_texts((tmp_path / "absent",))  # a missing test set is skipped
     assert not set(pooled[:10]) & soft_texts((tmp_path / "heldout",))
+
+
+def test_a_relative_soft_label_path_is_found_under_the_needlens_home(toy_model, tmp_path, monkeypatch):
+    from training.distill import learned_soft_texts
+
+    home = tmp_path / "checkout"
+    (home / "data").mkdir(parents=True)
+    model = home / "model"
+    shutil.copytree(toy_model[0], model)
+    claim_soft_labels(model, ["一句学过的话"], home / "data" / "soft.jsonl")
+    facts = json.loads((model / "training.json").read_text(encoding="utf-8"))
+    facts["soft_labels"]["path"] = "data/soft.jsonl"  # as `make demo` records it
+    (model / "training.json").write_text(json.dumps(facts), encoding="utf-8")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    monkeypatch.setenv("NEEDLENS_HOME", str(home))
+    assert learned_soft_texts(model) == {"一句学过的话"}
+    monkeypatch.setenv("NEEDLENS_HOME", str(elsewhere))
+    with pytest.raises(DataError, match="missing here"):
+        learned_soft_texts(model)
