@@ -97,6 +97,10 @@ class StratifiedRound:
     quotas: dict[str, int]
     seed: int
     first_chunk: int
+    learned_ids: str | None = None
+    """A file of data/annotation listing the pool ids the default of the day learned as soft
+    labels, left out of the draw: a held-out round that model learned none of counts whole
+    against it."""
 
 
 # A quarter of round one's 3,300 texts, in its proportions (rounds three and four).
@@ -159,4 +163,5 @@ STRATIFIED_ROUNDS = {
     14: StratifiedRound(THIRD_QUOTAS, 26, 231),
     15: StratifiedRound(THIRD_QUOTAS, 27, 239),
     16: StratifiedRound(THIRD_QUOTAS, 28, 247),
+    17: StratifiedRound(THIRD_QUOTAS, 29, 255, learned_ids="learned_ids.round17.txt"),
 }

@@ -6,7 +6,7 @@
                                                     #          6: c111–c118, 7: c127–c134, 8: c143–c150,
                                                     #          9: c159–c166, 10: c175–c182, 11: c191–c198,
                                                     #          12: c207–c214, 13: c223–c230, 14: c231–c238,
-                                                    #          15: c239–c246, 16: c247–c254)
+                                                    #          15: c239–c246, 16: c247–c254, 17: c255–c262)
     python -m annotation.select POOL OUT --suggested data/annotation/suggested_ids.round6.txt --first-chunk 103
 
 The other chunks hold the texts `needlens suggest` ranked most uncertain: c31–c38 for the first
@@ -19,7 +19,9 @@ alone, ``--about emotional``; the second over what round eleven left unread), c2
 trained on 22,660 (the same way). Their ids, in rank order, are in ``data/annotation/suggested_ids*.txt``, and ``--suggested`` re-creates a round's chunks from
 them (shuffled with seed 13, so each chunk is a sample of the round rather than its most or
 least uncertain end). A later stratified round excludes every text chosen before its first
-chunk, which is why it reads the earlier chunks.
+chunk, which is why it reads the earlier chunks; a held-out round drawn for one model also excludes
+the texts that model learned as soft labels (``StratifiedRound.learned_ids``, a file beside the
+chunks), so the whole round counts against it.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from annotation.chunks import read_chunk, write_chunks
-from annotation.sampling import STRATIFIED_ROUNDS, PoolText, read_pool, select
+from annotation.sampling import STRATIFIED_ROUNDS, PoolText, StratifiedRound, read_pool, select
 
 CHUNK_SIZE = 110
 SUGGESTED_SHUFFLE_SEED = 13
@@ -42,6 +44,15 @@ def chosen_before(annotation_dir: Path, first_chunk: int) -> set[str]:
     what the draw excluded when it was made."""
     chunks = annotation_dir / "chunks"
     return {row["id"] for number in range(1, first_chunk) for row in read_chunk(chunks / f"c{number:02d}.jsonl")}
+
+
+def excluded_from(draw: StratifiedRound, annotation_dir: Path) -> set[str]:
+    """What a stratified draw leaves out: every text chosen before it and, for a round drawn for one
+    model, the texts that model learned as soft labels."""
+    exclude = chosen_before(annotation_dir, draw.first_chunk)
+    if draw.learned_ids:
+        exclude |= set((annotation_dir / draw.learned_ids).read_text(encoding="utf-8").split())
+    return exclude
 
 
 def suggested_texts(pool: Sequence[PoolText], ids_file: Path) -> list[PoolText]:
@@ -69,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         texts, first_chunk = suggested_texts(read_pool(args.pool), args.suggested), args.first_chunk
     else:
         draw = STRATIFIED_ROUNDS[args.round_ or 1]
-        exclude = chosen_before(ANNOTATION_DIR, draw.first_chunk)
+        exclude = excluded_from(draw, ANNOTATION_DIR)
         texts = select(read_pool(args.pool), draw.quotas, seed=draw.seed, exclude=exclude)
         first_chunk = draw.first_chunk
     paths = write_chunks(texts, args.out_dir, CHUNK_SIZE, "c", start=first_chunk)

@@ -12,10 +12,11 @@ from annotation import merge as merge_module
 from annotation.chunks import read_chunk, write_chunks
 from annotation.double import write_reading_records
 from annotation.merge import MergeError, merge
-from annotation.sampling import PoolText, select
-from annotation.select import suggested_texts
+from annotation.sampling import PoolText, StratifiedRound, select
+from annotation.select import excluded_from, suggested_texts
 from annotation.validate import problems
 from annotation.written import merge_written, split_for_blind_reading
+from tests.conftest import write_jsonl
 
 
 def pool(n: int = 400) -> list[PoolText]:
@@ -36,6 +37,20 @@ def test_selection_meets_quotas_prefers_negatives_and_repeats():
     assert [t.pool_id for t in chosen] == [t.pool_id for t in select(pool(), {"hotel": 40, "books": 30}, seed=1)]
     excluded = select(pool(), {"hotel": 40}, seed=1, exclude={t.pool_id for t in chosen})
     assert not {t.pool_id for t in excluded} & {t.pool_id for t in chosen}
+
+
+def test_a_round_drawn_for_a_model_leaves_out_what_it_learned_and_what_was_chosen_before(tmp_path):
+    (tmp_path / "chunks").mkdir()
+    first = pool()[:5]
+    write_jsonl(
+        tmp_path / "chunks" / "c01.jsonl", [{"id": t.pool_id, "domain": t.domain, "text": t.text} for t in first]
+    )
+    learned = [t.pool_id for t in pool()[5:9]]
+    (tmp_path / "learned.txt").write_text("\n".join(learned) + "\n", encoding="utf-8")
+    plain = StratifiedRound({"hotel": 40}, seed=1, first_chunk=2)
+    for_model = StratifiedRound({"hotel": 40}, seed=1, first_chunk=2, learned_ids="learned.txt")
+    assert excluded_from(plain, tmp_path) == {t.pool_id for t in first}
+    assert excluded_from(for_model, tmp_path) == {t.pool_id for t in first} | set(learned)
 
 
 def test_a_suggest_round_is_shuffled_into_its_chunks_reproducibly(tmp_path):
