@@ -68,7 +68,7 @@ class JudgingSet:
     sources: list[str]  # per record: seed, gold:<who>, import:<file>, feedback, review
     annotators: list[str | None]
     left_out: int = 0  # texts of the whole set left out because a judged model learned them
-    whole_version: str | None = None  # the whole set's version, when texts were left out
+    whole_version: str | None = None  # the whole set's version, kept by ``without``
 
     @property
     def version(self) -> str:

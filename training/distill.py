@@ -106,7 +106,8 @@ def soft_label_meta(path: Path) -> dict:
 
 def read_soft_labels(path: Path, count: int, seed: int, exclude_texts: set[str]) -> Dataset:
     """A seeded sample of ``count`` soft-labeled texts (all when fewer), leaving out texts that
-    have a person's label or are held out, in the columns the trainer reads. The sample is the
+    have a person's label or are held out (``exclude_texts``: their ``text_key``s), in the columns
+    the trainer reads. The sample is the
     first ``count`` texts by a seeded hash of their id, so leaving out one more text (a new
     held-out round, a newly labeled text) swaps only that text for the next one: a redraw over
     the changed list would replace most of the sample and mix that into every before/after
@@ -116,7 +117,7 @@ def read_soft_labels(path: Path, count: int, seed: int, exclude_texts: set[str])
     if not soft_label_meta(path).get("complete"):
         raise DataError(f"{path}: incomplete soft-label file (rerun `needlens distill` to finish it)")
     with path.open(encoding="utf-8") as handle:
-        rows = [row for row in map(json.loads, handle) if row["text"].strip() not in exclude_texts]
+        rows = [row for row in map(json.loads, handle) if text_key(row["text"]) not in exclude_texts]
     rows = sorted(rows, key=lambda row: hashlib.sha256(f"{seed}:{row['id']}".encode()).digest())[:count]
     return Dataset.from_dict(
         {
@@ -155,10 +156,13 @@ def learned_soft_texts(model_dir: Path) -> set[str] | None:
             )
         ids = set(facts["ids"])
         with path.open(encoding="utf-8") as handle:
-            return {text_key(row["text"]) for row in map(json.loads, handle) if row.get("id") in ids}
+            found = {row["id"]: text_key(row["text"]) for row in map(json.loads, handle) if row.get("id") in ids}
+        if len(found) < len(ids):
+            raise DataError(f"{path}: holds {len(found)} of the {len(ids)} soft-labeled texts {model_dir} lists")
+        return set(found.values())
     except DataError:
         raise
-    except (OSError, ValueError, KeyError, TypeError) as problem:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as problem:
         raise DataError(f"{model_dir}: cannot tell which texts it learned as soft labels ({problem!r})") from None
 
 
@@ -201,7 +205,7 @@ def leave_out_soft_labeled(
     """The records none of the models learned (so that models are compared on the same texts), and
     notes saying what was left out, and what could not be checked."""
     kept = [record for record in records if text_key(record.text) not in learned.keys]
-    notes = [*learned.notes, *(f"not checked: {problem}" for problem in learned.unreadable)]
+    notes = [*learned.notes, *learned.unreadable]
     if len(kept) < len(records):
         notes.append(
             f"left out {len(records) - len(kept)} texts of {where} learned as soft labels; figures on the other {len(kept)}"

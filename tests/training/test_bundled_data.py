@@ -87,6 +87,18 @@ def test_the_held_out_real_texts_are_not_in_the_training_corpus(real_records, he
     assert not {r.text.strip() for r in held_out_records} & {r.text.strip() for r in real_records}
 
 
+def test_a_held_out_round_drawn_for_a_model_holds_none_of_the_texts_it_learned():
+    """Round seventeen counts whole against the default it was drawn for (annotation.sampling)."""
+    from annotation.sampling import STRATIFIED_ROUNDS
+
+    annotation = ROOT / "data" / "annotation"
+    for draw in (d for d in STRATIFIED_ROUNDS.values() if d.learned_ids):
+        learned = set((annotation / draw.learned_ids).read_text(encoding="utf-8").split())
+        chunks = [annotation / "chunks" / f"c{draw.first_chunk + i}.jsonl" for i in range(8)]
+        ids = {json.loads(line)["id"] for chunk in chunks for line in chunk.read_text(encoding="utf-8").splitlines()}
+        assert len(learned) > 1000 and len(ids) == 880 and not ids & learned
+
+
 def test_real_corpus_is_large_valid_and_covers_every_pool_domain(real_records):
     assert len(real_records) >= 4000
     domains = Counter(r.domain for r in real_records)

@@ -12,7 +12,7 @@ from classifier.inference import Predictor
 from classifier.labels import LabeledRecord
 from classifier.settings import Settings
 from tests.conftest import TOY_PHRASES, claim_soft_labels, quick_settings, write_jsonl
-from training.data import DataError, read_records, split_dataset, to_dataset
+from training.data import DataError, read_records, split_dataset, text_key, to_dataset
 from training.distill import label_pool, meta_path, read_soft_labels
 from training.pipeline import train_model, training_set
 
@@ -53,7 +53,7 @@ def test_soft_labels_leave_out_labeled_texts_and_refuse_an_unfinished_file(toy_m
     model_dir, _ = toy_model
     out = tmp_path / "soft.jsonl"
     label_pool(Predictor.load(model_dir), pool_file(tmp_path), out, Settings(), log=lambda _: None)
-    labeled = {json.loads(line)["text"] for line in out.read_text(encoding="utf-8").splitlines()[:5]}
+    labeled = {text_key(json.loads(line)["text"]) for line in out.read_text(encoding="utf-8").splitlines()[:5]}
     soft = read_soft_labels(out, count=100, seed=1, exclude_texts=labeled)
     assert len(soft) == 25 and not labeled & set(soft["text"])
     assert all(soft["soft"]) and not any(soft["written"])
@@ -68,7 +68,7 @@ def test_leaving_out_one_more_text_changes_only_that_text_of_the_soft_label_samp
     out = tmp_path / "soft.jsonl"
     label_pool(Predictor.load(model_dir), pool_file(tmp_path), out, Settings(), log=lambda _: None)
     before = read_soft_labels(out, count=10, seed=3, exclude_texts=set())
-    after = read_soft_labels(out, count=10, seed=3, exclude_texts={before["text"][4].strip()})
+    after = read_soft_labels(out, count=10, seed=3, exclude_texts={text_key(before["text"][4])})
     assert len(set(before["id"]) & set(after["id"])) == 9 and before["text"][4] not in after["text"]
     assert set(read_soft_labels(out, count=10, seed=4, exclude_texts=set())["id"]) != set(before["id"])
 
@@ -155,4 +155,31 @@ def test_a_relative_soft_label_path_is_found_under_the_needlens_home(toy_model, 
     assert learned_soft_texts(model) == {"一句学过的话"}
     monkeypatch.setenv("NEEDLENS_HOME", str(elsewhere))
     with pytest.raises(DataError, match="missing here"):
+        learned_soft_texts(model)
+
+
+def test_a_labeled_text_in_another_unicode_form_is_not_drawn_as_a_soft_label(tmp_path):
+    soft = tmp_path / "soft.jsonl"
+    rows = [
+        {"id": "p1", "text": "送餐慢了，等了９０分钟", "needs": [0.9, 0.2, 0.1], "cause": [0.1, 0.8, 0.1]},
+        {"id": "p2", "text": "很好吃", "needs": [0.9, 0.1, 0.1], "cause": [0.1, 0.1, 0.8]},
+    ]
+    write_jsonl(soft, rows)
+    meta_path(soft).write_text(json.dumps({"complete": True}), encoding="utf-8")
+    labeled = {text_key(" 送餐慢了,等了90分钟")}  # the same text as a label import might carry it
+    assert list(read_soft_labels(soft, count=10, seed=1, exclude_texts=labeled)["id"]) == ["soft-p2"]
+
+
+def test_a_soft_label_file_missing_some_of_a_models_texts_is_unreadable(toy_model, tmp_path):
+    from training.distill import learned_soft_texts
+
+    model = tmp_path / "model"
+    shutil.copytree(toy_model[0], model)
+    claim_soft_labels(model, ["一", "二", "三"], tmp_path / "soft.jsonl")
+    lines = (tmp_path / "soft.jsonl").read_text(encoding="utf-8").splitlines()
+    (tmp_path / "soft.jsonl").write_text(lines[0] + "\n", encoding="utf-8")  # cut short, same meta
+    with pytest.raises(DataError, match="holds 1 of the 3"):
+        learned_soft_texts(model)
+    (model / "training.json").write_text("[]", encoding="utf-8")  # not an object
+    with pytest.raises(DataError, match="cannot tell which texts"):
         learned_soft_texts(model)
