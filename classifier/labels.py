@@ -8,10 +8,18 @@ from __future__ import annotations
 
 import contextlib
 import json
+import unicodedata
 from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
+
+def text_key(text: str) -> str:
+    """One text, one key, whatever its Unicode form or surrounding whitespace: how the label store
+    identifies a text, and how files are matched against each other."""
+    return unicodedata.normalize("NFKC", text).strip()
+
 
 SCHEMA_VERSION = "1.2"
 COMPATIBLE_SCHEMA_VERSIONS = frozenset({"1.1", "1.2"})

@@ -22,9 +22,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from classifier.labels import LabeledRecord
+from classifier.labels import LabeledRecord, text_key
 from label_loop.store import LabelEvent, LabelStore, text_hash
-from training.data import DataError, fingerprint, read_records, text_key
+from training.data import DataError, fingerprint, read_records
 
 _HOLDOUT_SALT = "needlens-holdout-v1"
 

@@ -11,14 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from classifier.labels import Labels
+from classifier.labels import Labels, text_key
 
 SCHEMA_VERSION = 3  # 2: quarantine and gold tables; 3: feedback_labels and predictions (see _SCHEMA)
 # sqlite errors that say "try again", not "this file is unusable"
@@ -132,7 +131,7 @@ CREATE INDEX IF NOT EXISTS predictions_by_text ON predictions (text_hash);
 
 def text_hash(text: str) -> str:
     """Same text, same hash, whatever its Unicode form or surrounding whitespace."""
-    return hashlib.sha256(unicodedata.normalize("NFKC", text).strip().encode("utf-8")).hexdigest()
+    return hashlib.sha256(text_key(text).encode("utf-8")).hexdigest()
 
 
 def _needs_json(labels: Labels) -> str:

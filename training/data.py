@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,12 +76,6 @@ def fingerprint(records: Iterable[LabeledRecord]) -> str:
     """Content hash of texts and labels, independent of file layout and record order."""
     lines = sorted(json.dumps([r.text, [str(n) for n in r.needs], str(r.cause)], ensure_ascii=False) for r in records)
     return hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
-
-
-def text_key(text: str) -> str:
-    """One key for one text whatever its Unicode form or surrounding whitespace (the label
-    store's identity of a text), for matching texts across files."""
-    return unicodedata.normalize("NFKC", text).strip()
 
 
 def to_dataset(records: list[LabeledRecord]) -> Dataset:

@@ -21,9 +21,9 @@ import numpy as np
 from datasets import ClassLabel, Dataset
 
 from classifier.inference import Predictor, TextProblem, validate_text
-from classifier.labels import CAUSES, LabeledRecord
+from classifier.labels import CAUSES, LabeledRecord, text_key
 from classifier.settings import Settings
-from training.data import DataError, text_key
+from training.data import DataError
 
 CHUNK = 2048
 

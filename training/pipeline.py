@@ -22,7 +22,7 @@ import torch
 from datasets import Dataset, concatenate_datasets
 
 from classifier.inference import Predictor, calibrated_probabilities, compute_logits
-from classifier.labels import LabeledRecord
+from classifier.labels import LabeledRecord, text_key
 from classifier.lexical import TfidfBaseline, mix_probabilities
 from classifier.modeling import NeedlensModel
 from classifier.settings import TrainingSettings
@@ -34,7 +34,7 @@ from training.calibration import (
     fit_review_bands,
     tune_thresholds,
 )
-from training.data import Split, fingerprint, label_arrays, read_records, split_dataset, text_key, to_dataset
+from training.data import Split, fingerprint, label_arrays, read_records, split_dataset, to_dataset
 from training.distill import read_soft_labels, soft_label_meta
 from training.evaluate import evaluation_report
 from training.model_card import render_model_card

@@ -9,10 +9,10 @@ import pytest
 
 from bench.real_accuracy import unseen
 from classifier.inference import Predictor
-from classifier.labels import LabeledRecord
+from classifier.labels import LabeledRecord, text_key
 from classifier.settings import Settings
 from tests.conftest import TOY_PHRASES, claim_soft_labels, quick_settings, write_jsonl
-from training.data import DataError, read_records, split_dataset, text_key, to_dataset
+from training.data import DataError, read_records, split_dataset, to_dataset
 from training.distill import label_pool, meta_path, read_soft_labels
 from training.pipeline import train_model, training_set
 
