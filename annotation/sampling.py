@@ -164,4 +164,5 @@ STRATIFIED_ROUNDS = {
     15: StratifiedRound(THIRD_QUOTAS, 27, 239),
     16: StratifiedRound(THIRD_QUOTAS, 28, 247),
     17: StratifiedRound(THIRD_QUOTAS, 29, 255, learned_ids="learned_ids.round17.txt"),
+    18: StratifiedRound(THIRD_QUOTAS, 30, 263, learned_ids="learned_ids.round17.txt"),
 }

@@ -6,7 +6,8 @@
                                                     #          6: c111–c118, 7: c127–c134, 8: c143–c150,
                                                     #          9: c159–c166, 10: c175–c182, 11: c191–c198,
                                                     #          12: c207–c214, 13: c223–c230, 14: c231–c238,
-                                                    #          15: c239–c246, 16: c247–c254, 17: c255–c262)
+                                                    #          15: c239–c246, 16: c247–c254, 17: c255–c262,
+                                                    #          18: c263–c270)
     python -m annotation.select POOL OUT --suggested data/annotation/suggested_ids.round6.txt --first-chunk 103
 
 The other chunks hold the texts `needlens suggest` ranked most uncertain: c31–c38 for the first

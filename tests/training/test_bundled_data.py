@@ -88,7 +88,7 @@ def test_the_held_out_real_texts_are_not_in_the_training_corpus(real_records, he
 
 
 def test_a_held_out_round_drawn_for_a_model_holds_none_of_the_texts_it_learned():
-    """Round seventeen counts whole against the default it was drawn for (annotation.sampling)."""
+    """Rounds seventeen and eighteen count whole against the default they were drawn for (annotation.sampling)."""
     from annotation.sampling import STRATIFIED_ROUNDS
 
     annotation = ROOT / "data" / "annotation"
@@ -96,7 +96,7 @@ def test_a_held_out_round_drawn_for_a_model_holds_none_of_the_texts_it_learned()
         learned = set((annotation / draw.learned_ids).read_text(encoding="utf-8").split())
         chunks = [annotation / "chunks" / f"c{draw.first_chunk + i}.jsonl" for i in range(8)]
         ids = {json.loads(line)["id"] for chunk in chunks for line in chunk.read_text(encoding="utf-8").splitlines()}
-        assert len(learned) > 1000 and len(ids) == 880 and not ids & learned
+        assert len(learned) > 1000 and len(ids) > 800 and not ids & learned  # round 18: dairy ran out (821)
 
 
 def test_real_corpus_is_large_valid_and_covers_every_pool_domain(real_records):
