@@ -87,8 +87,9 @@ def test_the_held_out_real_texts_are_not_in_the_training_corpus(real_records, he
     assert not {r.text.strip() for r in held_out_records} & {r.text.strip() for r in real_records}
 
 
-def test_a_held_out_round_drawn_for_a_model_holds_none_of_the_texts_it_learned():
-    """Rounds seventeen and eighteen count whole against the default they were drawn for (annotation.sampling)."""
+def test_a_round_drawn_from_unlearned_texts_holds_none_of_the_texts_the_model_learned():
+    """Rounds seventeen and eighteen hold no text of the default's soft labels (annotation.sampling):
+    seventeen then counts whole against that default, and eighteen leaves its soft-label draw as it was."""
     from annotation.sampling import STRATIFIED_ROUNDS
 
     annotation = ROOT / "data" / "annotation"
