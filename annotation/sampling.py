@@ -165,4 +165,6 @@ STRATIFIED_ROUNDS = {
     16: StratifiedRound(THIRD_QUOTAS, 28, 247),
     17: StratifiedRound(THIRD_QUOTAS, 29, 255, learned_ids="learned_ids.round17.txt"),
     18: StratifiedRound(THIRD_QUOTAS, 30, 263, learned_ids="learned_ids.round17.txt"),
+    # the default of round eighteen learned the same 10,750 soft-label ids as round sixteen's
+    19: StratifiedRound(THIRD_QUOTAS, 31, 271, learned_ids="learned_ids.round17.txt"),
 }

@@ -7,7 +7,7 @@
                                                     #          9: c159–c166, 10: c175–c182, 11: c191–c198,
                                                     #          12: c207–c214, 13: c223–c230, 14: c231–c238,
                                                     #          15: c239–c246, 16: c247–c254, 17: c255–c262,
-                                                    #          18: c263–c270)
+                                                    #          18: c263–c270, 19: c271–c278)
     python -m annotation.select POOL OUT --suggested data/annotation/suggested_ids.round6.txt --first-chunk 103
 
 The other chunks hold the texts `needlens suggest` ranked most uncertain: c31–c38 for the first

@@ -88,8 +88,9 @@ def test_the_held_out_real_texts_are_not_in_the_training_corpus(real_records, he
 
 
 def test_a_round_drawn_from_unlearned_texts_holds_none_of_the_texts_the_model_learned():
-    """Rounds seventeen and eighteen hold no text of the default's soft labels (annotation.sampling):
-    seventeen then counts whole against that default, and eighteen leaves its soft-label draw as it was."""
+    """Rounds seventeen to nineteen hold no text of the default's soft labels (annotation.sampling):
+    a held-out one then counts whole against that default, and one trained on leaves its soft-label
+    draw as it was."""
     from annotation.sampling import STRATIFIED_ROUNDS
 
     annotation = ROOT / "data" / "annotation"
@@ -97,7 +98,7 @@ def test_a_round_drawn_from_unlearned_texts_holds_none_of_the_texts_the_model_le
         learned = set((annotation / draw.learned_ids).read_text(encoding="utf-8").split())
         chunks = [annotation / "chunks" / f"c{draw.first_chunk + i}.jsonl" for i in range(8)]
         ids = {json.loads(line)["id"] for chunk in chunks for line in chunk.read_text(encoding="utf-8").splitlines()}
-        assert len(learned) > 1000 and len(ids) > 800 and not ids & learned  # round 18: dairy ran out (821)
+        assert len(learned) > 1000 and len(ids) > 700 and not ids & learned  # dairy ran out in round 18
 
 
 def test_real_corpus_is_large_valid_and_covers_every_pool_domain(real_records):
