@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from annotation import merge as merge_module
+from annotation import recheck
 from annotation.chunks import read_chunk, write_chunks
 from annotation.double import write_reading_records
 from annotation.merge import MergeError, merge
@@ -16,6 +17,7 @@ from annotation.sampling import PoolText, StratifiedRound, select
 from annotation.select import excluded_from, suggested_texts
 from annotation.validate import problems
 from annotation.written import merge_written, split_for_blind_reading
+from labeling.tables import write_table
 from tests.conftest import write_jsonl
 
 
@@ -331,3 +333,136 @@ def test_a_written_round_splits_into_a_label_free_chunk_and_the_writers_reading(
     assert [set(row) for row in read_chunk(chunk)] == [{"id", "domain", "text"}] * 2
     first = (round_dir / "raw" / "hotel.A.jsonl").read_text(encoding="utf-8").splitlines()
     assert json.loads(first[1]) == {"id": "ht-0002", "needs": ["surface"], "cause": "system_error", "hard": False}
+
+
+@pytest.fixture
+def merged(workspace, monkeypatch) -> tuple[Path, list[str]]:
+    """The workspace with its one disagreement adjudicated, so it merges; c01 was read twice, c02 once."""
+    directory, texts = workspace
+    ids = list(texts)
+    write_lines(directory / "adjudication.jsonl", [{"id": ids[1], "needs": ["surface"], "cause": "none", "rule": "r"}])
+    monkeypatch.setattr(recheck, "read_pool", lambda path: list(texts.values()))
+    return directory, ids
+
+
+def audit_args(directory: Path, audit_file: Path) -> list[str]:
+    return [
+        "--annotation-dir",
+        str(directory),
+        "audit",
+        str(audit_file),
+        "--chunks",
+        "c02",
+        "--sheet",
+        "7",
+        "--round",
+        "2",
+    ]
+
+
+def test_the_audit_sheet_holds_the_rounds_flagged_texts_with_their_current_labels(merged, tmp_path_factory, capsys):
+    directory, ids = merged
+    (directory / "audit").mkdir()
+    write_lines(directory / "audit" / "reread1.jsonl", [{"id": ids[3], "needs": ["surface"], "cause": "system_error"}])
+    audit_file = tmp_path_factory.mktemp("audit") / "audit.csv"
+    flagged = [f"real-{ids[3]}", f"real-{ids[0]}", "seed-hotel-001"]  # this round's, another round's, a seed record
+    write_table([{"id": i, "文本": "好"} for i in flagged], audit_file, {"id": "string", "文本": "string"})
+    assert recheck.main(audit_args(directory, audit_file)) == 0
+    assert (directory / "audit" / "flagged_ids.round2.txt").read_text(encoding="utf-8") == f"{ids[3]}\n"
+    assert read_chunk(directory / "audit" / "sheet7.jsonl") == [
+        {"id": ids[3], "domain": "books", "text": "好" * 8, "current": {"needs": ["surface"], "cause": "system_error"}}
+    ]
+    sheet = (directory / "audit" / "sheet7.jsonl").read_bytes()
+    assert recheck.main(audit_args(directory, audit_file)) == 1  # a sheet handed to a re-reader is never rewritten
+    assert "flagged_ids.round2.txt exists" in capsys.readouterr().err
+    assert (directory / "audit" / "sheet7.jsonl").read_bytes() == sheet
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b'{"id": "real-p000003"}\n{"id": \n', "row 2: not valid JSON"),
+        (b'{"id": "real-p000003"}\n{"text": "\\u0000"}\n', "row 2: no id"),
+        (b'{"text": "no id column"}\n', "no id column"),
+    ],
+)
+def test_an_audit_file_the_sheet_cannot_trust_stops_it_naming_the_row(
+    merged, tmp_path_factory, capsys, content, expected
+):
+    directory, _ = merged
+    audit_file = tmp_path_factory.mktemp("audit") / "audit.jsonl"
+    audit_file.write_bytes(content)
+    assert recheck.main(audit_args(directory, audit_file)) == 1
+    assert expected in capsys.readouterr().err
+    assert not (directory / "audit" / "sheet7.jsonl").exists()
+
+
+def test_an_audit_file_saved_as_gbk_with_a_chinese_header_is_read(merged, tmp_path_factory):
+    directory, ids = merged
+    audit_file = tmp_path_factory.mktemp("audit") / "audit.csv"
+    audit_file.write_bytes(f"文本,id\n差评,real-{ids[2]}\n".encode("gbk"))
+    assert recheck.main(audit_args(directory, audit_file)) == 0
+    assert (directory / "audit" / "flagged_ids.round2.txt").read_text(encoding="utf-8") == f"{ids[2]}\n"
+
+
+def test_a_mistyped_chunk_stops_the_fresh_sample_rather_than_shrinking_the_round(merged, tmp_path, capsys):
+    directory, _ = merged
+    args = ["--annotation-dir", str(directory), "fresh", "--chunks", "c02", "c2", "--round", "2"]
+    assert recheck.main(args) == 1
+    assert "no such chunk" in capsys.readouterr().err and not (directory / "fresh").exists()
+
+
+def test_the_fresh_sample_is_seeded_by_the_round_and_drawn_from_texts_read_once(merged):
+    directory, ids = merged
+    write_chunks(pool(30)[10:], directory / "chunks", 20, "c", start=3)
+    write_lines(
+        directory / "raw" / "c03.A.jsonl",
+        [{"id": t.pool_id, "needs": ["surface"], "cause": "none", "hard": False} for t in pool(30)[10:]],
+    )
+    chunks = recheck.round_chunks(directory, ["c01", "c02", "c03"])
+    sample = recheck.fresh_sample(directory, chunks, seed=3, size=8)
+    assert [row["id"] for row in sample] == sorted(row["id"] for row in sample)
+    assert not {ids[0], ids[1]} & {row["id"] for row in sample}  # c01 has a second reading
+    assert sample == recheck.fresh_sample(directory, chunks, seed=3, size=8)
+    assert sample != recheck.fresh_sample(directory, chunks, seed=4, size=8)
+    assert all(set(row) == {"id", "domain", "text"} for row in sample)  # nothing that hints at a label
+    with pytest.raises(MergeError, match="hold 22 texts, fewer than the 23"):
+        recheck.fresh_sample(directory, chunks, seed=3, size=23)
+
+
+def test_the_fresh_reading_is_measured_against_the_labels_after_the_audit(merged, capsys):
+    directory, ids = merged
+    (directory / "audit").mkdir()
+    write_lines(
+        directory / "audit" / "reread1.jsonl", [{"id": ids[3], "needs": ["surface", "emotional"], "cause": "none"}]
+    )
+    files = recheck.FreshFiles.of(directory, 2)
+    files.sample.parent.mkdir()
+    write_lines(files.sample, read_chunk(directory / "chunks" / "c02.jsonl"))
+    reading = [
+        {"id": ids[2], "needs": ["surface"], "cause": "system_error", "hard": False},
+        {"id": ids[3], "needs": ["surface", "emotional"], "cause": "none", "hard": True},
+    ]
+    args = ["--annotation-dir", str(directory), "records", "--round", "2"]
+    files.reading.write_bytes(b'{"id": "' + ids[2].encode() + b'", "needs": ["surface"]}\n\xd6\xd0\n')
+    assert recheck.main(args) == 1
+    assert "not UTF-8" in capsys.readouterr().err and not files.final.exists()
+    write_lines(files.reading, [reading[0], {**reading[1], "cause": "unsure"}])
+    assert recheck.main(args) == 1
+    assert "line 2: cause must be one of" in capsys.readouterr().err and not files.final.exists()
+    write_lines(files.reading, reading)
+    assert recheck.main(args) == 0
+    text = "好" * 7, "好" * 8
+    assert read_chunk(files.final) == [
+        {"id": ids[2], "text": text[0], "needs": ["surface"], "cause": "none"},
+        {"id": ids[3], "text": text[1], "needs": ["surface", "emotional"], "cause": "none"},
+    ]
+    assert read_chunk(files.reading_records) == [
+        {"id": ids[2], "text": text[0], "needs": ["surface"], "cause": "system_error"},
+        {"id": ids[3], "text": text[1], "needs": ["surface", "emotional"], "cause": "none"},
+    ]
+    assert files.sample.name == "f02.jsonl" and files.final.name == "final2.jsonl"
+    final = files.final.read_bytes()
+    write_lines(directory / "audit" / "reread2.jsonl", [{"id": ids[2], "needs": ["surface"], "cause": "system_error"}])
+    assert recheck.main(args) == 1  # what the check measured stays as measured, whatever later re-reads change
+    assert "final2.jsonl exists" in capsys.readouterr().err and files.final.read_bytes() == final
