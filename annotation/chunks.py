@@ -24,5 +24,18 @@ def write_chunks(texts: Sequence[PoolText], out_dir: Path, size: int, prefix: st
 
 
 def read_chunk(path: Path) -> list[dict]:
+    """Every line's object; a line that is not a JSON object with an id stops the reader, naming
+    the file and line, since every file of the trail is keyed by id."""
+    rows = []
     with path.open(encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}: line {number}: not JSON ({exc.msg})") from None
+            if not isinstance(row, dict) or "id" not in row:
+                raise ValueError(f"{path}: line {number}: not a JSON object with an id")
+            rows.append(row)
+    return rows

@@ -29,6 +29,8 @@ CORPUS_FILE = Path("data/real/reviews.jsonl")
 HELD_OUT_FILE = Path("data/heldout/reviews.jsonl")
 POOL_FILE = Path("../shared/pools/real_reviews.jsonl")
 REREAD_NAME = re.compile(r"reread(\d+)\.jsonl")
+REAL_ID_PREFIX = "real-"
+"""A corpus record's id is its pool id behind this prefix (and `needlens audit` reports it so)."""
 
 
 @dataclass(frozen=True)
@@ -159,7 +161,7 @@ def merge(annotation_dir: Path, pool: dict[str, PoolText], held_out: Collection[
             text = pool[pool_id]
             records.append(
                 {
-                    "id": f"real-{pool_id}",
+                    "id": f"{REAL_ID_PREFIX}{pool_id}",
                     "text": text.text,
                     "needs": needs,
                     "cause": cause,

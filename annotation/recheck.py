@@ -17,20 +17,23 @@ measured against the final labels. Like the merge, nothing here decides a label.
 from __future__ import annotations
 
 import argparse
+import json
 import random
+import re
 import sys
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from annotation.chunks import read_chunk
+from annotation.double import double_read_chunks
 from annotation.merge import (
     ANNOTATION_DIR,
     POOL_FILE,
+    REAL_ID_PREFIX,
     MergeError,
     held_out_chunks,
     merge,
-    read_readings,
     write_corpus,
 )
 from annotation.sampling import read_pool
@@ -38,12 +41,15 @@ from annotation.validate import problems
 from labeling.tables import PROBLEM, iter_rows, require_columns
 
 FRESH_SIZE = 100
-REAL_ID_PREFIX = "real-"
-"""The corpus's record ids are the pool ids behind this prefix; `needlens audit` reports them so."""
+CHUNK_NAME = re.compile(r"c\d+")
+"""What the merge reads as a chunk (``chunks/c*.jsonl``); a round is made of these."""
 
 
 def round_chunks(annotation_dir: Path, names: Collection[str]) -> list[Path]:
     """The named chunks, in name order; a mistyped name stops the job rather than shrinking the round."""
+    unmerged = sorted(name for name in names if not CHUNK_NAME.fullmatch(name))
+    if unmerged:
+        raise MergeError(f"not a chunk name (c followed by its number): {', '.join(unmerged)}")
     paths = [annotation_dir / "chunks" / f"{name}.jsonl" for name in sorted(set(names))]
     missing = [path for path in paths if not path.exists()]
     if missing:
@@ -87,14 +93,10 @@ def audit_sheet(flagged: Iterable[str], labels: dict[str, dict]) -> list[dict]:
 def fresh_sample(annotation_dir: Path, chunks: Iterable[Path], seed: int, size: int = FRESH_SIZE) -> list[dict]:
     """``size`` texts of the round's single-read chunks, seeded, in pool-id order: the texts no
     second reader has checked yet. Chunk rows, so the reader sees nothing that hints at a label."""
+    chunks = list(chunks)
+    read_twice = set(double_read_chunks(annotation_dir, {chunk.stem for chunk in chunks}))
     rows = sorted(
-        (
-            row
-            for chunk in chunks
-            if not (annotation_dir / "raw" / f"{chunk.stem}.B.jsonl").exists()
-            for row in read_chunk(chunk)
-        ),
-        key=lambda row: row["id"],
+        (row for chunk in chunks if chunk not in read_twice for row in read_chunk(chunk)), key=lambda row: row["id"]
     )
     if len(rows) < size:
         raise MergeError(f"the round's single-read chunks hold {len(rows)} texts, fewer than the {size} to sample")
@@ -174,7 +176,7 @@ def write_records(annotation_dir: Path, round_number: int) -> None:
     found = problems([row["id"] for row in sample], lines)
     if found:  # the reader's own check (annotation.validate) must pass before the reading counts
         raise MergeError(f"{files.reading}: " + "; ".join(found))
-    reading = {pool_id: (list(r.needs), r.cause) for pool_id, r in read_readings(files.reading).items()}
+    reading = {row["id"]: (row["needs"], row["cause"]) for row in map(json.loads, filter(str.strip, lines))}
     final = {pool_id: (r["needs"], r["cause"]) for pool_id, r in current_labels(annotation_dir, POOL_FILE).items()}
     write_corpus(spec_records(sample, final, "the merged corpus"), files.final)
     write_corpus(spec_records(sample, reading, str(files.reading)), files.reading_records)

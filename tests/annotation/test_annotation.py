@@ -405,11 +405,24 @@ def test_an_audit_file_saved_as_gbk_with_a_chinese_header_is_read(merged, tmp_pa
     assert (directory / "audit" / "flagged_ids.round2.txt").read_text(encoding="utf-8") == f"{ids[2]}\n"
 
 
-def test_a_mistyped_chunk_stops_the_fresh_sample_rather_than_shrinking_the_round(merged, tmp_path, capsys):
+@pytest.mark.parametrize(("name", "expected"), [("c2", "no such chunk"), ("w01", "not a chunk name")])
+def test_a_mistyped_chunk_stops_the_fresh_sample_rather_than_shrinking_the_round(merged, capsys, name, expected):
     directory, _ = merged
-    args = ["--annotation-dir", str(directory), "fresh", "--chunks", "c02", "c2", "--round", "2"]
+    (directory / "chunks" / "w01.jsonl").write_text("", encoding="utf-8")  # not a chunk the merge reads
+    args = ["--annotation-dir", str(directory), "fresh", "--chunks", "c02", name, "--round", "2"]
     assert recheck.main(args) == 1
-    assert "no such chunk" in capsys.readouterr().err and not (directory / "fresh").exists()
+    assert expected in capsys.readouterr().err and not (directory / "fresh").exists()
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"), [("{", "line 2: not JSON"), ('{"text": "no id"}', "line 2: not a JSON object with an id")]
+)
+def test_a_broken_line_in_a_trail_file_is_named_by_file_and_line(merged, capsys, line, expected):
+    directory, _ = merged
+    chunk = directory / "chunks" / "c02.jsonl"
+    chunk.write_text(chunk.read_text(encoding="utf-8").splitlines()[0] + "\n" + line + "\n", encoding="utf-8")
+    assert recheck.main(["--annotation-dir", str(directory), "fresh", "--chunks", "c02", "--round", "2"]) == 1
+    assert f"c02.jsonl: {expected}" in capsys.readouterr().err
 
 
 def test_the_fresh_sample_is_seeded_by_the_round_and_drawn_from_texts_read_once(merged):
@@ -463,6 +476,5 @@ def test_the_fresh_reading_is_measured_against_the_labels_after_the_audit(merged
     ]
     assert files.sample.name == "f02.jsonl" and files.final.name == "final2.jsonl"
     final = files.final.read_bytes()
-    write_lines(directory / "audit" / "reread2.jsonl", [{"id": ids[2], "needs": ["surface"], "cause": "system_error"}])
     assert recheck.main(args) == 1  # what the check measured stays as measured, whatever later re-reads change
     assert "final2.jsonl exists" in capsys.readouterr().err and files.final.read_bytes() == final
