@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         pool = {t.pool_id: t for t in read_pool(POOL_FILE)}
         merged = merge(annotation_dir, pool, held_out)
-    except MergeError as exc:
+    except ValueError as exc:  # MergeError, or a broken line of a trail file (read_chunk)
         print(f"error: {exc}", file=sys.stderr)
         return 1
     write_corpus(merged.training, CORPUS_FILE)

@@ -73,7 +73,7 @@ def main(argv: list[str]) -> int:
     round_dir, seed_dir = map(Path, argv)
     try:
         merged = merge_written(round_dir)
-    except MergeError as exc:
+    except ValueError as exc:  # MergeError, or a broken line of a trail file (read_chunk)
         print(f"error: {exc}", file=sys.stderr)
         return 1
     for domain, records in merged.items():

@@ -141,6 +141,20 @@ def test_a_folder_without_chunks_stops_the_merge_before_the_corpus_is_touched(tm
     assert corpus.read_text(encoding="utf-8") == '{"id": "real-p1"}\n'
 
 
+def test_a_broken_reading_stops_the_merge_in_one_line_before_the_corpus_is_touched(workspace, monkeypatch, capsys):
+    directory, texts = workspace
+    ids = list(texts)
+    write_lines(directory / "adjudication.jsonl", [{"id": ids[1], "needs": ["surface"], "cause": "none", "rule": "r"}])
+    corpus = directory / "reviews.jsonl"
+    corpus.write_text('{"id": "real-p1"}\n', encoding="utf-8")
+    monkeypatch.setattr(merge_module, "CORPUS_FILE", corpus)
+    monkeypatch.setattr(merge_module, "read_pool", lambda path: list(texts.values()))
+    (directory / "raw" / "c02.A.jsonl").write_bytes(b'{"id": "p000002", "needs": \n')
+    assert merge_module.main([str(directory)]) == 1
+    assert "c02.A.jsonl: line 1: not JSON" in capsys.readouterr().err
+    assert corpus.read_text(encoding="utf-8") == '{"id": "real-p1"}\n'
+
+
 def test_merge_keeps_agreement_adjudication_and_rereads_with_provenance(workspace):
     directory, texts = workspace
     ids = list(texts)
