@@ -23,19 +23,27 @@ def write_chunks(texts: Sequence[PoolText], out_dir: Path, size: int, prefix: st
     return paths
 
 
+def read_lines(path: Path) -> list[str]:
+    """A trail file's lines; bytes that are not UTF-8 stop the reader naming the file, which
+    Python's own decoding error does not."""
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+
+
 def read_chunk(path: Path) -> list[dict]:
     """Every line's object; a line that is not a JSON object with an id stops the reader, naming
     the file and line, since every file of the trail is keyed by id."""
     rows = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}: line {number}: not JSON ({exc.msg})") from None
-            if not isinstance(row, dict) or "id" not in row:
-                raise ValueError(f"{path}: line {number}: not a JSON object with an id")
-            rows.append(row)
+    for number, line in enumerate(read_lines(path), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}: line {number}: not JSON ({exc.msg})") from None
+        if not isinstance(row, dict) or "id" not in row:
+            raise ValueError(f"{path}: line {number}: not a JSON object with an id")
+        rows.append(row)
     return rows

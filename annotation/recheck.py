@@ -25,7 +25,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from annotation.chunks import read_chunk
+from annotation.chunks import read_chunk, read_lines
 from annotation.double import double_read_chunks
 from annotation.merge import (
     ANNOTATION_DIR,
@@ -169,10 +169,7 @@ def write_records(annotation_dir: Path, round_number: int) -> None:
         if path.exists():  # the labels a past check measured, which later re-reads may since have changed
             raise MergeError(f"{path} exists; a fresh check is recorded once")
     sample = read_chunk(files.sample)
-    try:
-        lines = files.reading.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as exc:
-        raise MergeError(f"{files.reading}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    lines = read_lines(files.reading)
     found = problems([row["id"] for row in sample], lines)
     if found:  # the reader's own check (annotation.validate) must pass before the reading counts
         raise MergeError(f"{files.reading}: " + "; ".join(found))
