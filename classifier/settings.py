@@ -40,6 +40,13 @@ class TrainingSettings(BaseModel):
     head_lr: float = Field(3e-3, gt=0.0)
     weight_decay: float = Field(0.01, ge=0.0)
     dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    token_dropout: float = Field(
+        0.0,
+        ge=0.0,
+        lt=1.0,
+        description="share of a training text's tokens left out at random each time it is seen (word dropout), "
+        "so the heads cannot lean on a few domain words; the first and last token always stay",
+    )
     warmup_fraction: float = Field(0.1, ge=0.0, lt=1.0)
     patience: int = Field(4, ge=1, description="epochs without validation gain before stopping")
     max_tokens: int = Field(256, ge=8, description="token cap for Hugging Face encoders (flagged when hit)")

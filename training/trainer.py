@@ -94,6 +94,22 @@ def sample_weights(train: Dataset, written_weight: float, soft_weight: float = 1
     return weights
 
 
+def drop_tokens(ids: list[list[int]], rate: float, generator: torch.Generator) -> list[list[int]]:
+    """Each text's tokens with ``rate`` of the inner ones left out at random (word dropout, Iyyer et
+    al. 2015): the first and last (a tokenizer's markers) always stay, and so does one inner token."""
+    out = []
+    for row in ids:
+        inner = row[1:-1]
+        if len(inner) < 2:
+            out.append(row)
+            continue
+        keep = torch.rand(len(inner), generator=generator) >= rate
+        if not keep.any():
+            keep[torch.randint(len(inner), (1,), generator=generator)] = True
+        out.append([row[0], *(t for t, k in zip(inner, keep.tolist(), strict=True) if k), row[-1]])
+    return out
+
+
 def validation_score(model: NeedlensModel, validation: Dataset, batch_size: int) -> float:
     """Uncalibrated, 0.5-threshold score: enough to rank epochs, calibration comes after."""
     logits = compute_logits(model, validation["text"][:], batch_size)
@@ -146,7 +162,10 @@ def fine_tune(
         model.train()
         running = 0.0
         for idx in length_bucketed_batches(lengths, settings.batch_size, generator):
-            batch = model.encoder.collate([token_ids[i] for i in idx.tolist()])
+            ids = [token_ids[i] for i in idx.tolist()]
+            if settings.token_dropout:
+                ids = drop_tokens(ids, settings.token_dropout, generator)
+            batch = model.encoder.collate(ids)
             need_logits, cause_logits = model.heads(encode(batch.input_ids.to(device), batch.attention_mask.to(device)))
             idx = idx.to(device)
             per_text = F.binary_cross_entropy_with_logits(

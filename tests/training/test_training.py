@@ -11,7 +11,7 @@ from classifier.labels import LabeledRecord
 from classifier.modeling import WEIGHTS_FILE, NeedlensModel
 from tests.conftest import quick_settings, toy_records
 from training.data import WRITTEN_SOURCE, read_records, split_dataset, to_dataset
-from training.trainer import fine_tune, length_bucketed_batches, sample_weights
+from training.trainer import drop_tokens, fine_tune, length_bucketed_batches, sample_weights
 
 
 def test_loss_falls_and_the_toy_set_is_fit(toy_data):
@@ -164,3 +164,26 @@ def test_length_buckets_cover_every_text_once_and_cut_padding():
     assert padded < 0.75 * padded_random
     again = length_bucketed_batches(lengths, 16, torch.Generator().manual_seed(0))
     assert all(torch.equal(a, b) for a, b in zip(batches, again, strict=True))
+
+
+def test_word_dropout_leaves_out_inner_tokens_in_order_and_keeps_the_markers():
+    rows = [[1, *range(100, 300), 2], [1, 7, 2], [1, 2], [1, 5, 6, 2]]
+    dropped = drop_tokens(rows, 0.25, torch.Generator().manual_seed(0))
+    long = dropped[0]
+    assert long[0] == 1 and long[-1] == 2
+    assert long[1:-1] == sorted(long[1:-1]) and set(long[1:-1]) < set(range(100, 300))  # a subsequence
+    assert 120 <= len(long) - 2 <= 180  # about three quarters of 200 kept
+    assert dropped[1:3] == rows[1:3]  # nothing to drop from a text of one inner token
+    almost_all = drop_tokens([[1, *range(100, 300), 2]] * 50, 0.999, torch.Generator().manual_seed(1))
+    assert all(len(row) >= 3 and row[0] == 1 and row[-1] == 2 for row in almost_all)
+    again = drop_tokens(rows, 0.25, torch.Generator().manual_seed(0))
+    assert again == dropped
+
+
+def test_a_run_with_word_dropout_learns(toy_data):
+    settings = quick_settings(epochs=4, patience=10, token_dropout=0.2)
+    split = split_dataset(to_dataset(read_records(toy_data)), settings.validation_fraction, settings.seed)
+    model = NeedlensModel.from_base(settings.base_model, settings.dropout, settings.max_tokens, settings.seed)
+    result = fine_tune(model, split.train, split.validation, settings)
+    assert result.history[-1].train_loss < 0.6 * result.history[0].train_loss
+    assert max(h.validation_score for h in result.history) >= 0.95
