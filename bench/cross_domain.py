@@ -39,7 +39,9 @@ def main() -> None:
     parser.add_argument("--reference", type=Path, help="a model trained with the domain, for its figure on it")
     parser.add_argument("--profile", choices=get_args(Profile), default="fast", help="training recipe [fast]")
     parser.add_argument("--epochs", type=int)
-    parser.add_argument("--keep", type=Path, help="save the left-out model in this new folder")
+    parser.add_argument(
+        "--keep", type=Path, help="save the left-out model in this new folder, its soft labels beside it"
+    )
     args = parser.parse_args()
     settings = Settings()
     records = read_records(settings.default_data)
@@ -47,10 +49,12 @@ def main() -> None:
     rest = [r for r in records if not (r.domain == args.domain and r.source != "needlens-team")]
     if not held:
         raise SystemExit(f"no real records of domain {args.domain!r}")
-    if args.keep and args.keep.exists():
-        raise SystemExit(f"{args.keep} exists; --keep writes a new folder")
-    if args.keep:
-        args.keep.parent.mkdir(parents=True, exist_ok=True)
+    keep: Path | None = args.keep.resolve() if args.keep else None  # absolute: training.json names its soft labels
+    soft_kept = keep.with_name(f"{keep.name}.soft-labels.jsonl") if keep else None
+    if keep and soft_kept and (keep.exists() or soft_kept.exists()):
+        raise SystemExit(f"{keep} or {soft_kept} exists; --keep writes new files")
+    if keep:
+        keep.parent.mkdir(parents=True, exist_ok=True)
     training = profile_training(settings.training, args.profile, epochs=args.epochs)
     training = training.model_copy(
         update={"base_model": resolve_base_model(training.base_model, settings.base_models_dir)}
@@ -58,15 +62,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = Path(tmp) / "model"
         if training.soft_labels is not None:  # beside a kept model, so its training.json still names them
-            soft_dir = args.keep.parent if args.keep else Path(tmp)
-            soft_name = f"{args.keep.name}.soft-labels.jsonl" if args.keep else training.soft_labels.name
-            kept = _soft_labels_without(training.soft_labels, args.domain, soft_dir / soft_name)
-            training = training.model_copy(update={"soft_labels": kept})
+            out = soft_kept or Path(tmp) / training.soft_labels.name
+            training = training.model_copy(
+                update={"soft_labels": _soft_labels_without(training.soft_labels, args.domain, out)}
+            )
         train_on_records(rest, f"default data without {args.domain}", model_dir, training, log=lambda _: None)
+        if keep:
+            shutil.copytree(model_dir, keep)
         facts = {"path": f"real {args.domain} texts", "fingerprint": fingerprint(held)}
         report = evaluation_report(Predictor.load(model_dir, settings), model_dir, to_dataset(held), facts)
-        if args.keep:
-            shutil.copytree(model_dir, args.keep)
     model, baseline = report["model"], report["baseline"]
     print(f"left out: {args.domain} ({len(held)} annotated texts); trained on {len(rest)} records")
     print(f"{'figure':<22}{'needlens':>10}{'baseline':>10}")

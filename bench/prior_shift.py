@@ -48,7 +48,7 @@ class PriorShift:
 
 def reweight(probs: np.ndarray, source_prior: np.ndarray, target_prior: np.ndarray) -> np.ndarray:
     """Bayes' rule for a changed prior: p'(y|x) is proportional to p(y|x) * target(y) / source(y)."""
-    weighted = probs * (np.maximum(target_prior, 0.0) / np.maximum(source_prior, FLOOR))
+    weighted = probs * (target_prior / np.maximum(source_prior, FLOOR))
     return weighted / np.maximum(weighted.sum(axis=1, keepdims=True), FLOOR)
 
 
@@ -81,6 +81,7 @@ def validation_prior(predictor: Predictor, model_dir: Path) -> np.ndarray:
 
 
 def batch_figures(probs: np.ndarray, truth: np.ndarray, source_prior: np.ndarray) -> dict[str, float]:
+    """One file's share errors by the three estimates, and its per-text figures before and after EM."""
     true_share = np.bincount(truth, minlength=len(CAUSES)) / len(truth)
     counted = np.bincount(probs.argmax(axis=1), minlength=len(CAUSES)) / len(truth)
     shift = estimate_prior(probs, source_prior)
@@ -100,6 +101,7 @@ def batch_figures(probs: np.ndarray, truth: np.ndarray, source_prior: np.ndarray
 
 
 def batches(records: list[LabeledRecord], min_texts: int) -> dict[str, list[LabeledRecord]]:
+    """A labeled set as the files an analyst would label: one per domain, too small ones left out."""
     by_domain: dict[str, list[LabeledRecord]] = defaultdict(list)
     for record in records:
         by_domain[record.domain or "?"].append(record)

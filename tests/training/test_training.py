@@ -180,10 +180,14 @@ def test_word_dropout_leaves_out_inner_tokens_in_order_and_keeps_the_markers():
     assert again == dropped
 
 
-def test_a_run_with_word_dropout_learns(toy_data):
-    settings = quick_settings(epochs=4, patience=10, token_dropout=0.2)
-    split = split_dataset(to_dataset(read_records(toy_data)), settings.validation_fraction, settings.seed)
-    model = NeedlensModel.from_base(settings.base_model, settings.dropout, settings.max_tokens, settings.seed)
-    result = fine_tune(model, split.train, split.validation, settings)
-    assert result.history[-1].train_loss < 0.6 * result.history[0].train_loss
-    assert max(h.validation_score for h in result.history) >= 0.95
+def test_fine_tuning_drops_words_at_the_set_rate_and_draws_nothing_at_zero(toy_data, monkeypatch):
+    rates: list[float] = []
+    monkeypatch.setattr(
+        "training.trainer.drop_tokens", lambda ids, rate, gen: rates.append(rate) or drop_tokens(ids, rate, gen)
+    )
+    split = split_dataset(to_dataset(read_records(toy_data)), 0.15, 13)
+    for rate in (0.2, 0.0):
+        settings = quick_settings(epochs=1, token_dropout=rate)
+        model = NeedlensModel.from_base(settings.base_model, settings.dropout, settings.max_tokens, settings.seed)
+        fine_tune(model, split.train, split.validation, settings)
+    assert rates and set(rates) == {0.2}  # every batch of the first run, none of the second
