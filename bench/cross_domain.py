@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import get_args
 
 from base_models.registry import resolve_base_model
+from bench.real_accuracy import review_figures
 from classifier.inference import Predictor
 from classifier.settings import Profile, Settings, profile_training
 from training.data import fingerprint, read_records, to_dataset
@@ -83,6 +84,7 @@ def main() -> None:
     }
     for name, path in rows.items():
         print(f"{name:<22}{_dig(model, path):>10.3f}{_dig(baseline, path):>10.3f}")
+    print(f"needlens {review_figures(model)}")
     if args.reference:
         seen = json.loads((args.reference / "metrics.json").read_text(encoding="utf-8"))["per_domain"].get(args.domain)
         if seen:
