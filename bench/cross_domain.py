@@ -84,7 +84,8 @@ def main() -> None:
     }
     for name, path in rows.items():
         print(f"{name:<22}{_dig(model, path):>10.3f}{_dig(baseline, path):>10.3f}")
-    print(f"needlens {review_figures(model)}")
+    if band := review_figures(model):
+        print(f"needlens {band}")
     if args.reference:
         seen = json.loads((args.reference / "metrics.json").read_text(encoding="utf-8"))["per_domain"].get(args.domain)
         if seen:

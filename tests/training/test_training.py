@@ -190,4 +190,4 @@ def test_fine_tuning_drops_words_at_the_set_rate_and_draws_nothing_at_zero(toy_d
         settings = quick_settings(epochs=1, token_dropout=rate)
         model = NeedlensModel.from_base(settings.base_model, settings.dropout, settings.max_tokens, settings.seed)
         fine_tune(model, split.train, split.validation, settings)
-    assert rates and set(rates) == {0.2}  # every batch of the first run, none of the second
+    assert rates and set(rates) == {0.2}  # the first run's batches, none of the second's
