@@ -2,8 +2,8 @@
 
 Each labeled file is split by domain; each part is one "batch", as an analyst's file of one
 domain would be. Per batch: the error of three estimates of the cause shares (counting the tags,
-the mean probability, and the EM re-estimation of Saerens et al. (2002), ``estimate_prior``), each the sum over causes of
-|estimated share - true share|; and per-text cause macro-F1, accuracy and ECE before and after
+the mean probability, and the EM re-estimation of Saerens et al. (2002), ``estimate_prior``), each
+the sum over causes of |estimated share - true share|; and per-text cause macro-F1, accuracy and ECE before and after
 EM's re-weighting. The calibration mix EM starts from is the mean cause probability the model
 gives its own real validation split. Texts the model learned as soft labels are left out.
 The rule this measured against, ``data/annotation/rules/prior_shift.md``, was not met: on the
@@ -42,7 +42,6 @@ class PriorShift:
     """The batch's estimated class mix (sums to 1)."""
     probabilities: np.ndarray
     """Each text's probabilities re-weighted to that mix."""
-    iterations: int
     converged: bool
 
 
@@ -60,13 +59,13 @@ def estimate_prior(
     probs = np.asarray(probs, dtype=np.float64)
     source = np.asarray(source_prior, dtype=np.float64)
     prior = source.copy()
-    for iteration in range(1, max_iterations + 1):
+    for _ in range(max_iterations):
         adjusted = reweight(probs, source, prior)
         updated = adjusted.mean(axis=0)
         if np.abs(updated - prior).max() < tolerance:
-            return PriorShift(updated, reweight(probs, source, updated), iteration, True)
+            return PriorShift(updated, reweight(probs, source, updated), True)
         prior = updated
-    return PriorShift(prior, reweight(probs, source, prior), max_iterations, False)
+    return PriorShift(prior, reweight(probs, source, prior), False)
 
 
 def validation_prior(predictor: Predictor, model_dir: Path) -> np.ndarray:
