@@ -3,8 +3,8 @@
 Each labeled file is split by domain; each part is one "batch", as an analyst's file of one
 domain would be. Per batch: the error of three estimates of the cause shares (counting the tags,
 the mean probability, and the EM re-estimation of Saerens et al. (2002), ``estimate_prior``), each
-the sum over causes of |estimated share - true share|; and per-text cause macro-F1, accuracy and ECE before and after
-EM's re-weighting. The calibration mix EM starts from is the mean cause probability the model
+the sum over causes of |estimated share - true share|; and per-text cause macro-F1, accuracy and
+ECE before and after EM's re-weighting. The calibration mix EM starts from is the mean cause probability the model
 gives its own real validation split. Texts the model learned as soft labels are left out.
 The rule this measured against, ``data/annotation/rules/prior_shift.md``, was not met: on the
 held-out rounds and the written domains EM's estimate is worse than counting tags, and its
@@ -107,6 +107,17 @@ def batches(records: list[LabeledRecord], min_texts: int) -> dict[str, list[Labe
     return {d: rs for d, rs in sorted(by_domain.items()) if len(rs) >= min_texts}
 
 
+def figures_line(name: str, figures: dict[str, float]) -> str:
+    """One row of the printed table: a batch's figures, or their mean over batches."""
+    pairs = (
+        ("error_cc", "error_pcc", "error_em"),
+        ("f1_model", "f1_em"),
+        ("acc_model", "acc_em"),
+        ("ece_model", "ece_em"),
+    )
+    return f"{name:<43}" + "".join("  " + "".join(f"{figures[key]:>6.3f}" for key in keys) for keys in pairs)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", type=Path)
@@ -125,20 +136,12 @@ def main() -> None:
             truth = np.array([CAUSES.index(r.cause) for r in records])
             figures = batch_figures(predictor.score([r.text for r in records]).cause_probs, truth, source)
             rows.append(figures)
-            print(
-                f"{path.name + ' ' + domain:<38}{len(records):>5}  {figures['error_cc']:>6.3f}{figures['error_pcc']:>6.3f}"
-                f"{figures['error_em']:>6.3f}  {figures['f1_model']:>6.3f}{figures['f1_em']:>6.3f}  "
-                f"{figures['acc_model']:>6.3f}{figures['acc_em']:>6.3f}  {figures['ece_model']:>6.3f}{figures['ece_em']:>6.3f}"
-                + ("" if figures["em_converged"] else "  (EM did not converge)")
-            )
+            name = f"{path.name + ' ' + domain:<38}{len(records):>5}"
+            print(figures_line(name, figures) + ("" if figures["em_converged"] else "  (EM did not converge)"))
     if not rows:
         raise SystemExit("no batch of at least --min-texts texts")
     mean = {key: float(np.mean([r[key] for r in rows])) for key in rows[0]}
-    print(
-        f"{'mean of ' + str(len(rows)) + ' batches':<43}  {mean['error_cc']:>6.3f}{mean['error_pcc']:>6.3f}"
-        f"{mean['error_em']:>6.3f}  {mean['f1_model']:>6.3f}{mean['f1_em']:>6.3f}  {mean['acc_model']:>6.3f}"
-        f"{mean['acc_em']:>6.3f}  {mean['ece_model']:>6.3f}{mean['ece_em']:>6.3f}"
-    )
+    print(figures_line(f"mean of {len(rows)} batches", mean))
 
 
 if __name__ == "__main__":
