@@ -48,6 +48,14 @@ class TrainingSettings(BaseModel):
         "so the heads cannot lean on a few domain words; the first and last token always stay",
     )
     warmup_fraction: float = Field(0.1, ge=0.0, lt=1.0)
+    weight_average_from: float | None = Field(
+        None,
+        gt=0.0,
+        lt=1.0,
+        description="share of the run's steps after which the weights are averaged over every later step "
+        "(stochastic weight averaging), the average being what each later epoch is scored and kept as; "
+        "unset trains as before",
+    )
     patience: int = Field(4, ge=1, description="epochs without validation gain before stopping")
     max_tokens: int = Field(256, ge=8, description="token cap for Hugging Face encoders (flagged when hit)")
     max_pos_weight: float = Field(5.0, ge=1.0, description="cap on the positive-class weight of rare needs")

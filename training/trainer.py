@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from datasets import Dataset
+from torch.optim.swa_utils import AveragedModel
 from transformers import get_linear_schedule_with_warmup
 
 from classifier.decisions import decide_needs
@@ -154,6 +155,9 @@ def fine_tune(
     lengths = [len(ids) for ids in token_ids]
     result = TrainResult(best_epoch=0, device=device.type)
     best_score, best_state, stale = -1.0, copy.deepcopy(model.state_dict()), 0
+    average_after = None if settings.weight_average_from is None else int(settings.weight_average_from * total_steps)
+    averaged: AveragedModel | None = None
+    step = 0
     for epoch in range(1, settings.epochs + 1):
         if settings.frozen_lower_epochs and epoch == settings.frozen_lower_epochs + 1:
             for p in encoder_params:  # the frozen epochs are over: every layer trains from here
@@ -177,14 +181,20 @@ def fine_tune(
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             scheduler.step()
+            step += 1
+            if average_after is not None and step > average_after:
+                if averaged is None:  # a copy of the model; the first update sets it to this step's weights
+                    averaged = AveragedModel(model, use_buffers=False)
+                averaged.update_parameters(model)  # a uniform mean over the steps since
             running += loss.item() * len(idx)
-        score = validation_score(model, validation, settings.batch_size * 2)
+        scored = averaged.module if averaged is not None else model
+        score = validation_score(scored, validation, settings.batch_size * 2)
         record = EpochRecord(epoch, running / len(train), score)
         result.history.append(record)
         if on_epoch:
             on_epoch(record)
         if score > best_score:
-            best_score, best_state, stale, result.best_epoch = score, copy.deepcopy(model.state_dict()), 0, epoch
+            best_score, best_state, stale, result.best_epoch = score, copy.deepcopy(scored.state_dict()), 0, epoch
         else:
             stale += 1
             if stale >= settings.patience:

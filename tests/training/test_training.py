@@ -191,3 +191,39 @@ def test_fine_tuning_drops_words_at_the_set_rate_and_draws_nothing_at_zero(toy_d
         model = NeedlensModel.from_base(settings.base_model, settings.dropout, settings.max_tokens, settings.seed)
         fine_tune(model, split.train, split.validation, settings)
     assert rates and set(rates) == {0.2}  # the first run's batches, none of the second's
+
+
+def test_averaged_weights_are_the_mean_over_the_late_steps_and_are_what_is_scored_and_kept(toy_data, monkeypatch):
+    import training.trainer as trainer
+
+    snapshots: list[torch.Tensor] = []
+
+    class RecordingAverage(trainer.AveragedModel):
+        def update_parameters(self, model: torch.nn.Module) -> None:
+            snapshots.append(model.need_head.weight.detach().clone())
+            super().update_parameters(model)
+
+    scored: list[torch.nn.Module] = []
+
+    def rising_score(model, validation, batch_size):  # each epoch "better", so the last one is kept
+        scored.append(model)
+        return float(len(scored))
+
+    monkeypatch.setattr(trainer, "AveragedModel", RecordingAverage)
+    monkeypatch.setattr(trainer, "validation_score", rising_score)
+    split = split_dataset(to_dataset(read_records(toy_data)), 0.15, 13)
+    for average_from in (None, 0.5):
+        snapshots.clear()
+        scored.clear()
+        settings = quick_settings(epochs=2, patience=10, weight_average_from=average_from)
+        model = NeedlensModel.from_base(settings.base_model, settings.dropout, settings.max_tokens, settings.seed)
+        result = fine_tune(model, split.train, split.validation, settings)
+        assert result.best_epoch == 2
+        if average_from is None:
+            assert snapshots == [] and scored == [model, model]
+            continue
+        steps_per_epoch = -(-len(split.train) // settings.batch_size)
+        assert len(snapshots) == steps_per_epoch  # every step of the second epoch, none of the first
+        assert scored[0] is model and scored[1] is not model
+        assert not torch.equal(model.need_head.weight, snapshots[-1])  # not the last point of the run
+        torch.testing.assert_close(model.need_head.weight, torch.stack(snapshots).mean(0))
