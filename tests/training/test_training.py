@@ -196,16 +196,18 @@ def test_fine_tuning_drops_words_at_the_set_rate_and_draws_nothing_at_zero(toy_d
 def test_averaged_weights_are_the_mean_over_the_late_steps_and_are_what_is_scored_and_kept(toy_data, monkeypatch):
     import training.trainer as trainer
 
-    snapshots: list[torch.Tensor] = []
+    snapshots: list[dict[str, torch.Tensor]] = []
 
     class RecordingAverage(trainer.AveragedModel):
         def update_parameters(self, model: torch.nn.Module) -> None:
-            snapshots.append(model.need_head.weight.detach().clone())
+            snapshots.append({name: p.detach().clone() for name, p in model.named_parameters()})
             super().update_parameters(model)
 
     scored: list[torch.nn.Module] = []
+    real_score = trainer.validation_score
 
-    def rising_score(model, validation, batch_size):  # each epoch "better", so the last one is kept
+    def rising_score(model, validation, batch_size):  # scored for real, ranked so the last epoch is kept
+        real_score(model, validation, batch_size)
         scored.append(model)
         return float(len(scored))
 
@@ -225,5 +227,7 @@ def test_averaged_weights_are_the_mean_over_the_late_steps_and_are_what_is_score
         steps_per_epoch = -(-len(split.train) // settings.batch_size)
         assert len(snapshots) == steps_per_epoch  # every step of the second epoch, none of the first
         assert scored[0] is model and scored[1] is not model
-        assert not torch.equal(model.need_head.weight, snapshots[-1])  # not the last point of the run
-        torch.testing.assert_close(model.need_head.weight, torch.stack(snapshots).mean(0))
+        kept = dict(model.named_parameters())
+        assert not torch.equal(kept["need_head.weight"], snapshots[-1]["need_head.weight"])  # not the last point
+        for name, value in kept.items():  # the encoder's layers as well as the heads
+            torch.testing.assert_close(value, torch.stack([s[name] for s in snapshots]).mean(0), msg=name)
