@@ -1,5 +1,6 @@
-"""What a fine-tuning step costs on this machine, with every layer trained and with the lower
-layers frozen (`NEEDLENS_TRAINING__FROZEN_LOWER_EPOCHS`), through the real trainer.
+"""What a fine-tuning step costs on this machine, with every layer trained (in float32 and under
+bfloat16 autocast, `NEEDLENS_TRAINING__BFLOAT16`) and with the lower layers frozen
+(`NEEDLENS_TRAINING__FROZEN_LOWER_EPOCHS`), through the real trainer.
 
     python -m bench.train_step [--texts 3200] [--threads 2]
 
@@ -38,14 +39,18 @@ def main() -> None:
     print(f"{cpu_description()}; {args.threads} threads")
     print("| training | texts | steps | seconds | seconds per step |")
     print("|---|---:|---:|---:|---:|")
-    for frozen in (False, True):
-        settings = profile_training(TrainingSettings(), "fast", epochs=1, frozen_lower_epochs=int(frozen), device="cpu")
+    modes = {
+        "every layer": {},
+        "every layer, bfloat16 autocast": {"bfloat16": "on"},
+        "lower layers frozen": {"frozen_lower_epochs": 1},
+    }
+    for name, overrides in modes.items():
+        settings = profile_training(TrainingSettings(), "fast", epochs=1, device="cpu", **overrides)
         model = NeedlensModel.from_base(settings.base_model, settings.dropout, settings.max_tokens, settings.seed)
         steps = -(-len(train) // settings.batch_size)
         start = time.perf_counter()
         fine_tune(model, train, validation, settings)
         seconds = time.perf_counter() - start
-        name = "lower layers frozen" if frozen else "every layer"
         print(f"| {name} | {len(train)} | {steps} | {seconds:.1f} | {seconds / steps:.3f} |", flush=True)
 
 

@@ -86,6 +86,12 @@ class TrainingSettings(BaseModel):
         "auto",
         description="where fine-tuning runs: 'auto' takes a CUDA GPU when torch sees one; the model ships on CPU",
     )
+    bfloat16: Literal["auto", "on", "off"] = Field(
+        "off",
+        description="run the training steps' forward and backward passes under bfloat16 autocast (the weights and "
+        "optimizer stay float32): 'auto' where the device has native bfloat16 (AVX512-BF16 or AMX, a CUDA GPU "
+        "with bfloat16), 'on' anywhere (emulated bfloat16 on other CPUs is slower)",
+    )
     lexical_weights: tuple[Annotated[float, Field(ge=0.0, le=1.0)], ...] = Field(
         (0.0, 0.1, 0.2, 0.3, 0.4, 0.5),
         min_length=1,

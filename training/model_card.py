@@ -20,7 +20,7 @@ complaint cause ({", ".join(config.causes)}; exactly one), label schema v{config
 - Base encoder: `{config.base_model}` {config.base_facts.get("base_package", "")} (fine-tuned end to end; heads: 3 sigmoids + 3-way softmax)
 - Training data: `{data["path"]}`, {data["records"]} records, fingerprint `{data["fingerprint"][:16]}`
 - Split: {training_facts["split"]["train"]} train / {training_facts["split"]["validation"]} validation (seed {training_facts["settings"]["seed"]}, stratified by cause)
-- Best epoch: {training_facts["best_epoch"]} of {len(training_facts["history"])} run; training took {training_facts["seconds"]:.0f} s
+- Best epoch: {training_facts["best_epoch"]} of {len(training_facts["history"])} run; training took {training_facts["seconds"]:.0f} s on {training_facts["device"]}{" (bfloat16 autocast)" if training_facts["bfloat16"] else ""}
 - Need thresholds (tuned on validation for F1): {thresholds}
 - Temperatures (fitted on validation): needs {temps}; cause `{config.cause_temperature:.2f}`
 - Weight of the TF-IDF model in the document probabilities (fitted on validation; 0: not used): {config.lexical_weight:.2f}

@@ -108,6 +108,7 @@ def describe_training(
         "settings": settings.model_dump(mode="json"),
         "best_epoch": result.best_epoch,
         "device": result.device,
+        "bfloat16": result.bfloat16,
         "history": [asdict(h) for h in result.history],
         "seconds": seconds,
         "torch": torch.__version__,

@@ -11,7 +11,7 @@ from classifier.labels import LabeledRecord
 from classifier.modeling import WEIGHTS_FILE, NeedlensModel
 from tests.conftest import quick_settings, toy_records
 from training.data import WRITTEN_SOURCE, read_records, split_dataset, to_dataset
-from training.trainer import drop_tokens, fine_tune, length_bucketed_batches, sample_weights
+from training.trainer import drop_tokens, fine_tune, length_bucketed_batches, sample_weights, trains_in_bfloat16
 
 
 def test_loss_falls_and_the_toy_set_is_fit(toy_data):
@@ -145,6 +145,39 @@ def test_lower_layers_frozen_for_the_first_epoch_train_in_the_next(toy_data):
     )
     assert seen == [True, False]
     assert all(p.requires_grad for p in model.encoder.parameters())
+
+
+def test_a_bfloat16_run_computes_its_steps_in_bfloat16_learns_and_keeps_float32_weights(toy_data):
+    settings = quick_settings(epochs=4, patience=10, bfloat16="on", device="cpu")
+    split = split_dataset(to_dataset(read_records(toy_data)), settings.validation_fraction, settings.seed)
+    model = NeedlensModel.from_base(settings.base_model, settings.dropout, settings.max_tokens, settings.seed)
+    seen: set[tuple[bool, torch.dtype]] = set()  # (training?, dtype) of a convolution's output
+    model.encoder.branches[0].conv2.register_forward_hook(lambda m, _, out: seen.add((m.training, out.dtype)))
+    result = fine_tune(model, split.train, split.validation, settings)
+    assert result.bfloat16
+    assert seen == {(True, torch.bfloat16), (False, torch.float32)}  # validation scores in float32
+    assert result.history[-1].train_loss < 0.5 * result.history[0].train_loss
+    assert max(h.validation_score for h in result.history) >= 0.95
+    assert {p.dtype for p in model.parameters()} == {torch.float32}
+
+
+@pytest.mark.parametrize(
+    ("choice", "native_cpu", "cuda_bf16", "device", "expected"),
+    [
+        ("auto", True, False, "cpu", True),
+        ("auto", False, True, "cpu", False),
+        ("auto", False, True, "cuda", True),
+        ("auto", True, False, "cuda", False),
+        ("on", False, False, "cpu", True),
+        ("off", True, True, "cpu", False),
+    ],
+)
+def test_auto_bfloat16_trains_in_it_only_where_the_device_has_it_natively(
+    monkeypatch, choice, native_cpu, cuda_bf16, device, expected
+):
+    monkeypatch.setattr("training.trainer.cpu_has_native_bfloat16", lambda: native_cpu)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: cuda_bf16)
+    assert trains_in_bfloat16(choice, torch.device(device)) is expected
 
 
 def test_written_records_weigh_what_the_setting_says():
