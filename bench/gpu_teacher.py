@@ -278,9 +278,9 @@ def assemble(fetched: Path, out: Path, soft: Path) -> None:
     records = _records()
     split = split_dataset(to_dataset(records), settings.validation_fraction, settings.seed)
     result = TrainResult(
-        chosen["best_epoch"],
-        f"cuda ({summary['gpu']}, torch {summary['torch']}; bench/gpu_teacher.py)",
-        [EpochRecord(**h) for h in chosen["history"]],
+        best_epoch=chosen["best_epoch"],
+        device=f"cuda ({summary['gpu']}, torch {summary['torch']}; bench/gpu_teacher.py)",
+        history=[EpochRecord(**h) for h in chosen["history"]],
     )
     description = "data/seed + data/real"
     training_facts = describe_training(records, description, split, settings, result, None, chosen["seconds"])

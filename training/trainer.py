@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import torch
@@ -37,8 +38,8 @@ class EpochRecord:
 class TrainResult:
     best_epoch: int
     device: str = "cpu"
-    bfloat16: bool = False
     history: list[EpochRecord] = field(default_factory=list)
+    bfloat16: bool = False
 
 
 def training_device(choice: str) -> torch.device:
@@ -51,12 +52,13 @@ def training_device(choice: str) -> torch.device:
     return torch.device(choice)
 
 
-def trains_in_bfloat16(choice: str, device: torch.device) -> bool:
-    """``auto`` only where bfloat16 is native: emulated, it makes every step slower, not faster."""
+def trains_in_bfloat16(choice: Literal["auto", "on", "off"], device: torch.device) -> bool:
+    """``auto`` only where bfloat16 is native: emulated, it makes every step slower, not faster
+    (torch's CUDA check counts emulation as support unless told not to)."""
     if choice != "auto":
         return choice == "on"
     if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
+        return torch.cuda.is_bf16_supported(including_emulation=False)
     return cpu_has_native_bfloat16()
 
 

@@ -170,4 +170,7 @@ class TrainingFeatureCache(TokenFeatureCache):
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             self._fill(torch.unique(input_ids))  # ids outside the training texts (none in training)
-        return self._encode(self.slot_of[input_ids] * attention_mask, attention_mask)
+        # float32 even inside a bfloat16-autocast training step: the layer norm here is taken as
+        # token sums minus a mean term, a subtraction that bfloat16 sums would cancel badly
+        with torch.autocast(input_ids.device.type, enabled=False):
+            return self._encode(self.slot_of[input_ids] * attention_mask, attention_mask)

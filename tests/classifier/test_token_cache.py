@@ -80,6 +80,16 @@ def test_the_training_cache_computes_the_encoder_and_trains_only_above_the_froze
     )
 
 
+def test_the_training_cache_stays_float32_inside_a_bfloat16_training_step():
+    encoder = UseM3Encoder.from_package()
+    forward = encoder.freeze_lower_layers(encoder.token_ids(SENTENCES))
+    batch = encoder.tokenize(SENTENCES)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        pooled = forward(batch.input_ids, batch.attention_mask)
+    assert pooled.dtype == torch.float32
+    torch.testing.assert_close(pooled.detach(), eager(encoder, SENTENCES), atol=1e-5, rtol=1e-4)
+
+
 def test_without_token_ids_the_lower_layers_freeze_and_the_encoder_runs_them_itself():
     encoder = UseM3Encoder.from_package()
     assert encoder.freeze_lower_layers(None) is encoder  # the path for a GPU, where no CPU cache is built

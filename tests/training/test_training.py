@@ -78,7 +78,9 @@ def test_auto_device_trains_on_the_cpu_without_a_gpu_and_the_model_ships_on_the_
     assert fine_tune(model, split.train, split.validation, settings).device == "cpu"
     assert {p.device.type for p in model.parameters()} == {"cpu"}
     model_dir, _ = toy_model
-    assert json.loads((model_dir / "training.json").read_text())["device"] == "cpu"
+    facts = json.loads((model_dir / "training.json").read_text())
+    assert (facts["device"], facts["bfloat16"]) == ("cpu", False)
+    assert "on cpu" in (model_dir / "README.md").read_text() and "bfloat16" not in (model_dir / "README.md").read_text()
 
 
 def test_calibrated_probabilities_are_probabilities(toy_model):
@@ -176,7 +178,9 @@ def test_auto_bfloat16_trains_in_it_only_where_the_device_has_it_natively(
     monkeypatch, choice, native_cpu, cuda_bf16, device, expected
 ):
     monkeypatch.setattr("training.trainer.cpu_has_native_bfloat16", lambda: native_cpu)
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: cuda_bf16)
+    monkeypatch.setattr(
+        torch.cuda, "is_bf16_supported", lambda including_emulation: cuda_bf16 and not including_emulation
+    )
     assert trains_in_bfloat16(choice, torch.device(device)) is expected
 
 
