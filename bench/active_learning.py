@@ -24,8 +24,8 @@ import numpy as np
 from classifier.inference import Predictor
 from classifier.labels import LabeledRecord
 from classifier.settings import Settings
+from label_loop.pool import in_holdout
 from label_loop.suggest import char_ngram_vectors, decision_uncertainty, select_uncertain
-from lifecycle.retrain import in_holdout
 from training.data import read_records, to_dataset
 from training.evaluate import score_predictor
 from training.pipeline import train_on_records

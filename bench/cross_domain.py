@@ -13,20 +13,34 @@ is printed for comparison when ``--reference`` names it.
 
 ``--keep DIR`` saves the left-out model in DIR and its soft labels beside it (``DIR.soft-labels.jsonl``),
 for measurements that need them again (``bench.prior_shift``).
+
+``--domain-labels N`` measures what labeling the new domain buys, the loop the README advises there
+(`needlens suggest`, `labels import`, `retrain`): the domain's annotated texts are shuffled by
+``--draw-seed``, the first ``--draw-pool`` of them play the texts an analyst may label and the rest
+are scored, whatever N is, so every N is judged on the same texts. N of the draw pool join the
+training records, taken in the shuffled order (``--pick random``) or as `needlens suggest` would
+rank them with ``--picker``, a model that never saw the domain (``--pick suggest``; a model kept by
+``--keep`` from the N=0 run is one).
+
+    python -m bench.cross_domain --domain hotel --domain-labels 0 --keep /tmp/hotel-0
+    python -m bench.cross_domain --domain hotel --domain-labels 300 [--pick suggest --picker /tmp/hotel-0]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import random
 import shutil
 import tempfile
 from pathlib import Path
 from typing import get_args
 
 from base_models.registry import resolve_base_model
+from bench.active_learning import pick_uncertain
 from bench.real_accuracy import review_figures
 from classifier.inference import Predictor
+from classifier.labels import LabeledRecord
 from classifier.settings import Profile, Settings, profile_training
 from training.data import fingerprint, read_records, to_dataset
 from training.distill import meta_path
@@ -43,6 +57,14 @@ def main() -> None:
     parser.add_argument(
         "--keep", type=Path, help="save the left-out model in this new folder, its soft labels beside it"
     )
+    parser.add_argument(
+        "--domain-labels", type=int, help="label this many of the domain's texts (from the draw pool) and train on them"
+    )
+    parser.add_argument("--draw-pool", type=int, default=1000, help="texts an analyst may label; the rest are scored")
+    parser.add_argument("--draw-seed", type=int, default=0, help="seed of the shuffle that makes the draw pool")
+    parser.add_argument("--pick", choices=("random", "suggest"), default="random", help="how the N are chosen")
+    parser.add_argument("--picker", type=Path, help="for --pick suggest: a model trained without the domain")
+    parser.add_argument("--max-similarity", type=float, default=0.6, help="suggest's near-duplicate skip")
     args = parser.parse_args()
     settings = Settings()
     records = read_records(settings.default_data)
@@ -50,6 +72,13 @@ def main() -> None:
     rest = [r for r in records if not (r.domain == args.domain and r.source != "needlens-team")]
     if not held:
         raise SystemExit(f"no real records of domain {args.domain!r}")
+    if args.domain_labels is not None:
+        labeled, held = _draw_domain_labels(held, args, settings)
+        rest += labeled
+        print(
+            f"{len(labeled)} of the domain's texts labeled ({args.pick}, from a draw pool of {args.draw_pool}, "
+            f"draw seed {args.draw_seed}); scoring the {len(held)} outside the pool"
+        )
     keep: Path | None = args.keep.resolve() if args.keep else None  # absolute: training.json names its soft labels
     soft_kept = keep.with_name(f"{keep.name}.soft-labels.jsonl") if keep else None
     if keep and soft_kept and (keep.exists() or soft_kept.exists()):
@@ -93,6 +122,22 @@ def main() -> None:
                 f"reference {args.reference} on its {args.domain} validation texts (n={seen['n']}): "
                 f"needs macro-F1 {seen['needs_macro_f1']:.3f}, cause macro-F1 {seen['cause_macro_f1']:.3f}"
             )
+
+
+def _draw_domain_labels(
+    held: list[LabeledRecord], args: argparse.Namespace, settings: Settings
+) -> tuple[list[LabeledRecord], list[LabeledRecord]]:
+    """The N texts an analyst labels, and the texts scored: those outside the draw pool, the same for every N."""
+    if not 0 <= args.domain_labels <= args.draw_pool < len(held):
+        raise SystemExit(f"--domain-labels must be 0..--draw-pool, and --draw-pool below the {len(held)} texts")
+    shuffled = random.Random(args.draw_seed).sample(held, len(held))
+    pool, scored = shuffled[: args.draw_pool], shuffled[args.draw_pool :]
+    if args.pick == "random" or args.domain_labels == 0:
+        return pool[: args.domain_labels], scored
+    if args.picker is None:
+        raise SystemExit("--pick suggest needs --picker, a model trained without the domain")
+    picked = pick_uncertain(Predictor.load(args.picker, settings), pool, args.domain_labels, args.max_similarity)
+    return [pool[i] for i in picked], scored
 
 
 def _soft_labels_without(path: Path, domain: str, out: Path) -> Path:
