@@ -24,6 +24,7 @@ from scipy.sparse import spmatrix
 from sklearn.dummy import DummyClassifier
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
+from sklearn.utils.class_weight import compute_class_weight
 
 from classifier.decisions import decide_needs
 from classifier.errors import ModelLoadError
@@ -48,27 +49,40 @@ class TfidfBaseline:
             state["need_models"] = list(state.pop("need_model").estimators_)
         self.__dict__.update(state)
 
-    def fit(self, texts: Sequence[str], need_targets: np.ndarray, cause_targets: np.ndarray) -> TfidfBaseline:
+    def fit(
+        self,
+        texts: Sequence[str],
+        need_targets: np.ndarray,
+        cause_targets: np.ndarray,
+        cause_weight_power: float = 1.0,
+    ) -> TfidfBaseline:
         """Targets are probabilities: 0/1 needs and a one-hot cause for a person's label, anything
         between for a teacher's soft label (the pool texts the network is distilled on). A soft row
         enters once per class, weighted by that class's probability, which makes the regression's
         loss on it the cross-entropy against the soft target. Learning the teacher's readings of
         16,000 pool texts raised the TF-IDF model's emotional F1 on the default's validation split
-        0.700 -> 0.727 (C=16; cause 0.761 -> 0.771), and the mix's 0.696 -> 0.720 (2-fold cross-fitted)."""
+        0.700 -> 0.727 (C=16; cause 0.761 -> 0.771), and the mix's 0.696 -> 0.720 (2-fold cross-fitted).
+        Every model is class-balanced; the cause's balanced weights are raised to ``cause_weight_power``
+        as the network's are (``TrainingSettings.cause_weight_power``)."""
         features = self.vectorizer.fit_transform(texts)
         need_targets = np.asarray(need_targets, dtype=np.float64)
         self.need_models = [
             self._fit_one(features, np.column_stack([1.0 - need_targets[:, j], need_targets[:, j]]))
             for j in range(need_targets.shape[1])
         ]
-        self.cause_model = self._fit_one(features, np.asarray(cause_targets, dtype=np.float64))
+        self.cause_model = self._fit_one(features, np.asarray(cause_targets, dtype=np.float64), cause_weight_power)
         return self
 
-    def _fit_one(self, features: spmatrix, targets: np.ndarray) -> LogisticRegression | DummyClassifier:
+    def _fit_one(
+        self, features: spmatrix, targets: np.ndarray, weight_power: float = 1.0
+    ) -> LogisticRegression | DummyClassifier:
         rows, labels, weights = expand_soft_rows(targets)
-        if len(np.unique(labels)) < 2:  # a label nobody in a small training set carries
+        classes = np.unique(labels)
+        if len(classes) < 2:  # a label nobody in a small training set carries
             return DummyClassifier(strategy="prior").fit(features[rows], labels)
-        model = LogisticRegression(class_weight="balanced", max_iter=2000, C=16.0, random_state=self.seed)
+        balanced = compute_class_weight("balanced", classes=classes, y=labels, sample_weight=weights)
+        class_weight = dict(zip(classes.tolist(), (balanced**weight_power).tolist(), strict=True))
+        model = LogisticRegression(class_weight=class_weight, max_iter=2000, C=16.0, random_state=self.seed)
         return model.fit(features[rows], labels, sample_weight=weights)
 
     def probabilities(self, texts: Sequence[str]) -> Probabilities:

@@ -59,6 +59,13 @@ class TrainingSettings(BaseModel):
     patience: int = Field(4, ge=1, description="epochs without validation gain before stopping")
     max_tokens: int = Field(256, ge=8, description="token cap for Hugging Face encoders (flagged when hit)")
     max_pos_weight: float = Field(5.0, ge=1.0, description="cap on the positive-class weight of rare needs")
+    cause_weight_power: float = Field(
+        1.0,
+        ge=0.0,
+        le=1.0,
+        description="the causes' inverse-frequency (balanced) weights in both halves' losses are raised to this "
+        "power: 1 balances the classes, 0 weighs every text alike and so keeps the training mix as the prior",
+    )
     written_weight: float = Field(
         1.0, gt=0.0, description="loss weight of a team-written record beside a real one (weight 1)"
     )

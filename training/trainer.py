@@ -62,14 +62,17 @@ def trains_in_bfloat16(choice: Literal["auto", "on", "off"], device: torch.devic
     return cpu_has_native_bfloat16()
 
 
-def loss_weights(train: Dataset, max_pos_weight: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """neg/pos per need (capped) and inverse-frequency weights per cause (mean 1), counted on
-    the people's labels (a teacher's soft labels would blur the counts)."""
+def loss_weights(
+    train: Dataset, max_pos_weight: float, cause_weight_power: float = 1.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """neg/pos per need (capped) and inverse-frequency weights per cause (mean 1 at power 1) raised
+    to ``cause_weight_power``, counted on the people's labels (a teacher's soft labels would blur
+    the counts)."""
     needs, causes = label_arrays(train.select(np.flatnonzero(~np.asarray(train["soft"], dtype=bool))))
     positives = needs.sum(0).clip(min=1)
     pos_weight = np.clip((len(needs) - positives) / positives, 1.0, max_pos_weight)
     counts = np.bincount(causes, minlength=3).clip(min=1)
-    cause_weight = counts.sum() / (len(counts) * counts)
+    cause_weight = (counts.sum() / (len(counts) * counts)) ** cause_weight_power
     return torch.tensor(pos_weight, dtype=torch.float32), torch.tensor(cause_weight, dtype=torch.float32)
 
 
@@ -149,7 +152,9 @@ def fine_tune(
     encode: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = model.encoder
     if settings.frozen_lower_epochs:  # the cache's tables live on the CPU; elsewhere frozen layers run eagerly
         encode = model.encoder.freeze_lower_layers(token_ids if device.type == "cpu" else None)
-    pos_weight, cause_weight = (w.to(device) for w in loss_weights(train, settings.max_pos_weight))
+    pos_weight, cause_weight = (
+        w.to(device) for w in loss_weights(train, settings.max_pos_weight, settings.cause_weight_power)
+    )
     head_params = [*model.need_head.parameters(), *model.cause_head.parameters()]
     optimizer = torch.optim.AdamW(  # frozen parameters get no gradient, and AdamW leaves those alone
         [

@@ -186,3 +186,14 @@ def test_an_unweighted_model_loads_without_its_tfidf_file(toy_model: tuple[Path,
     (copy / "config.json").write_text(json.dumps(config), encoding="utf-8")
     (copy / FILE_NAME).unlink()
     assert Predictor.load(copy).lexical is None
+
+
+def test_the_cause_weight_power_moves_the_tfidf_prior_toward_the_training_mix():
+    # nine texts of one cause, one of another: balanced weights lift the rare cause on an unseen
+    # text, unweighted ones leave the training mix in place
+    texts = [f"屏幕坏了第{i}次" for i in range(9)] + ["规则看不懂"]
+    needs = np.array([[1, 0, 0]] * 10)
+    causes = np.array([[1, 0, 0]] * 9 + [[0, 1, 0]])
+    probe = ["完全陌生的一句话"]
+    rare = {p: TfidfBaseline().fit(texts, needs, causes, p).probabilities(probe)[1][0, 1] for p in (1.0, 0.5, 0.0)}
+    assert rare[1.0] > rare[0.5] > rare[0.0]

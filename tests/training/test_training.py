@@ -11,7 +11,14 @@ from classifier.labels import LabeledRecord
 from classifier.modeling import WEIGHTS_FILE, NeedlensModel
 from tests.conftest import quick_settings, toy_records
 from training.data import WRITTEN_SOURCE, read_records, split_dataset, to_dataset
-from training.trainer import drop_tokens, fine_tune, length_bucketed_batches, sample_weights, trains_in_bfloat16
+from training.trainer import (
+    drop_tokens,
+    fine_tune,
+    length_bucketed_batches,
+    loss_weights,
+    sample_weights,
+    trains_in_bfloat16,
+)
 
 
 def test_loss_falls_and_the_toy_set_is_fit(toy_data):
@@ -188,6 +195,19 @@ def test_written_records_weigh_what_the_setting_says():
     dataset = to_dataset([LabeledRecord(**r) for r in mixed_records(n_written=3, n_real=3)])
     weights = sample_weights(dataset, 0.25)
     assert weights.tolist() == [0.25 if w else 1.0 for w in dataset["written"]]
+
+
+def test_cause_weights_are_the_balanced_ones_raised_to_the_set_power():
+    records = [
+        LabeledRecord(id=f"r{i}", text=f"文本{i}", needs=["surface"], cause=cause, source="pool")
+        for i, cause in enumerate(["system_error"] * 6 + ["perception_mismatch"] * 3 + ["none"] * 1)
+    ]
+    dataset = to_dataset(records)
+    balanced = np.array([10 / (3 * 6), 10 / (3 * 3), 10 / (3 * 1)])
+    for power in (1.0, 0.5, 0.0):
+        _, cause_weight = loss_weights(dataset, 5.0, power)
+        assert np.allclose(cause_weight.numpy(), balanced**power)
+    assert torch.equal(loss_weights(dataset, 5.0)[1], loss_weights(dataset, 5.0, 1.0)[1])
 
 
 def test_length_buckets_cover_every_text_once_and_cut_padding():
