@@ -20,7 +20,10 @@ for measurements that need them again (``bench.prior_shift``).
 are scored, whatever N is, so every N is judged on the same texts. N of the draw pool join the
 training records, taken in the shuffled order (``--pick random``) or as `needlens suggest` would
 rank them with ``--picker``, a model that never saw the domain (``--pick suggest``; a model kept by
-``--keep`` from the N=0 run is one).
+``--keep`` from the N=0 run is one). As in a `needlens retrain`, the N join the records before the
+seeded train/validation split, so each N also reshuffles that split: every gain carries training
+noise (~0.008 cause macro-F1 between seeds on a left-out domain), and ``--draw-seed`` 1 repeats a
+curve on another pool.
 
     python -m bench.cross_domain --domain hotel --domain-labels 0 --keep /tmp/hotel-0
     python -m bench.cross_domain --domain hotel --domain-labels 300 [--pick suggest --picker /tmp/hotel-0]
@@ -72,6 +75,10 @@ def main() -> None:
     rest = [r for r in records if not (r.domain == args.domain and r.source != "needlens-team")]
     if not held:
         raise SystemExit(f"no real records of domain {args.domain!r}")
+    if args.picker and args.pick != "suggest":
+        raise SystemExit("--picker ranks suggest's picks: give it with --pick suggest")
+    if args.pick == "suggest" and args.domain_labels is None:
+        raise SystemExit("--pick suggest chooses the --domain-labels texts: give --domain-labels N")
     if args.domain_labels is not None:
         labeled, held = _draw_domain_labels(held, args, settings)
         rest += labeled
@@ -129,7 +136,10 @@ def _draw_domain_labels(
 ) -> tuple[list[LabeledRecord], list[LabeledRecord]]:
     """The N texts an analyst labels, and the texts scored: those outside the draw pool, the same for every N."""
     if not 0 <= args.domain_labels <= args.draw_pool < len(held):
-        raise SystemExit(f"--domain-labels must be 0..--draw-pool, and --draw-pool below the {len(held)} texts")
+        raise SystemExit(
+            f"--domain-labels {args.domain_labels} must be 0..--draw-pool ({args.draw_pool}), "
+            f"and --draw-pool below the domain's {len(held)} texts"
+        )
     shuffled = random.Random(args.draw_seed).sample(held, len(held))
     pool, scored = shuffled[: args.draw_pool], shuffled[args.draw_pool :]
     if args.pick == "random" or args.domain_labels == 0:
@@ -137,6 +147,11 @@ def _draw_domain_labels(
     if args.picker is None:
         raise SystemExit("--pick suggest needs --picker, a model trained without the domain")
     picked = pick_uncertain(Predictor.load(args.picker, settings), pool, args.domain_labels, args.max_similarity)
+    if len(picked) < args.domain_labels:  # near-duplicates skipped: a smaller N would be reported as N
+        raise SystemExit(
+            f"suggest found only {len(picked)} texts of the pool at --max-similarity {args.max_similarity}; "
+            f"raise it or ask for fewer"
+        )
     return [pool[i] for i in picked], scored
 
 

@@ -290,7 +290,14 @@ def assemble(fetched: Path, out: Path, soft: Path) -> None:
         "fingerprint": training_facts["data"]["fingerprint"],
         "note": "Validation split: it also chose the recipe and set thresholds and temperatures.",
     }
-    report = write_model_dir(model, fit_lexical(split, settings.seed), split, training_facts, validation_facts, out)
+    report = write_model_dir(
+        model,
+        fit_lexical(split, settings.seed, settings.cause_weight_power),
+        split,
+        training_facts,
+        validation_facts,
+        out,
+    )
     print(json.dumps({k: report["model"][k] for k in ("cause_macro_f1", "needs_macro_f1", "cause_ece")}))
 
     soft.parent.mkdir(parents=True, exist_ok=True)

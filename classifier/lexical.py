@@ -24,7 +24,6 @@ from scipy.sparse import spmatrix
 from sklearn.dummy import DummyClassifier
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
-from sklearn.utils.class_weight import compute_class_weight
 
 from classifier.decisions import decide_needs
 from classifier.errors import ModelLoadError
@@ -62,8 +61,9 @@ class TfidfBaseline:
         loss on it the cross-entropy against the soft target. Learning the teacher's readings of
         16,000 pool texts raised the TF-IDF model's emotional F1 on the default's validation split
         0.700 -> 0.727 (C=16; cause 0.761 -> 0.771), and the mix's 0.696 -> 0.720 (2-fold cross-fitted).
-        Every model is class-balanced; the cause's balanced weights are raised to ``cause_weight_power``
-        as the network's are (``TrainingSettings.cause_weight_power``)."""
+        Every model is class-balanced over its expanded rows (a soft row counts by its probabilities,
+        where the network's weights count people's labels alone); the cause's balanced weights are
+        raised to ``cause_weight_power`` as the network's are (``TrainingSettings.cause_weight_power``)."""
         features = self.vectorizer.fit_transform(texts)
         need_targets = np.asarray(need_targets, dtype=np.float64)
         self.need_models = [
@@ -80,7 +80,9 @@ class TfidfBaseline:
         classes = np.unique(labels)
         if len(classes) < 2:  # a label nobody in a small training set carries
             return DummyClassifier(strategy="prior").fit(features[rows], labels)
-        balanced = compute_class_weight("balanced", classes=classes, y=labels, sample_weight=weights)
+        # sklearn's "balanced" over the weighted rows, computed here so it can be raised to a power
+        counts = np.bincount(labels, weights=weights)[classes]
+        balanced = counts.sum() / (len(classes) * counts)
         class_weight = dict(zip(classes.tolist(), (balanced**weight_power).tolist(), strict=True))
         model = LogisticRegression(class_weight=class_weight, max_iter=2000, C=16.0, random_state=self.seed)
         return model.fit(features[rows], labels, sample_weight=weights)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import random
 from pathlib import Path
 
 import pytest
 
+from bench.active_learning import pick_uncertain
 from bench.cross_domain import _draw_domain_labels
+from classifier.inference import Predictor
 from classifier.labels import LabeledRecord
 from classifier.settings import Settings
 from tests.conftest import toy_records
@@ -17,7 +20,9 @@ def held_records(n: int = 60) -> list[LabeledRecord]:
     return [LabeledRecord.model_validate(r) for r in toy_records(n_per_class=n // 3)]
 
 
-def draw_args(n: int | None, pool: int = 20, seed: int = 0, pick: str = "random", picker: Path | None = None):
+def draw_args(
+    n: int | None, pool: int = 20, seed: int = 0, pick: str = "random", picker: Path | None = None
+) -> argparse.Namespace:
     return argparse.Namespace(
         domain_labels=n, draw_pool=pool, draw_seed=seed, pick=pick, picker=picker, max_similarity=0.6
     )
@@ -52,9 +57,18 @@ def test_suggest_needs_a_picker() -> None:
         _draw_domain_labels(held_records(), draw_args(5, pick="suggest"), Settings())
 
 
-def test_suggest_picks_from_the_pool_by_the_picker(toy_model: tuple[Path, dict]) -> None:
+def test_suggest_takes_what_needlens_suggest_ranks_first_in_the_pool(toy_model: tuple[Path, dict]) -> None:
     held = held_records()
     chosen, scored = _draw_domain_labels(held, draw_args(6, pick="suggest", picker=toy_model[0]), Settings())
-    pool_ids = {r.id for r in held} - {r.id for r in scored}
-    assert len(chosen) == 6 and {r.id for r in chosen} <= pool_ids
+    pool = random.Random(0).sample(held, len(held))[:20]
+    expected = pick_uncertain(Predictor.load(toy_model[0], Settings()), pool, 6, 0.6)
+    assert [r.id for r in chosen] == [pool[i].id for i in expected]
+    assert [r.id for r in chosen] != [r.id for r in pool[:6]]  # not the random draw under another name
     assert [r.id for r in scored] == [r.id for r in _draw_domain_labels(held, draw_args(0), Settings())[1]]
+
+
+def test_suggest_refuses_to_report_fewer_picks_than_asked(toy_model: tuple[Path, dict]) -> None:
+    args = draw_args(20, pick="suggest", picker=toy_model[0])
+    args.max_similarity = 0.0  # every toy text shares characters with the first pick
+    with pytest.raises(SystemExit, match="found only"):
+        _draw_domain_labels(held_records(), args, Settings())

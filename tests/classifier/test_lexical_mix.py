@@ -197,3 +197,25 @@ def test_the_cause_weight_power_moves_the_tfidf_prior_toward_the_training_mix():
     probe = ["完全陌生的一句话"]
     rare = {p: TfidfBaseline().fit(texts, needs, causes, p).probabilities(probe)[1][0, 1] for p in (1.0, 0.5, 0.0)}
     assert rare[1.0] > rare[0.5] > rare[0.0]
+
+
+def test_at_power_one_every_tfidf_model_is_sklearns_balanced_regression_on_the_weighted_rows():
+    # the class weights are computed by hand (to raise them to a power); at 1 they must be
+    # exactly what class_weight="balanced" gives on the same soft-expanded rows
+    rng = np.random.default_rng(0)
+    words = ["屏幕坏了", "扣费看不懂", "服务很好", "想学教程", "没人理我", "送错了"]
+    texts = ["".join(rng.choice(words, 3)) for _ in range(60)]
+    needs = rng.integers(0, 2, (60, 3)).astype(float)
+    needs[:10, 1] = 0.7  # soft rows
+    causes = np.eye(3)[rng.integers(0, 3, 60)]
+    causes[:10] = [0.2, 0.5, 0.3]
+    fitted = TfidfBaseline().fit(texts, needs, causes)
+    features = fitted.vectorizer.transform(texts)
+    targets = [np.column_stack([1.0 - needs[:, j], needs[:, j]]) for j in range(3)] + [causes]
+    for model, target in zip([*fitted.need_models, fitted.cause_model], targets, strict=True):
+        rows, labels, weights = expand_soft_rows(target)
+        reference = LogisticRegression(class_weight="balanced", max_iter=2000, C=16.0, random_state=13)
+        reference.fit(features[rows], labels, sample_weight=weights)
+        refit = LogisticRegression(class_weight=model.class_weight, max_iter=2000, C=16.0, random_state=13)
+        refit.fit(features[rows], labels, sample_weight=weights)
+        assert np.array_equal(refit.coef_, reference.coef_)
