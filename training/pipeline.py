@@ -164,7 +164,7 @@ def fit(
     return model, result
 
 
-def fit_lexical(train: Dataset, seed: int, cause_weight_power: float = 1.0) -> TfidfBaseline:
+def fit_lexical(train: Dataset, seed: int, cause_weight_power: float) -> TfidfBaseline:
     """The TF-IDF model on exactly what the network trained on: people's labels, and the
     teacher's probabilities where the recipe distils, with the network's cause weighting."""
     return TfidfBaseline(seed).fit(

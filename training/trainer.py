@@ -62,9 +62,7 @@ def trains_in_bfloat16(choice: Literal["auto", "on", "off"], device: torch.devic
     return cpu_has_native_bfloat16()
 
 
-def loss_weights(
-    train: Dataset, max_pos_weight: float, cause_weight_power: float = 1.0
-) -> tuple[torch.Tensor, torch.Tensor]:
+def loss_weights(train: Dataset, max_pos_weight: float, cause_weight_power: float) -> tuple[torch.Tensor, torch.Tensor]:
     """neg/pos per need (capped) and inverse-frequency weights per cause (mean 1 at power 1) raised
     to ``cause_weight_power``, counted on the people's labels (a teacher's soft labels would blur
     the counts)."""
