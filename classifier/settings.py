@@ -66,6 +66,13 @@ class TrainingSettings(BaseModel):
         description="the causes' inverse-frequency (balanced) weights in both halves' losses are raised to this "
         "power: 1 balances the classes, 0 weighs every text alike and so keeps the training mix as the prior",
     )
+    cause_label_smoothing: float = Field(
+        0.0,
+        ge=0.0,
+        lt=1.0,
+        description="share of each cause target spread evenly over the three causes in the network's loss, so it "
+        "is never pushed to full certainty on the training domains; 0 trains as before",
+    )
     written_weight: float = Field(
         1.0, gt=0.0, description="loss weight of a team-written record beside a real one (weight 1)"
     )

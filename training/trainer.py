@@ -195,7 +195,13 @@ def fine_tune(
             idx = idx.to(device)
             per_text = F.binary_cross_entropy_with_logits(
                 need_logits, need_true_t[idx], pos_weight=pos_weight, reduction="none"
-            ).mean(1) + F.cross_entropy(cause_logits, cause_true_t[idx], weight=cause_weight, reduction="none")
+            ).mean(1) + F.cross_entropy(
+                cause_logits,
+                cause_true_t[idx],
+                weight=cause_weight,
+                reduction="none",
+                label_smoothing=settings.cause_label_smoothing,
+            )
             loss = (per_text * sample_weight[idx]).sum() / sample_weight[idx].sum()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
