@@ -27,6 +27,14 @@ curve on another pool.
 
     python -m bench.cross_domain --domain hotel --domain-labels 0 --keep /tmp/hotel-0
     python -m bench.cross_domain --domain hotel --domain-labels 300 [--pick suggest --picker /tmp/hotel-0]
+
+``--self-train N --teacher DIR`` measures adapting to the new domain with no labels at all: DIR, the
+model kept by ``--keep`` from a plain run on the domain, reads N of the domain's unlabeled pool texts
+(none of its annotated ones, which are scored), and a model is trained as DIR was, on the same
+records and the same soft labels (the ids its training.json lists) plus those N readings, then
+scored as the plain run was. The figures to set against it are the plain run's.
+
+    python -m bench.cross_domain --domain hotel --self-train 3000 --teacher /tmp/hotel-0
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ import json
 import random
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import get_args
 
@@ -43,12 +52,14 @@ from base_models.registry import resolve_base_model
 from bench.active_learning import pick_uncertain
 from bench.real_accuracy import review_figures
 from classifier.inference import Predictor
-from classifier.labels import LabeledRecord
+from classifier.labels import LabeledRecord, text_key
 from classifier.settings import Profile, Settings, profile_training
 from training.data import fingerprint, read_records, to_dataset
-from training.distill import meta_path
+from training.distill import label_pool, meta_path, pool_rows
 from training.evaluate import evaluation_report
 from training.pipeline import train_on_records
+
+POOL = Path("../shared/pools/real_reviews.jsonl")
 
 
 def main() -> None:
@@ -68,6 +79,9 @@ def main() -> None:
     parser.add_argument("--pick", choices=("random", "suggest"), default="random", help="how the N are chosen")
     parser.add_argument("--picker", type=Path, help="for --pick suggest: a model trained without the domain")
     parser.add_argument("--max-similarity", type=float, default=0.6, help="suggest's near-duplicate skip")
+    parser.add_argument("--self-train", type=int, help="soft-label this many unlabeled domain texts and train on them")
+    parser.add_argument("--teacher", type=Path, help="for --self-train: the model --keep saved from a plain run")
+    parser.add_argument("--pool", type=Path, default=POOL, help="the unlabeled texts --self-train draws from")
     args = parser.parse_args()
     settings = Settings()
     records = read_records(settings.default_data)
@@ -79,6 +93,10 @@ def main() -> None:
         raise SystemExit("--picker ranks suggest's picks: give it with --pick suggest")
     if args.pick == "suggest" and args.domain_labels is None:
         raise SystemExit("--pick suggest chooses the --domain-labels texts: give --domain-labels N")
+    if (args.self_train is None) != (args.teacher is None):
+        raise SystemExit("--self-train N and --teacher DIR go together")
+    if args.self_train is not None and (args.domain_labels is not None or args.keep):
+        raise SystemExit("--self-train is measured against a plain run: leave out --domain-labels and --keep")
     if args.domain_labels is not None:
         labeled, held = _draw_domain_labels(held, args, settings)
         rest += labeled
@@ -98,7 +116,11 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = Path(tmp) / "model"
-        if training.soft_labels is not None:  # beside a kept model, so its training.json still names them
+        if args.self_train is not None:
+            soft = _teacher_soft_labels_plus_domain(args, held, rest, settings, Path(tmp))
+            training = training.model_copy(update={"soft_labels": soft.path, "soft_label_texts": soft.texts})
+            print(f"self-training: {soft.texts} soft-labeled texts, {args.self_train} of them {args.domain}'s")
+        elif training.soft_labels is not None:  # beside a kept model, so its training.json still names them
             out = soft_kept or Path(tmp) / training.soft_labels.name
             training = training.model_copy(
                 update={"soft_labels": _soft_labels_without(training.soft_labels, args.domain, out)}
@@ -161,6 +183,51 @@ def _soft_labels_without(path: Path, domain: str, out: Path) -> Path:
         kept.writelines(line for line in source if json.loads(line).get("domain") != domain)
     shutil.copyfile(meta_path(path), meta_path(out))
     return out
+
+
+@dataclass(frozen=True)
+class SoftLabelFile:
+    path: Path
+    texts: int
+
+
+def _teacher_soft_labels_plus_domain(
+    args: argparse.Namespace, held: list[LabeledRecord], rest: list[LabeledRecord], settings: Settings, tmp: Path
+) -> SoftLabelFile:
+    """The soft labels the teacher itself trained on, plus its readings of ``--self-train`` unlabeled
+    texts of the domain: a seeded sample of the domain's pool texts that no record, held-out text or
+    scored text shares."""
+    trained = json.loads((args.teacher / "training.json").read_text(encoding="utf-8"))
+    if trained.get("data", {}).get("fingerprint") != fingerprint(rest):
+        raise SystemExit(f"{args.teacher} was not trained on the records a plain run without {args.domain} trains on")
+    facts = trained.get("soft_labels") or {}
+    teacher_soft = Path(facts.get("path", ""))
+    if not facts.get("ids") or not teacher_soft.is_file():
+        raise SystemExit(f"{args.teacher}: its training.json names no soft labels this machine holds (use --keep)")
+    teacher = Predictor.load(args.teacher, settings)
+    held_out = [r for path in settings.training.held_out_data if path.exists() for r in read_records(path)]
+    known = {text_key(r.text) for r in (*held, *rest, *held_out)}
+    candidates = [
+        row
+        for row in pool_rows(args.pool, settings.max_chars)
+        if row["domain"] == args.domain and text_key(row["text"]) not in known
+    ]
+    if len(candidates) < args.self_train:
+        raise SystemExit(f"{args.pool} has only {len(candidates)} unlabeled {args.domain} texts")
+    drawn = random.Random(args.draw_seed).sample(candidates, args.self_train)
+    domain_pool = tmp / "domain-pool.jsonl"
+    domain_pool.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in drawn), encoding="utf-8")
+    domain_soft = tmp / "domain-soft-labels.jsonl"
+    label_pool(teacher, domain_pool, domain_soft, settings, log=lambda _: None)
+    ids = set(facts["ids"])
+    out = tmp / "soft-labels.jsonl"
+    with out.open("w", encoding="utf-8") as combined:
+        with teacher_soft.open(encoding="utf-8") as source:
+            combined.writelines(line for line in source if json.loads(line)["id"] in ids)
+        combined.write(domain_soft.read_text(encoding="utf-8"))
+    versions = f"{facts['teacher_version']} + {teacher.version}"
+    meta_path(out).write_text(json.dumps({"teacher_version": versions, "complete": True}), encoding="utf-8")
+    return SoftLabelFile(out, len(ids) + args.self_train)
 
 
 def _dig(metrics: dict, path: tuple[str, ...]) -> float:

@@ -1,19 +1,24 @@
-"""The domain-labels draw of `bench.cross_domain`: every N is scored on the same texts."""
+"""`bench.cross_domain`'s draws: every N is scored on the same texts, and self-training reads only
+unlabeled texts of the domain."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
+import shutil
 from pathlib import Path
 
 import pytest
 
 from bench.active_learning import pick_uncertain
-from bench.cross_domain import _draw_domain_labels
+from bench.cross_domain import _draw_domain_labels, _teacher_soft_labels_plus_domain
 from classifier.inference import Predictor
 from classifier.labels import LabeledRecord
 from classifier.settings import Settings
-from tests.conftest import toy_records
+from tests.conftest import claim_soft_labels, toy_records, write_jsonl
+from training.data import fingerprint
+from training.distill import meta_path
 
 
 def held_records(n: int = 60) -> list[LabeledRecord]:
@@ -72,3 +77,53 @@ def test_suggest_refuses_to_report_fewer_picks_than_asked(toy_model: tuple[Path,
     args.max_similarity = 0.0  # every toy text shares characters with the first pick
     with pytest.raises(SystemExit, match="found only"):
         _draw_domain_labels(held_records(), args, Settings())
+
+
+def self_train_setup(tmp_path: Path, toy_model: tuple[Path, dict]) -> tuple[argparse.Namespace, list, list]:
+    """A teacher kept from a plain run (its records' fingerprint, two soft labels it listed and one it
+    did not), and a pool of the domain's texts: two annotated (scored), five unlabeled, one elsewhere."""
+    held, rest = held_records(12), [LabeledRecord.model_validate(r) for r in toy_records(4, seed=1)]
+    teacher = tmp_path / "teacher"
+    shutil.copytree(toy_model[0], teacher)
+    soft_file = tmp_path / "teacher.soft-labels.jsonl"
+    claim_soft_labels(teacher, ["老师学过的一条", "老师学过的另一条"], soft_file)
+    with soft_file.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps({"id": "unlisted", "text": "没学过", "needs": [1, 0, 0], "cause": [0, 1, 0]}) + "\n")
+    facts = json.loads((teacher / "training.json").read_text(encoding="utf-8"))
+    facts["data"] = {**facts.get("data", {}), "fingerprint": fingerprint(rest)}
+    (teacher / "training.json").write_text(json.dumps(facts, ensure_ascii=False), encoding="utf-8")
+    pool = [
+        {"pool_id": "a0", "text": held[0].text, "domain": "toy"},
+        {"pool_id": "a1", "text": held[1].text, "domain": "toy"},
+        *({"pool_id": f"u{i}", "text": f"酒店的房间第{i}次没打扫", "domain": "toy"} for i in range(5)),
+        {"pool_id": "x0", "text": "别的领域的一条", "domain": "other"},
+    ]
+    args = argparse.Namespace(
+        domain="toy", self_train=3, teacher=teacher, pool=write_jsonl(tmp_path / "pool.jsonl", pool), draw_seed=0
+    )
+    return args, held, rest
+
+
+def test_self_training_adds_the_teachers_readings_of_unlabeled_domain_texts_only(
+    tmp_path: Path, toy_model: tuple[Path, dict]
+) -> None:
+    args, held, rest = self_train_setup(tmp_path, toy_model)
+    soft = _teacher_soft_labels_plus_domain(args, held, rest, Settings(), tmp_path)
+    rows = [json.loads(line) for line in soft.path.read_text(encoding="utf-8").splitlines()]
+    assert soft.texts == len(rows) == 5
+    assert [r["id"] for r in rows[:2]] == ["p0", "p1"]  # what the teacher trained on, nothing it did not list
+    assert {r["id"] for r in rows[2:]} < {f"u{i}" for i in range(5)}  # never a scored text, never another domain
+    assert all(len(r["cause"]) == 3 and abs(sum(r["cause"]) - 1) < 1e-3 for r in rows[2:])
+    assert json.loads(meta_path(soft.path).read_text(encoding="utf-8"))["complete"] is True
+
+
+def test_self_training_refuses_a_short_pool_and_a_teacher_of_other_records(
+    tmp_path: Path, toy_model: tuple[Path, dict]
+) -> None:
+    args, held, rest = self_train_setup(tmp_path, toy_model)
+    args.self_train = 6
+    with pytest.raises(SystemExit, match="only 5 unlabeled toy texts"):
+        _teacher_soft_labels_plus_domain(args, held, rest, Settings(), tmp_path)
+    args.self_train = 3
+    with pytest.raises(SystemExit, match="not trained on the records"):
+        _teacher_soft_labels_plus_domain(args, held, rest[1:], Settings(), tmp_path)
