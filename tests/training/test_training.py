@@ -287,3 +287,23 @@ def test_averaged_weights_are_the_mean_over_the_late_steps_and_are_what_is_score
         assert not torch.equal(kept["need_head.weight"], snapshots[-1]["need_head.weight"])  # not the last point
         for name, value in kept.items():  # the encoder's layers as well as the heads
             torch.testing.assert_close(value, torch.stack([s[name] for s in snapshots]).mean(0), msg=name)
+
+
+def test_the_cause_loss_smooths_its_targets_by_the_set_share(toy_data, monkeypatch):
+    import training.trainer as trainer
+
+    shares: list[float] = []
+    real_cross_entropy = trainer.F.cross_entropy
+
+    def recording(*args, **kwargs):
+        shares.append(kwargs["label_smoothing"])
+        return real_cross_entropy(*args, **kwargs)
+
+    monkeypatch.setattr(trainer.F, "cross_entropy", recording)
+    split = split_dataset(to_dataset(read_records(toy_data)), 0.15, 13)
+    steps_per_epoch = -(-len(split.train) // 16)
+    for share in (0.1, 0.0):
+        settings = quick_settings(epochs=1, cause_label_smoothing=share)
+        model = NeedlensModel.from_base(settings.base_model, settings.dropout, settings.max_tokens, settings.seed)
+        fine_tune(model, split.train, split.validation, settings)
+    assert shares == [0.1] * steps_per_epoch + [0.0] * steps_per_epoch
