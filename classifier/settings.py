@@ -66,6 +66,13 @@ class TrainingSettings(BaseModel):
         description="the causes' inverse-frequency (balanced) weights in both halves' losses are raised to this "
         "power: 1 balances the classes, 0 weighs every text alike and so keeps the training mix as the prior",
     )
+    probe_epochs: int = Field(
+        0,
+        ge=0,
+        description="epochs of fitting the heads alone on the pretrained encoder's sentence vectors (computed "
+        "once) before fine-tuning starts from them (LP-FT), so the first steps do not bend the encoder toward "
+        "random heads; 0 fine-tunes from freshly initialised heads",
+    )
     cause_label_smoothing: float = Field(
         0.0,
         ge=0.0,

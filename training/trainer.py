@@ -19,6 +19,7 @@ from torch.optim.swa_utils import AveragedModel
 from transformers import get_linear_schedule_with_warmup
 
 from classifier.decisions import decide_needs
+from classifier.encoders.base import length_batches
 from classifier.inference import compute_logits
 from classifier.modeling import NeedlensModel
 from classifier.runtime import cpu_has_native_bfloat16
@@ -133,6 +134,41 @@ def validation_score(model: NeedlensModel, validation: Dataset, batch_size: int)
     return headline(classification_metrics(need_true, need_pred.astype(np.int64), cause_true, logits.cause.argmax(1)))
 
 
+def probe_heads(
+    model: NeedlensModel,
+    texts: list[str],
+    batch_loss: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor],
+    settings: TrainingSettings,
+    device: torch.device,
+    bfloat16: bool,
+) -> None:
+    """Linear probing before fine-tuning (LP-FT, Kumar et al. 2022): fine-tuning from random heads
+    bends the pretrained features toward them in the first steps, which is said to cost most on
+    text unlike the training data. The sentence vectors are computed once (one inference pass),
+    so the heads' epochs take seconds. The probe draws from its own seeded generator inside a
+    forked global RNG, so fine-tuning afterwards sees the same batches and dropout as without it."""
+    model.eval()
+    pooled = torch.zeros(len(texts), model.encoder.dim, device=device)
+    with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bfloat16):
+        for idx, batch in length_batches(model.encoder, texts, settings.batch_size * 2):
+            pooled[torch.as_tensor(idx, device=device)] = model.encoder(
+                batch.input_ids.to(device), batch.attention_mask.to(device)
+            ).float()
+    head_params = [*model.need_head.parameters(), *model.cause_head.parameters()]
+    optimizer = torch.optim.AdamW(head_params, lr=settings.head_lr, weight_decay=settings.weight_decay)
+    generator = torch.Generator().manual_seed(settings.seed + 1)
+    model.train()
+    with torch.random.fork_rng(devices=[] if device.type == "cpu" else None):
+        torch.manual_seed(settings.seed + 1)
+        for _ in range(settings.probe_epochs):
+            for idx in torch.randperm(len(texts), generator=generator).split(settings.batch_size):
+                idx = idx.to(device)
+                loss = batch_loss(*model.heads(pooled[idx]), idx)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+
+
 def fine_tune(
     model: NeedlensModel,
     train: Dataset,
@@ -169,6 +205,21 @@ def fine_tune(
     cause_true_t = torch.tensor(train["cause_probs"], dtype=torch.float32, device=device)
     sample_weight = sample_weights(train, settings.written_weight, settings.soft_label_weight).to(device)
 
+    def batch_loss(need_logits: torch.Tensor, cause_logits: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        per_text = F.binary_cross_entropy_with_logits(
+            need_logits, need_true_t[idx], pos_weight=pos_weight, reduction="none"
+        ).mean(1) + F.cross_entropy(
+            cause_logits,
+            cause_true_t[idx],
+            weight=cause_weight,
+            reduction="none",
+            label_smoothing=settings.cause_label_smoothing,
+        )
+        return (per_text * sample_weight[idx]).sum() / sample_weight[idx].sum()
+
+    if settings.probe_epochs:
+        probe_heads(model, train["text"][:], batch_loss, settings, device, bfloat16)
+
     lengths = [len(ids) for ids in token_ids]
     result = TrainResult(best_epoch=0, device=device.type, bfloat16=bfloat16)
     best_score, best_state, stale = -1.0, copy.deepcopy(model.state_dict()), 0
@@ -191,18 +242,7 @@ def fine_tune(
                 need_logits, cause_logits = model.heads(
                     encode(batch.input_ids.to(device), batch.attention_mask.to(device))
                 )
-            need_logits, cause_logits = need_logits.float(), cause_logits.float()
-            idx = idx.to(device)
-            per_text = F.binary_cross_entropy_with_logits(
-                need_logits, need_true_t[idx], pos_weight=pos_weight, reduction="none"
-            ).mean(1) + F.cross_entropy(
-                cause_logits,
-                cause_true_t[idx],
-                weight=cause_weight,
-                reduction="none",
-                label_smoothing=settings.cause_label_smoothing,
-            )
-            loss = (per_text * sample_weight[idx]).sum() / sample_weight[idx].sum()
+            loss = batch_loss(need_logits.float(), cause_logits.float(), idx.to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

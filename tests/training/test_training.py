@@ -16,6 +16,7 @@ from training.trainer import (
     fine_tune,
     length_bucketed_batches,
     loss_weights,
+    probe_heads,
     sample_weights,
     trains_in_bfloat16,
 )
@@ -307,3 +308,29 @@ def test_the_cause_loss_smooths_its_targets_by_the_set_share(toy_data, monkeypat
         model = NeedlensModel.from_base(settings.base_model, settings.dropout, settings.max_tokens, settings.seed)
         fine_tune(model, split.train, split.validation, settings)
     assert shares == [0.1] * steps_per_epoch + [0.0] * steps_per_epoch
+
+
+def test_the_probe_fits_the_heads_alone_and_leaves_fine_tunings_random_draws_as_they_were(toy_data):
+    train = split_dataset(to_dataset(read_records(toy_data)), 0.15, 13).train
+    settings = quick_settings(probe_epochs=3)
+    model = NeedlensModel.from_base(settings.base_model, settings.dropout, settings.max_tokens, settings.seed)
+    causes = torch.tensor(train["cause"])
+
+    def batch_loss(need_logits: torch.Tensor, cause_logits: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.cross_entropy(cause_logits, causes[idx])
+
+    def full_loss() -> float:
+        batch = model.encoder.collate(model.encoder.token_ids(train["text"][:]))
+        with torch.no_grad():
+            return float(batch_loss(*model.eval()(batch.input_ids, batch.attention_mask), torch.arange(len(train))))
+
+    encoder_before = {k: v.clone() for k, v in model.encoder.state_dict().items()}
+    heads_before = model.cause_head.weight.detach().clone()
+    loss_before = full_loss()
+    torch.manual_seed(5)
+    rng_before = torch.get_rng_state()
+    probe_heads(model, train["text"][:], batch_loss, settings, torch.device("cpu"), bfloat16=False)
+    assert torch.equal(torch.get_rng_state(), rng_before)  # fine-tuning's shuffles and dropout are untouched
+    assert all(torch.equal(v, encoder_before[k]) for k, v in model.encoder.state_dict().items())
+    assert not torch.equal(model.cause_head.weight, heads_before)
+    assert full_loss() < 0.8 * loss_before
