@@ -48,18 +48,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import get_args
 
+from annotation.merge import POOL_FILE
 from base_models.registry import resolve_base_model
 from bench.active_learning import pick_uncertain
 from bench.real_accuracy import review_figures
 from classifier.inference import Predictor
 from classifier.labels import LabeledRecord, text_key
-from classifier.settings import Profile, Settings, profile_training
+from classifier.settings import Profile, Settings, TrainingSettings, profile_training
 from training.data import fingerprint, read_records, to_dataset
-from training.distill import label_pool, meta_path, pool_rows
+from training.distill import label_pool, meta_path, pool_rows, soft_label_meta
 from training.evaluate import evaluation_report
 from training.pipeline import train_on_records
-
-POOL = Path("../shared/pools/real_reviews.jsonl")
 
 
 def main() -> None:
@@ -81,7 +80,7 @@ def main() -> None:
     parser.add_argument("--max-similarity", type=float, default=0.6, help="suggest's near-duplicate skip")
     parser.add_argument("--self-train", type=int, help="soft-label this many unlabeled domain texts and train on them")
     parser.add_argument("--teacher", type=Path, help="for --self-train: the model --keep saved from a plain run")
-    parser.add_argument("--pool", type=Path, default=POOL, help="the unlabeled texts --self-train draws from")
+    parser.add_argument("--pool", type=Path, default=POOL_FILE, help="the unlabeled texts --self-train draws from")
     args = parser.parse_args()
     settings = Settings()
     records = read_records(settings.default_data)
@@ -97,6 +96,8 @@ def main() -> None:
         raise SystemExit("--self-train N and --teacher DIR go together")
     if args.self_train is not None and (args.domain_labels is not None or args.keep):
         raise SystemExit("--self-train is measured against a plain run: leave out --domain-labels and --keep")
+    if args.self_train is not None and args.self_train < 1:
+        raise SystemExit("--self-train N needs N >= 1 unlabeled texts")
     if args.domain_labels is not None:
         labeled, held = _draw_domain_labels(held, args, settings)
         rest += labeled
@@ -117,7 +118,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = Path(tmp) / "model"
         if args.self_train is not None:
-            soft = _teacher_soft_labels_plus_domain(args, held, rest, settings, Path(tmp))
+            soft = _teacher_soft_labels_plus_domain(args, held, rest, training, settings, Path(tmp))
             training = training.model_copy(update={"soft_labels": soft.path, "soft_label_texts": soft.texts})
             print(f"self-training: {soft.texts} soft-labeled texts, {args.self_train} of them {args.domain}'s")
         elif training.soft_labels is not None:  # beside a kept model, so its training.json still names them
@@ -187,24 +188,77 @@ def _soft_labels_without(path: Path, domain: str, out: Path) -> Path:
 
 @dataclass(frozen=True)
 class SoftLabelFile:
+    """A soft-label file made for one run, and how many texts it holds (all of them are to be sampled)."""
+
     path: Path
     texts: int
 
 
+SAME_RECIPE_EXCEPT = {"base_model", "soft_labels", "soft_label_texts"}
+"""What a self-trained student may differ from its teacher in: its soft labels, and the base
+model's local path (training.json keeps the name it was given)."""
+
+
 def _teacher_soft_labels_plus_domain(
-    args: argparse.Namespace, held: list[LabeledRecord], rest: list[LabeledRecord], settings: Settings, tmp: Path
+    args: argparse.Namespace,
+    held: list[LabeledRecord],
+    rest: list[LabeledRecord],
+    training: TrainingSettings,
+    settings: Settings,
+    tmp: Path,
 ) -> SoftLabelFile:
-    """The soft labels the teacher itself trained on, plus its readings of ``--self-train`` unlabeled
-    texts of the domain: a seeded sample of the domain's pool texts that no record, held-out text or
-    scored text shares."""
+    """The soft labels the teacher itself trained on, plus its readings of ``--self-train``
+    unlabeled texts of the domain: the student differs from the teacher's plain run in those alone."""
+    facts = _check_teacher(args, rest, training)
+    teacher = Predictor.load(args.teacher, settings)
+    domain_pool = tmp / "domain-pool.jsonl"
+    rows = _unlabeled_domain_rows(args, held, rest, settings)
+    domain_pool.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+    domain_soft = tmp / "domain-soft-labels.jsonl"
+    label_pool(teacher, domain_pool, domain_soft, settings, log=lambda _: None)
+    ids = set(facts["ids"])
+    out = tmp / "soft-labels.jsonl"
+    with out.open("w", encoding="utf-8") as combined, Path(facts["path"]).open(encoding="utf-8") as source:
+        kept = [line for line in source if json.loads(line)["id"] in ids]
+        if len(kept) < len(ids):
+            raise SystemExit(f"{facts['path']} holds {len(kept)} of the {len(ids)} soft labels {args.teacher} lists")
+        combined.writelines(kept)
+        combined.write(domain_soft.read_text(encoding="utf-8"))
+    versions = f"{facts['teacher_version']} + {teacher.version}"
+    meta_path(out).write_text(json.dumps({"teacher_version": versions, "complete": True}), encoding="utf-8")
+    return SoftLabelFile(out, len(kept) + len(rows))
+
+
+def _check_teacher(args: argparse.Namespace, rest: list[LabeledRecord], training: TrainingSettings) -> dict:
+    """The teacher's soft-label facts, once it is shown to be a plain run's model: the same records
+    and recipe as this run (settings it predates count at their defaults), and soft labels this
+    machine still holds as they were."""
     trained = json.loads((args.teacher / "training.json").read_text(encoding="utf-8"))
     if trained.get("data", {}).get("fingerprint") != fingerprint(rest):
         raise SystemExit(f"{args.teacher} was not trained on the records a plain run without {args.domain} trains on")
+    defaults = TrainingSettings().model_dump(mode="json")
+    recipe = training.model_dump(mode="json")
+    differ = sorted(
+        name
+        for name, value in recipe.items()
+        if name not in SAME_RECIPE_EXCEPT and trained.get("settings", {}).get(name, defaults[name]) != value
+    )
+    if differ:
+        raise SystemExit(f"{args.teacher} was trained with other settings than this run's: {', '.join(differ)}")
     facts = trained.get("soft_labels") or {}
-    teacher_soft = Path(facts.get("path", ""))
-    if not facts.get("ids") or not teacher_soft.is_file():
-        raise SystemExit(f"{args.teacher}: its training.json names no soft labels this machine holds (use --keep)")
-    teacher = Predictor.load(args.teacher, settings)
+    path = Path(facts.get("path", ""))
+    if not facts.get("ids"):
+        raise SystemExit(f"{args.teacher} learned no soft labels: self-training adds to a teacher's own soft labels")
+    meta = soft_label_meta(path) if path.is_file() else {}
+    if any(meta.get(key) != facts.get(key) for key in ("teacher_version", "pool_sha256")):
+        raise SystemExit(f"{path}, the soft labels {args.teacher} learned, is missing or holds another teacher's")
+    return facts
+
+
+def _unlabeled_domain_rows(
+    args: argparse.Namespace, held: list[LabeledRecord], rest: list[LabeledRecord], settings: Settings
+) -> list[dict]:
+    """A seeded sample of the domain's pool texts that no record, held-out text or scored text shares."""
     held_out = [r for path in settings.training.held_out_data if path.exists() for r in read_records(path)]
     known = {text_key(r.text) for r in (*held, *rest, *held_out)}
     candidates = [
@@ -214,20 +268,7 @@ def _teacher_soft_labels_plus_domain(
     ]
     if len(candidates) < args.self_train:
         raise SystemExit(f"{args.pool} has only {len(candidates)} unlabeled {args.domain} texts")
-    drawn = random.Random(args.draw_seed).sample(candidates, args.self_train)
-    domain_pool = tmp / "domain-pool.jsonl"
-    domain_pool.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in drawn), encoding="utf-8")
-    domain_soft = tmp / "domain-soft-labels.jsonl"
-    label_pool(teacher, domain_pool, domain_soft, settings, log=lambda _: None)
-    ids = set(facts["ids"])
-    out = tmp / "soft-labels.jsonl"
-    with out.open("w", encoding="utf-8") as combined:
-        with teacher_soft.open(encoding="utf-8") as source:
-            combined.writelines(line for line in source if json.loads(line)["id"] in ids)
-        combined.write(domain_soft.read_text(encoding="utf-8"))
-    versions = f"{facts['teacher_version']} + {teacher.version}"
-    meta_path(out).write_text(json.dumps({"teacher_version": versions, "complete": True}), encoding="utf-8")
-    return SoftLabelFile(out, len(ids) + args.self_train)
+    return random.Random(args.draw_seed).sample(candidates, args.self_train)
 
 
 def _dig(metrics: dict, path: tuple[str, ...]) -> float:

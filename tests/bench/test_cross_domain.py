@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 
 from bench.active_learning import pick_uncertain
-from bench.cross_domain import _draw_domain_labels, _teacher_soft_labels_plus_domain
+from bench.cross_domain import SoftLabelFile, _draw_domain_labels, _teacher_soft_labels_plus_domain
 from classifier.inference import Predictor
 from classifier.labels import LabeledRecord
 from classifier.settings import Settings
-from tests.conftest import claim_soft_labels, toy_records, write_jsonl
-from training.data import fingerprint
-from training.distill import meta_path
+from tests.conftest import claim_soft_labels, quick_settings, toy_records, write_jsonl
+from training.data import fingerprint, read_records
+from training.distill import meta_path, read_soft_labels
 
 
 def held_records(n: int = 60) -> list[LabeledRecord]:
@@ -79,9 +79,12 @@ def test_suggest_refuses_to_report_fewer_picks_than_asked(toy_model: tuple[Path,
         _draw_domain_labels(held_records(), args, Settings())
 
 
-def self_train_setup(tmp_path: Path, toy_model: tuple[Path, dict]) -> tuple[argparse.Namespace, list, list]:
+def self_train_setup(
+    tmp_path: Path, toy_model: tuple[Path, dict]
+) -> tuple[argparse.Namespace, list[LabeledRecord], list[LabeledRecord]]:
     """A teacher kept from a plain run (its records' fingerprint, two soft labels it listed and one it
-    did not), and a pool of the domain's texts: two annotated (scored), five unlabeled, one elsewhere."""
+    did not), and a pool: two of the domain's scored texts, one training text, one held-out text,
+    five unlabeled texts of the domain and one of another domain."""
     held, rest = held_records(12), [LabeledRecord.model_validate(r) for r in toy_records(4, seed=1)]
     teacher = tmp_path / "teacher"
     shutil.copytree(toy_model[0], teacher)
@@ -92,9 +95,12 @@ def self_train_setup(tmp_path: Path, toy_model: tuple[Path, dict]) -> tuple[argp
     facts = json.loads((teacher / "training.json").read_text(encoding="utf-8"))
     facts["data"] = {**facts.get("data", {}), "fingerprint": fingerprint(rest)}
     (teacher / "training.json").write_text(json.dumps(facts, ensure_ascii=False), encoding="utf-8")
+    held_out_text = read_records(Settings().training.held_out_data[0])[0].text
     pool = [
         {"pool_id": "a0", "text": held[0].text, "domain": "toy"},
         {"pool_id": "a1", "text": held[1].text, "domain": "toy"},
+        {"pool_id": "r0", "text": rest[0].text, "domain": "toy"},
+        {"pool_id": "h0", "text": held_out_text, "domain": "toy"},
         *({"pool_id": f"u{i}", "text": f"酒店的房间第{i}次没打扫", "domain": "toy"} for i in range(5)),
         {"pool_id": "x0", "text": "别的领域的一条", "domain": "other"},
     ]
@@ -104,26 +110,50 @@ def self_train_setup(tmp_path: Path, toy_model: tuple[Path, dict]) -> tuple[argp
     return args, held, rest
 
 
+def self_train(args: argparse.Namespace, held: list, rest: list, tmp_path: Path, **recipe: object) -> SoftLabelFile:
+    return _teacher_soft_labels_plus_domain(args, held, rest, quick_settings(**recipe), Settings(), tmp_path)
+
+
 def test_self_training_adds_the_teachers_readings_of_unlabeled_domain_texts_only(
     tmp_path: Path, toy_model: tuple[Path, dict]
 ) -> None:
     args, held, rest = self_train_setup(tmp_path, toy_model)
-    soft = _teacher_soft_labels_plus_domain(args, held, rest, Settings(), tmp_path)
+    soft = self_train(args, held, rest, tmp_path)
     rows = [json.loads(line) for line in soft.path.read_text(encoding="utf-8").splitlines()]
     assert soft.texts == len(rows) == 5
     assert [r["id"] for r in rows[:2]] == ["p0", "p1"]  # what the teacher trained on, nothing it did not list
-    assert {r["id"] for r in rows[2:]} < {f"u{i}" for i in range(5)}  # never a scored text, never another domain
+    assert {r["id"] for r in rows[2:]} < {f"u{i}" for i in range(5)}  # unlabeled, of the domain, never scored
     assert all(len(r["cause"]) == 3 and abs(sum(r["cause"]) - 1) < 1e-3 for r in rows[2:])
-    assert json.loads(meta_path(soft.path).read_text(encoding="utf-8"))["complete"] is True
+    assert len(read_soft_labels(soft.path, soft.texts, 13, set())) == soft.texts  # what training reads: all of it
 
 
-def test_self_training_refuses_a_short_pool_and_a_teacher_of_other_records(
-    tmp_path: Path, toy_model: tuple[Path, dict]
-) -> None:
+def test_self_training_refuses_a_short_pool(tmp_path: Path, toy_model: tuple[Path, dict]) -> None:
     args, held, rest = self_train_setup(tmp_path, toy_model)
     args.self_train = 6
     with pytest.raises(SystemExit, match="only 5 unlabeled toy texts"):
-        _teacher_soft_labels_plus_domain(args, held, rest, Settings(), tmp_path)
-    args.self_train = 3
+        self_train(args, held, rest, tmp_path)
+
+
+def test_self_training_refuses_a_teacher_that_is_not_the_plain_runs_model(
+    tmp_path: Path, toy_model: tuple[Path, dict]
+) -> None:
+    args, held, rest = self_train_setup(tmp_path, toy_model)
     with pytest.raises(SystemExit, match="not trained on the records"):
-        _teacher_soft_labels_plus_domain(args, held, rest[1:], Settings(), tmp_path)
+        self_train(args, held, rest[1:], tmp_path)
+    with pytest.raises(SystemExit, match="other settings than this run's: epochs"):
+        self_train(args, held, rest, tmp_path, epochs=4)
+    self_train(args, held, rest, tmp_path, soft_label_texts=99)  # its soft labels are what may differ
+
+
+def test_self_training_refuses_soft_labels_that_changed_under_the_teacher(
+    tmp_path: Path, toy_model: tuple[Path, dict]
+) -> None:
+    args, held, rest = self_train_setup(tmp_path, toy_model)
+    soft_file = tmp_path / "teacher.soft-labels.jsonl"
+    rows = soft_file.read_text(encoding="utf-8").splitlines()
+    soft_file.write_text(rows[1] + "\n", encoding="utf-8")  # p0 lost
+    with pytest.raises(SystemExit, match="holds 1 of the 2 soft labels"):
+        self_train(args, held, rest, tmp_path)
+    meta_path(soft_file).write_text(json.dumps({"teacher_version": "another", "complete": True}), encoding="utf-8")
+    with pytest.raises(SystemExit, match="holds another teacher's"):
+        self_train(args, held, rest, tmp_path)
