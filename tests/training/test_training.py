@@ -334,3 +334,28 @@ def test_the_probe_fits_the_heads_alone_and_leaves_fine_tunings_random_draws_as_
     assert all(torch.equal(v, encoder_before[k]) for k, v in model.encoder.state_dict().items())
     assert not torch.equal(model.cause_head.weight, heads_before)
     assert full_loss() < 0.8 * loss_before
+
+
+def test_fine_tuning_probes_first_only_when_asked_and_with_its_own_loss(toy_data, monkeypatch):
+    import training.trainer as trainer
+
+    calls: list[tuple[int, float]] = []
+    real_probe = trainer.probe_heads
+
+    def spy(model, texts, batch_loss, settings, device, bfloat16):
+        idx = torch.arange(4)
+        zeros = (torch.zeros(4, 3), torch.zeros(4, 3))
+        calls.append((len(texts), float(batch_loss(*zeros, idx))))
+        real_probe(model, texts, batch_loss, settings, device, bfloat16)
+
+    monkeypatch.setattr(trainer, "probe_heads", spy)
+    split = split_dataset(to_dataset(read_records(toy_data)), 0.15, 13)
+    heads = {}
+    for probe in (1, 0):
+        settings = quick_settings(epochs=1, probe_epochs=probe)
+        model = NeedlensModel.from_base(settings.base_model, settings.dropout, settings.max_tokens, settings.seed)
+        fine_tune(model, split.train, split.validation, settings)
+        heads[probe] = model.cause_head.weight.detach().clone()
+    assert len(calls) == 1 and calls[0][0] == len(split.train)
+    assert calls[0][1] > 0  # the fine-tuning loss (class weights, pos weights) on uninformed logits
+    assert not torch.equal(heads[1], heads[0])
