@@ -19,7 +19,7 @@ from torch.optim.swa_utils import AveragedModel
 from transformers import get_linear_schedule_with_warmup
 
 from classifier.decisions import decide_needs
-from classifier.encoders.base import length_batches
+from classifier.encoders.base import embed_texts
 from classifier.inference import compute_logits
 from classifier.modeling import NeedlensModel
 from classifier.runtime import cpu_has_native_bfloat16
@@ -147,18 +147,12 @@ def probe_heads(
     text unlike the training data. The sentence vectors are computed once (one inference pass),
     so the heads' epochs take seconds. The probe draws from its own seeded generator inside a
     forked global RNG, so fine-tuning afterwards sees the same batches and dropout as without it."""
-    model.eval()
-    pooled = torch.zeros(len(texts), model.encoder.dim, device=device)
-    with torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bfloat16):
-        for idx, batch in length_batches(model.encoder, texts, settings.batch_size * 2):
-            pooled[torch.as_tensor(idx, device=device)] = model.encoder(
-                batch.input_ids.to(device), batch.attention_mask.to(device)
-            ).float()
+    pooled = torch.from_numpy(embed_texts(model.encoder, texts, settings.batch_size * 2, bfloat16)).to(device)
     head_params = [*model.need_head.parameters(), *model.cause_head.parameters()]
     optimizer = torch.optim.AdamW(head_params, lr=settings.head_lr, weight_decay=settings.weight_decay)
     generator = torch.Generator().manual_seed(settings.seed + 1)
     model.train()
-    with torch.random.fork_rng(devices=[] if device.type == "cpu" else None):
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(settings.seed + 1)
         for _ in range(settings.probe_epochs):
             for idx in torch.randperm(len(texts), generator=generator).split(settings.batch_size):

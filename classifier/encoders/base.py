@@ -92,13 +92,16 @@ def length_batches(
         start = end
 
 
-def embed_texts(encoder: TextEncoder, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
-    """One vector per text, in input order, without gradients."""
+def embed_texts(encoder: TextEncoder, texts: Sequence[str], batch_size: int = 64, bfloat16: bool = False) -> np.ndarray:
+    """One float32 vector per text, in input order, without gradients, computed wherever the encoder's
+    weights are (under bfloat16 autocast when asked: training's probe encodes as its steps run)."""
     out = np.zeros((len(texts), encoder.dim), dtype=np.float32)
     if not texts:
         return out
+    device = next(encoder.parameters()).device
     encoder.eval()
-    with torch.inference_mode():
+    with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bfloat16):
         for idx, batch in length_batches(encoder, texts, batch_size):
-            out[idx] = encoder(batch.input_ids, batch.attention_mask).numpy()
+            vectors = encoder(batch.input_ids.to(device), batch.attention_mask.to(device))
+            out[idx] = vectors.float().cpu().numpy()
     return out
