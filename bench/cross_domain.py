@@ -55,7 +55,7 @@ from bench.real_accuracy import review_figures
 from classifier.inference import Predictor
 from classifier.labels import LabeledRecord, text_key
 from classifier.settings import Profile, Settings, TrainingSettings, profile_training
-from training.data import fingerprint, read_records, to_dataset
+from training.data import fingerprint, read_held_out, read_records, to_dataset
 from training.distill import label_pool, meta_path, pool_rows, soft_label_meta
 from training.evaluate import evaluation_report
 from training.pipeline import train_on_records
@@ -259,8 +259,7 @@ def _unlabeled_domain_rows(
     args: argparse.Namespace, held: list[LabeledRecord], rest: list[LabeledRecord], settings: Settings
 ) -> list[dict]:
     """A seeded sample of the domain's pool texts that no record, held-out text or scored text shares."""
-    held_out = [r for path in settings.training.held_out_data if path.exists() for r in read_records(path)]
-    known = {text_key(r.text) for r in (*held, *rest, *held_out)}
+    known = {text_key(r.text) for r in (*held, *rest, *read_held_out(settings.training.held_out_data))}
     candidates = [
         row
         for row in pool_rows(args.pool, settings.max_chars)

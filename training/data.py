@@ -72,6 +72,12 @@ def read_records(paths: Path | Sequence[Path], max_errors: int = 20) -> list[Lab
     return records
 
 
+def read_held_out(paths: Iterable[Path]) -> list[LabeledRecord]:
+    """The labeled test texts no training may see (``TrainingSettings.held_out_data``); paths that
+    do not exist are skipped, so a checkout without them still trains."""
+    return [record for path in paths if path.exists() for record in read_records(path)]
+
+
 def fingerprint(records: Iterable[LabeledRecord]) -> str:
     """Content hash of texts and labels, independent of file layout and record order."""
     lines = sorted(json.dumps([r.text, [str(n) for n in r.needs], str(r.cause)], ensure_ascii=False) for r in records)

@@ -34,7 +34,7 @@ from training.calibration import (
     fit_review_bands,
     tune_thresholds,
 )
-from training.data import Split, fingerprint, label_arrays, read_records, split_dataset, to_dataset
+from training.data import Split, fingerprint, label_arrays, read_held_out, read_records, split_dataset, to_dataset
 from training.distill import read_soft_labels, soft_label_meta
 from training.evaluate import evaluation_report
 from training.model_card import render_model_card
@@ -134,8 +134,9 @@ def training_set(
     candidate is measured on would teach it its yardstick."""
     if settings.soft_labels is None:
         return split.train, None
-    held_out = [r for path in settings.held_out_data if path.exists() for r in read_records(path)]
-    known = {text_key(r.text) for r in (*records, *held_out)} | {text_key(t) for t in judged_texts}
+    known = {text_key(r.text) for r in (*records, *read_held_out(settings.held_out_data))} | {
+        text_key(t) for t in judged_texts
+    }
     soft = read_soft_labels(settings.soft_labels, settings.soft_label_texts, settings.seed, known)
     log(f"soft labels: {len(soft)} texts from {settings.soft_labels} (weight {settings.soft_label_weight})")
     facts = {
