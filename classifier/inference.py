@@ -6,7 +6,6 @@ these functions, so a text gets the same answer on every path.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,7 @@ from classifier.decisions import decide_needs
 from classifier.encoders.base import length_batches
 from classifier.errors import ModelLoadError
 from classifier.evidence import Span, occlusion_drops, top_spans
-from classifier.labels import CAUSES, NEEDS, Cause
+from classifier.labels import CAUSES, LONE_SURROGATE, NEEDS, VISIBLE_CHARACTER, Cause
 from classifier.lexical import FILE_NAME as LEXICAL_FILE
 from classifier.lexical import TfidfBaseline, mix_probabilities
 from classifier.model_dir import resolve_model_dir
@@ -44,22 +43,15 @@ def validate_text(value: Any, max_chars: int) -> str:
         raise TextProblem("not_text", f"text is not a string (got {type(value).__name__})")
     if len(value) > max_chars:
         raise TextProblem("too_long", f"text has {len(value)} characters, over the limit of {max_chars}")
-    surrogate = _LONE_SURROGATE.search(value)
+    surrogate = LONE_SURROGATE.search(value)
     if surrogate:
         raise TextProblem(
             "invalid_unicode",
             f"text has a lone surrogate (U+{ord(surrogate.group()):04X}) at character {surrogate.start()}: not valid Unicode",
         )
-    if not _VISIBLE.search(value):
+    if not VISIBLE_CHARACTER.search(value):
         raise TextProblem("empty", "text is empty (only white space, NUL or other control characters)")
     return value
-
-
-# JSON's "\ud800" and Python's surrogateescape both produce these; no tokenizer can encode them
-_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
-# a text needs one character that is not white space, a control character (Cc), an invisible format
-# character or a specials-block code point: "\x00\x00" or a row of zero-width spaces says nothing
-_VISIBLE = re.compile(r"[^\s\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff0-\uffff]")
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import unicodedata
 from enum import StrEnum
 from typing import Annotated, Any
@@ -97,6 +98,15 @@ class Labels(BaseModel):
         return [n for n in NEEDS if n in needs]
 
 
+LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
+"""JSON's "\\ud800" and Python's surrogateescape both produce these; no tokenizer can encode them."""
+UNDECODABLE_BYTE = re.compile(r"[\udc80-\udcff]")
+"""What decoding with ``surrogateescape`` makes of a byte the encoding cannot read."""
+VISIBLE_CHARACTER = re.compile(r"[^\s\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff0-\uffff]")
+"""A text needs one character that is not white space, a control character (Cc), an invisible
+format character or a specials-block code point: "\\x00\\x00" or a row of zero-width spaces says nothing."""
+
+
 class LabeledRecord(Labels):
     """A record in the spec's JSONL format; extra fields (genre, hard, …) are kept."""
 
@@ -109,9 +119,11 @@ class LabeledRecord(Labels):
 
     @field_validator("text")
     @classmethod
-    def _not_blank(cls, text: str) -> str:
-        if not text.strip():
-            raise ValueError("text is blank")
+    def _readable(cls, text: str) -> str:
+        """The texts inference refuses as empty are refused here too, so no labeled set holds one
+        (pydantic already refuses lone surrogates)."""
+        if not VISIBLE_CHARACTER.search(text):
+            raise ValueError("text is blank (only white space, NUL or other control characters)")
         return text
 
 

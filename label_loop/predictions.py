@@ -15,7 +15,6 @@ ago than that, so the table holds a rolling period and never grows without bound
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from classifier.labels import LONE_SURROGATE
 from label_loop.store import LabelStore, text_hash
 
 SOURCE_API = "api"
@@ -32,7 +32,6 @@ TIME_FIELD = "time"
 or epoch seconds. Every other metadata field is a segment (channel, region, …)."""
 SCAN_PAGE = 1000
 """Rows read per query while scanning the whole table (each page a short read)."""
-_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def label_source(input_name: str) -> str:
@@ -206,7 +205,7 @@ def _where(
 
 def _json(value: Any) -> str:
     """JSON text SQLite can hold: a lone surrogate (JSON lets one in) becomes U+FFFD, not an error."""
-    return _LONE_SURROGATE.sub("\ufffd", json.dumps(value, ensure_ascii=False, default=str))
+    return LONE_SURROGATE.sub("\ufffd", json.dumps(value, ensure_ascii=False, default=str))
 
 
 def _quoting_nothing(prediction: Mapping[str, Any]) -> dict[str, Any]:

@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import datetime
 import math
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from classifier.labels import LONE_SURROGATE
 from labeling.tables import ColumnType, TableError
 
 INPUT_PREFIX = "input_"
-_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def column_list(spec: str | None) -> list[str] | None:
@@ -79,7 +78,7 @@ def writable(value: Any) -> Any:
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, str):
-        return _LONE_SURROGATE.sub("\ufffd", value)
+        return LONE_SURROGATE.sub("\ufffd", value)
     if isinstance(value, datetime.date | datetime.time):
         return value.isoformat()
     if isinstance(value, dict):

@@ -19,6 +19,7 @@ from labeling.tables import (
     XLSX_MAX_ROWS,
     ColumnType,
     TableError,
+    check_columns,
     column_kinds,
     count_rows,
     require_columns,
@@ -126,7 +127,7 @@ def check_input(
     available = require_columns(source, {}, text_encoding)
     if not any(name.strip() for name in available):
         raise TableError(f"{source}: no header and no rows (an empty file, or no line is a JSON object)")
-    require_columns(source, {"text": text_column, "id": id_column}, text_encoding)
+    check_columns(source, available, {"text": text_column, "id": id_column})
     return text_encoding, available
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,9 +100,15 @@ class PredictionSink:
 
 
 def plan_storing(
-    plan: LabelPlan, store: PredictionStore, keep_text: bool, time_column: str, by: Sequence[str], time_given: bool
+    plan: LabelPlan,
+    open_store: Callable[[], PredictionStore],
+    keep_text: bool,
+    time_column: str,
+    by: Sequence[str],
+    time_given: bool,
 ) -> PredictionSink:
-    """Check the storing options against the input (before the model loads).
+    """Check the storing options against the input (before the model loads), then open the
+    store (which checks it too): storing options refused create no database file.
 
     ``by`` columns must exist; the time column must too when ``time_given`` (a flag), while a
     default one missing from the input only costs a note (its rows carry no time)."""
@@ -123,7 +129,7 @@ def plan_storing(
             "counts them when they were stored (--time-column names another)",
         )
     return PredictionSink(
-        store=store,
+        store=open_store(),
         source=label_source(plan.source.name),
         text_column=plan.text_column,
         time_column=chosen,

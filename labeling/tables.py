@@ -19,6 +19,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, Literal
 
+from classifier.labels import LONE_SURROGATE
 from labeling.text_encoding import AUTO, Encoding, EncodingError, TextLines, resolve_encoding, undecodable_index
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".xlsx": "xlsx", ".parquet": "parquet"}
@@ -26,13 +27,14 @@ TEXT_FORMATS = {"csv", "tsv", "jsonl"}
 """Formats read as encoded text (``--encoding`` applies); XLSX and Parquet carry their own."""
 XLSX_MAX_ROWS = 1_048_576
 """Rows in one Excel worksheet, header included."""
+MAX_CSV_RESTARTS = 100
+"""Broken multi-line CSV/TSV records a file may hold; each costs reading its lines again."""
 MAX_JSON_DEPTH = 64
 """A JSONL row nested deeper is an error row: its values could not be kept or written safely."""
 PROBLEM = "_problem"
 """Key set on a row the reader could not read; the row is kept so numbering stays true."""
 _OOXML_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{4})_")
 """How Excel writes characters XML cannot hold (control characters, lone surrogates) in a cell."""
-_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
@@ -85,17 +87,22 @@ def unique_names(header: Iterable[Any]) -> list[str]:
 
 
 def read_columns(path: Path, encoding: Encoding | None = None) -> list[str]:
-    """Column names, read from the header (or the first JSON object) only; [] for an empty file."""
+    """Column names: the header's, or every key of a JSONL file's objects in first-seen order (one
+    pass over the file); [] for an empty file."""
     fmt = table_format(path)
     try:
         if fmt in ("csv", "tsv"):
             lines = _text_lines(path, encoding)
-            header = next(csv.reader(lines, delimiter=_delimiter(fmt)), [])
+            try:
+                header = next(csv.reader(lines, delimiter=_delimiter(fmt), strict=True), [])
+            except csv.Error as exc:
+                raise TableError(f"{path}: the header row is not valid {fmt.upper()} ({exc})") from None
             if lines.problem():
                 raise TableError(f"{path}: the header row has {lines.problem()}")
             names = unique_names(header)
-        elif fmt == "jsonl":
-            names = next((list(row) for row in _jsonl_rows(_text_lines(path, encoding)) if PROBLEM not in row), [])
+        elif fmt == "jsonl":  # every readable object's keys: a field the first object lacks is still a column
+            rows = _jsonl_rows(_text_lines(path, encoding))
+            names = list(dict.fromkeys(key for row in rows if PROBLEM not in row for key in row))
         elif fmt == "xlsx":
             workbook = _open_xlsx(path)
             header = next(workbook.active.iter_rows(max_row=1, values_only=True), ())
@@ -112,7 +119,7 @@ def read_columns(path: Path, encoding: Encoding | None = None) -> list[str]:
     except Exception as exc:  # a corrupt file of any format: one clear line, not a traceback
         raise TableError(f"{path}: unreadable {fmt} file ({type(exc).__name__}: {exc})") from None
     for name in names:
-        if _LONE_SURROGATE.search(name):  # lone surrogates, and the bytes surrogateescape kept
+        if LONE_SURROGATE.search(name):  # lone surrogates, and the bytes surrogateescape kept
             raise TableError(f"{path}: column name {name!a} is not valid text")
     return names
 
@@ -128,7 +135,11 @@ def require_columns(path: Path, wanted: dict[str, str], encoding: Encoding | Non
     (``wanted`` maps role to column name)."""
     if not path.is_file():
         raise TableError(f"{path}: no such file")
-    columns = read_columns(path, encoding)
+    return check_columns(path, read_columns(path, encoding), wanted)
+
+
+def check_columns(path: Path, columns: list[str], wanted: dict[str, str]) -> list[str]:
+    """``columns`` (already read from ``path``), once each wanted one is among them."""
     for role, name in wanted.items():
         if name not in columns:
             raise TableError(f"{path}: no {role} column {name!r} (columns: {', '.join(columns) or 'none'})")
@@ -166,6 +177,8 @@ def iter_rows(path: Path, skip: int = 0, encoding: Encoding | None = None) -> It
         for row in islice(rows, skip, None):
             yield row
             done += 1
+    except TableError:
+        raise
     except OSError as exc:  # a disk error has a strerror; Parquet corruption is an OSError with only a message
         raise TableError(f"{path}: cannot read ({exc.strerror or ' '.join(str(exc).split())})") from None
     except Exception as exc:  # XML or Parquet corruption past the header cannot be skipped row by row
@@ -177,19 +190,46 @@ def _delimiter(fmt: str) -> str:
 
 
 def _csv_rows(lines: TextLines, delimiter: str) -> Iterator[dict[str, Any]]:
-    reader = csv.reader(lines, delimiter=delimiter)
+    """Rows parsed strictly: a lenient parser would quietly drop a stray quote from a text, or let
+    one unclosed quote swallow every row after it into one field. A record that fails to parse
+    is one error row. When it ran over several lines, reading starts again on the line after its
+    first, so the rows an unclosed quote swallowed are kept; the error says which lines were
+    read again, since a real multi-line field followed by stray text leaves its later lines as
+    rows of their own."""
+    reader = csv.reader(lines, delimiter=delimiter, strict=True)
     header = next(reader, None)
     if header is None:
         return
     names = unique_names(header)
+    restarts = 0
     while True:
         lines.mark()
+        read_before = reader.line_num
         try:
             values = next(reader)
         except StopIteration:
             return
         except csv.Error as exc:
-            yield {PROBLEM: RowProblem("unparseable", f"not valid CSV ({exc})")}
+            spanned = reader.line_num - read_before
+            if spanned <= 1:
+                yield {PROBLEM: RowProblem("unparseable", f"not valid CSV ({exc})")}
+                continue
+            restarts += 1
+            if restarts > MAX_CSV_RESTARTS:
+                raise TableError(
+                    f"{lines.path}: more than {MAX_CSV_RESTARTS} quoted fields run over lines and break; "
+                    "the file is not quoted as CSV (RFC 4180) is"
+                ) from None
+            yield {
+                PROBLEM: RowProblem(
+                    "unparseable",
+                    f"not valid CSV ({exc}) in a quoted field opened on this row's first line, which ran on over "
+                    f"{spanned} lines; the {spanned - 1} lines after it are read again as rows of their own "
+                    "(check them if this row's text was meant to span them)",
+                )
+            }
+            lines = lines.after_first_line()
+            reader = csv.reader(lines, delimiter=delimiter, strict=True)
             continue
         if not values:  # a blank line is not a row (as in XLSX and JSONL)
             continue
@@ -217,6 +257,8 @@ def _jsonl_rows(lines: TextLines) -> Iterator[dict[str, Any]]:
             value = {PROBLEM: RowProblem("unparseable", f"JSON nested deeper than {MAX_JSON_DEPTH} levels")}
         if not isinstance(value, dict):
             value = {PROBLEM: RowProblem("unparseable", f"expected a JSON object, got {type(value).__name__}")}
+        elif bad_key := next((key for key in value if LONE_SURROGATE.search(key)), None):
+            value = {PROBLEM: RowProblem("invalid_unicode", f"key {bad_key!a} is not valid text (a lone surrogate)")}
         if bad:
             value[PROBLEM] = RowProblem("invalid_encoding", f"line has {bad}")
         yield value

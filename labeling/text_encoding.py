@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import codecs
 import io
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from charset_normalizer import from_bytes
+
+from classifier.labels import UNDECODABLE_BYTE
 
 AUTO = "auto"
 SAMPLE_BYTES = 1 << 20
@@ -27,8 +28,6 @@ _BIG5_FAMILY = {"big5", "big5hkscs", "cp950"}
 _MIN_GUESS_BYTES = 32
 """Non-ASCII bytes below which no detector tells GB18030 from Big5: a few characters decodable as
 GB18030 (what mainland Excel writes) are read as GB18030, whatever the guess."""
-_UNDECODABLE = re.compile(r"[\udc80-\udcff]")
-"""What ``surrogateescape`` turns an undecodable byte into."""
 _SYNTAX = '\n\r,\t"{}:'
 
 
@@ -64,15 +63,19 @@ def resolve_encoding(path: Path, requested: str = AUTO) -> Encoding:
     if _mostly_utf8(sample):
         return Encoding("utf-8", how="detected")
     guess = from_bytes(sample).best()
-    guessed = guess.encoding if guess is not None else "unknown"
+    guessed = guess.encoding if guess is not None else None
     trust_big5 = guessed in _BIG5_FAMILY and len(sample.translate(None, bytes(range(128)))) >= _MIN_GUESS_BYTES
     if guessed in _GB_FAMILY or (not trust_big5 and _decodes(sample, "gb18030")):
-        return Encoding(
-            "gb18030", how=f"detected{'' if guessed in _GB_FAMILY else f'; charset-normalizer guessed {guessed}'}"
-        )
+        aside = "" if guessed in _GB_FAMILY else f"; charset-normalizer guessed {guessed or 'nothing'}"
+        return Encoding("gb18030", how=f"detected{aside}")
+    advice = (
+        f"it looks like {guessed}: pass --encoding {guessed} (or another Python codec name)"
+        if guessed is not None
+        else "pass --encoding with its Python codec name (gb18030 for GBK with a few bad bytes)"
+    )
     raise EncodingError(
-        f"{path}: not {_AUTO_CHOICES} text (it looks like {guessed}); pass --encoding {guessed} "
-        "(any Python codec name), or --encoding utf-8 to label it anyway with undecodable rows as error rows"
+        f"{path}: not {_AUTO_CHOICES} text; {advice}, "
+        "or --encoding utf-8 to label it anyway with undecodable rows as error rows"
     )
 
 
@@ -123,7 +126,7 @@ def _decodes(data: bytes, name: str) -> bool:
 
 def undecodable_index(text: str) -> int | None:
     """Where the first byte the decoder could not read sits in ``text``, or None."""
-    found = _UNDECODABLE.search(text)
+    found = UNDECODABLE_BYTE.search(text)
     return found.start() if found else None
 
 
@@ -132,19 +135,32 @@ class TextLines:
     undecodable byte since ``mark()`` was. Newlines are kept (as ``csv`` wants them) and
     ``\\r``-only line ends (old Mac Excel) still split lines."""
 
-    def __init__(self, path: Path, encoding: Encoding) -> None:
+    def __init__(self, path: Path, encoding: Encoding, start: int = 0) -> None:
         self.path = path
         self.encoding = encoding
-        self.offset = 0
+        self.start = start
+        """Byte offset of a line start to read from (0: the file's start, after any BOM)."""
+        self.offset = start
         self.bad_offset: int | None = None
+        self.first_line_end: int | None = None
+        """Where the first line read since ``mark()`` ends: a reader that must drop a broken
+        multi-line record restarts there (``after_first_line``), losing one line, not the rest."""
 
     def mark(self) -> None:
-        """Start a new record: forget the bad byte of the previous one."""
+        """Start a new record: forget the bad byte and the first line of the previous one."""
         self.bad_offset = None
+        self.first_line_end = None
+
+    def after_first_line(self) -> TextLines:
+        """The same file's lines from the one after the current record's first line."""
+        assert self.first_line_end is not None, "no line read since mark()"
+        return TextLines(self.path, self.encoding, start=self.first_line_end)
 
     def __iter__(self) -> Iterator[str]:
         with self.path.open("rb") as raw:
-            if self.encoding.bom:
+            if self.start:
+                raw.seek(self.start)
+            elif self.encoding.bom:
                 self.offset = len(raw.read(len(codecs.BOM_UTF8)))
             text = io.TextIOWrapper(raw, encoding=self.encoding.name, errors="surrogateescape", newline="")
             for line in text:
@@ -153,6 +169,8 @@ class TextLines:
                 if bad is not None and self.bad_offset is None:
                     self.bad_offset = self.offset + len(line[:bad].encode(self.encoding.name, "surrogateescape"))
                 self.offset += size
+                if self.first_line_end is None:
+                    self.first_line_end = self.offset
                 yield line
 
     def problem(self) -> str | None:

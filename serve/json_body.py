@@ -36,7 +36,12 @@ class StrictJSONRequest(Request):
             except UnicodeDecodeError as exc:  # FastAPI answers JSONDecodeError as json_invalid, with the position
                 reason = f"not UTF-8 (byte 0x{body[exc.start]:02x})"
                 raise json.JSONDecodeError(reason, body.decode("latin-1"), exc.start) from None
-            self._json = json.loads(text)
+            try:
+                self._json = json.loads(text)
+            except json.JSONDecodeError:
+                raise
+            except (ValueError, RecursionError) as exc:  # a 5,000-digit number; nesting past the stack
+                raise ApiError(400, "invalid_json", f"body is not usable JSON ({type(exc).__name__}: {exc})") from None
         return self._json
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from classifier.inference import _VISIBLE  # the rule validate_text applies: one visible character
+from classifier.labels import VISIBLE_CHARACTER  # the rule validate_text applies: one visible character
 from classifier.settings import Settings
 
 
@@ -21,7 +21,7 @@ def document_limits(app: FastAPI, settings: Settings) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             models = generate()["components"]["schemas"]  # generate() caches it in app.openapi_schema
-            text = {"maxLength": settings.api_max_chars, "pattern": _VISIBLE.pattern}
+            text = {"maxLength": settings.api_max_chars, "pattern": VISIBLE_CHARACTER.pattern}
             texts, items = (models["ClassifyRequest"]["properties"][name]["anyOf"][0] for name in ("texts", "items"))
             texts["items"].update(text)
             texts["maxItems"] = items["maxItems"] = settings.max_items

@@ -12,7 +12,7 @@ import numpy as np
 from datasets import ClassLabel, Dataset, concatenate_datasets
 from datasets.utils.logging import disable_progress_bar
 
-from classifier.labels import CAUSES, NEEDS, LabeledRecord, RecordError, parse_record
+from classifier.labels import CAUSES, NEEDS, UNDECODABLE_BYTE, LabeledRecord, RecordError, parse_record
 
 disable_progress_bar()  # a few thousand rows cast in milliseconds; the bars were noise
 
@@ -45,11 +45,14 @@ def read_records(paths: Path | Sequence[Path], max_errors: int = 20) -> list[Lab
     errors: list[str] = []
     seen_ids: dict[str, str] = {}
     for file in [file for path in paths for file in data_files(path)]:
-        with file.open(encoding="utf-8") as handle:
+        with file.open(encoding="utf-8", errors="surrogateescape") as handle:
             for line_no, line in enumerate(handle, start=1):
                 if not line.strip():
                     continue
                 where = f"{file}:{line_no}"
+                if bad := UNDECODABLE_BYTE.search(line):  # one GBK line must not hide the file's other problems
+                    errors.append(f"{where}: not UTF-8 text (an undecodable byte at character {bad.start() + 1})")
+                    continue
                 try:
                     record = parse_record(json.loads(line), where)
                 except json.JSONDecodeError as exc:

@@ -146,9 +146,11 @@ def _prediction_sink(plan: LabelPlan, settings: Settings, time_given: bool) -> P
     from label_loop.predictions import PredictionStore
     from labeling.prediction_sink import plan_storing
 
-    store = PredictionStore(settings.label_store, settings.prediction_retention_days)
+    def open_store() -> PredictionStore:
+        return PredictionStore(settings.label_store, settings.prediction_retention_days)
+
     monitor = settings.monitor
-    return plan_storing(plan, store, settings.prediction_store_text, monitor.time_column, monitor.by, time_given)
+    return plan_storing(plan, open_store, settings.prediction_store_text, monitor.time_column, monitor.by, time_given)
 
 
 def _require_ray() -> None:

@@ -106,7 +106,40 @@ def test_extra_fields_and_extra_jsonl_keys_do_not_disturb_other_rows(predictor, 
     label_file(predictor, source, tmp_path / "out.jsonl")
     rows = read_rows(tmp_path / "out.jsonl")
     assert [r["error_code"] for r in rows] == [None, None, "unparseable"]
-    assert "surprise" not in rows[1]
+    assert rows[1]["surprise"] == {"deep": [1, 2]}  # a key the first object lacks is still a column
+    assert rows[0]["surprise"] is None
+
+
+def test_a_first_jsonl_object_without_text_is_one_error_row_not_a_refusal(predictor, tmp_path):
+    source = tmp_path / "in.jsonl"
+    lines = [{"id": "g1"}, {"id": "f1", "text": GOOD[0]}, {"id": "f2", "text": GOOD[1], "渠道": "app"}]
+    source.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines) + "\n", encoding="utf-8")
+    label_file(predictor, source, tmp_path / "out.csv")
+    rows = read_rows(tmp_path / "out.csv")
+    assert errors_by_row(rows) == {1: "missing", 2: None, 3: None}
+    assert [r["渠道"] for r in rows] == ["", "", "app"]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv"])
+def test_an_unclosed_quote_costs_its_own_line_and_no_row_after_it(predictor, tmp_path, suffix):
+    sep = "," if suffix == ".csv" else "\t"
+    source = tmp_path / f"in{suffix}"
+    lines = ["id", "text"], ["q1", GOOD[0]], ["q2", '"他说不错'], ["q3", GOOD[1]], ["q4", GOOD[2]]
+    source.write_text("".join(sep.join(line) + "\n" for line in lines), encoding="utf-8")
+    label_file(predictor, source, tmp_path / "out.csv")
+    rows = read_rows(tmp_path / "out.csv")
+    assert errors_by_row(rows) == {1: None, 2: "unparseable", 3: None, 4: None}
+    assert "read again" in rows[1]["error"]
+    assert [r["text"] for r in rows if not r["error_code"]] == [GOOD[0], GOOD[1], GOOD[2]]
+
+
+def test_text_after_a_closing_quote_is_an_error_row_not_a_quietly_changed_text(predictor, tmp_path):
+    source = tmp_path / "in.tsv"
+    source.write_text(f'id\ttext\nq1\t"好评"，快递很快\nq2\t{GOOD[0]}\nq3\t"多行\n文本"\n', encoding="utf-8")
+    label_file(predictor, source, tmp_path / "out.jsonl")
+    rows = read_rows(tmp_path / "out.jsonl")
+    assert [r["error_code"] for r in rows] == ["unparseable", None, None]
+    assert rows[2]["text"] == "多行\n文本"  # a well-quoted field may still span lines
 
 
 def test_a_header_only_file_writes_a_header_only_output(predictor, tmp_path):

@@ -33,7 +33,7 @@ def feedback_rows(n: int) -> list[list[str]]:
 
 def sink_for(source, output, store_path, keep_text=False) -> PredictionSink:
     plan = plan_label_job(source, output)
-    return plan_storing(plan, PredictionStore(store_path), keep_text, "created", ["渠道"], time_given=True)
+    return plan_storing(plan, lambda: PredictionStore(store_path), keep_text, "created", ["渠道"], time_given=True)
 
 
 def run(job: LabelJob, source, output, restart=False):
@@ -195,6 +195,7 @@ def test_storing_columns_are_checked_before_the_model_loads(tmp_path, extra, fra
     args = ["label", str(source), "-o", str(tmp_path / "o.csv"), "-m", str(tmp_path / "no-model")]
     one_line_error(runner.invoke(app, [*args, "--store", str(tmp_path / "labels.db"), *extra]), fragment)
     assert not (tmp_path / "o.csv").exists()
+    assert not (tmp_path / "labels.db").exists()
 
 
 @pytest.mark.parametrize(

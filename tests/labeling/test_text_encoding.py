@@ -40,6 +40,9 @@ def test_big5_utf16_and_unknown_codecs_are_refused_with_what_to_pass(tmp_path):
     big5 = "id,text\n" + "".join(f"{i},螢幕壞了要求換貨，客服一直沒人理我\n" for i in range(40))
     with pytest.raises(TableError, match=r"looks like big5.*--encoding big5"):
         table_encoding(write(tmp_path, big5.encode("big5")))
+    with pytest.raises(TableError, match=r"pass --encoding with its Python codec name") as refused:
+        table_encoding(write(tmp_path, bytes(range(128, 256)) * 4))  # no detector names these bytes
+    assert "--encoding unknown" not in str(refused.value)
     with pytest.raises(TableError, match="UTF-16"):
         table_encoding(write(tmp_path, ROWS.encode("utf-16")))
     with pytest.raises(TableError, match="unknown encoding 'klingon'"):

@@ -7,6 +7,12 @@ from tests.conftest import toy_records, write_jsonl
 from training.data import DataError, fingerprint, label_arrays, read_records, split_dataset, to_dataset
 
 
+def data_errors(path) -> str:
+    with pytest.raises(DataError) as info:
+        read_records(path)
+    return str(info.value)
+
+
 def test_all_problems_are_reported_with_file_and_line(tmp_path):
     path = tmp_path / "bad.jsonl"
     good = {"id": "a", "text": "好", "needs": ["surface"], "cause": "none"}
@@ -21,13 +27,29 @@ def test_all_problems_are_reported_with_file_and_line(tmp_path):
         ),
         encoding="utf-8",
     )
-    with pytest.raises(DataError) as info:
-        read_records(path)
-    message = str(info.value)
+    message = data_errors(path)
     assert "3 invalid record(s)" in message
     assert f"{path}:2: not valid JSON" in message
     assert f"{path}:3: cause" in message
     assert f"{path}:4: id 'a' already used at {path}:1" in message
+
+
+def test_undecodable_lines_and_unreadable_texts_are_reported_with_the_rest(tmp_path):
+    path = tmp_path / "mixed.jsonl"
+    good = {"id": "a", "text": "好", "needs": ["surface"], "cause": "none"}
+    lines = [
+        json.dumps(good).encode(),
+        json.dumps({**good, "id": "b", "text": "坏了"}, ensure_ascii=False).encode("gbk"),
+        json.dumps({**good, "id": "c", "text": "\x00\x00"}).encode(),
+        json.dumps({**good, "id": "d", "text": "好\ud800"}).encode(),
+        json.dumps({**good, "id": "e", "needs": "emotional|surface"}).encode(),
+    ]
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    message = data_errors(path)
+    assert "3 invalid record(s)" in message
+    assert f"{path}:2: not UTF-8 text" in message
+    assert f"{path}:3: text: Value error, text is blank" in message
+    assert f"{path}:4: text: Input should be a valid string, unable to parse raw data as a unicode string" in message
 
 
 def test_directory_reads_every_jsonl_file(tmp_path):
