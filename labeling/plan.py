@@ -122,12 +122,18 @@ def check_input(
     source: Path, text_column: str = "text", id_column: str = "id", encoding: str = AUTO
 ) -> tuple[Encoding | None, list[str]]:
     """How ``source`` is decoded (None for XLSX and Parquet) and its columns, once it is known
-    to be readable and to hold the text and id columns."""
+    to be readable and to hold the text column and the id column (``id_column`` "": none, the
+    ``row`` number tells rows apart)."""
     text_encoding = table_encoding(source, encoding)
     available = require_columns(source, {}, text_encoding)
     if not any(name.strip() for name in available):
         raise TableError(f"{source}: no header and no rows (an empty file, or no line is a JSON object)")
-    check_columns(source, available, {"text": text_column, "id": id_column})
+    check_columns(source, available, {"text": text_column})
+    if id_column and id_column not in available:
+        raise TableError(
+            f"{source}: no id column {id_column!r} (columns: {', '.join(available)}); name it with --id-column, "
+            "or pass --id-column '' to tell rows apart by their row number alone"
+        )
     return text_encoding, available
 
 

@@ -76,7 +76,7 @@ def label_rows(chunk: list[NumberedRow], spec: RowSpec, label: BatchLabeler) -> 
     texts: list[str] = []
     pending: list[dict[str, Any]] = []
     for row_no, row in chunk:
-        raw_id = row.get(spec.id_column)
+        raw_id = row.get(spec.id_column) if spec.id_column else None
         record: dict[str, Any] = {"row": row_no, "id": None if raw_id is None else writable(str(raw_id))}
         record |= {out_name: writable(row.get(name)) for name, out_name in spec.kept.items()}
         record["model_version"] = spec.model_version

@@ -224,7 +224,7 @@ def _csv_rows(lines: TextLines, delimiter: str) -> Iterator[dict[str, Any]]:
                 PROBLEM: RowProblem(
                     "unparseable",
                     f"not valid CSV ({exc}) in a quoted field opened on this row's first line, which ran on over "
-                    f"{spanned} lines; the {spanned - 1} lines after it are read again as rows of their own "
+                    f"{spanned} lines; the next {spanned - 1} line(s) are read again as rows of their own "
                     "(check them if this row's text was meant to span them)",
                 )
             }

@@ -39,7 +39,9 @@ def label(
         ),
     ],
     text_column: TextColumn = "text",
-    id_column: Annotated[str, typer.Option(help="column holding the row id")] = "id",
+    id_column: Annotated[
+        str, typer.Option(help="column holding the row id ('': none, rows are told apart by number)")
+    ] = "id",
     columns: Annotated[
         str | None,
         typer.Option(help="input columns to keep in the output, comma-separated [default: all]; '' keeps none"),

@@ -34,6 +34,19 @@ def test_the_checks_run_before_the_model_loads(tmp_path):
     one_line_error(result, "no text column 'text'")
 
 
+def test_a_file_without_an_id_column_is_refused_saying_how_and_labeled_with_an_empty_id(toy_model, tmp_path):
+    source = write_csv(tmp_path / "in.csv", [[TEXTS[0], "app"], [TEXTS[1], "web"]], header=("text", "渠道"))
+    one_line_error(label(toy_model, source, tmp_path / "o.csv"), "pass --id-column '' to tell rows apart")
+    result = label(toy_model, source, tmp_path / "o.csv", "--id-column", "")
+    assert result.exit_code == 0, result.output
+    rows = read_csv(tmp_path / "o.csv")
+    assert [(r["row"], r["id"], r["渠道"], r["error_code"]) for r in rows] == [
+        ("1", "", "app", ""),
+        ("2", "", "web", ""),
+    ]
+    assert all(r["cause"] for r in rows)
+
+
 def test_an_output_folder_that_cannot_be_made_is_one_line(toy_model, tmp_path):
     source = write_csv(tmp_path / "in.csv", [["1", TEXTS[0]]])
     (tmp_path / "taken").write_text("a file, not a folder", encoding="utf-8")

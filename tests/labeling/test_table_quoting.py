@@ -48,7 +48,7 @@ def test_a_multi_line_field_with_stray_text_says_which_lines_are_read_again(tmp_
     path = tmp_path / "in.csv"
     path.write_text('id,text\n1,"第一行\n第二行,很好"，谢谢\n2,好\n', encoding="utf-8")
     rows = list(iter_rows(path))
-    assert "the 1 lines after it are read again" in rows[0][PROBLEM].message
+    assert "the next 1 line(s) are read again" in rows[0][PROBLEM].message
     assert [r.get("text") for r in rows[1:]] == ['很好"，谢谢', "好"]
 
 
