@@ -23,7 +23,7 @@ from classifier.lexical import TfidfBaseline, mix_probabilities
 from classifier.model_dir import resolve_model_dir
 from classifier.modeling import NeedlensConfig, NeedlensModel
 from classifier.runtime import LogitsRunner, TorchRunner, make_runner
-from classifier.segments import split_segments
+from classifier.segments import split_long_span, split_segments
 from classifier.settings import Settings
 
 
@@ -281,25 +281,59 @@ class Predictor:
         )
 
     def _evidence(self, texts: Sequence[str], scores: DocumentScores) -> list[dict[str, list[Span]]]:
-        """Top spans for each predicted need and the predicted cause, from every unit of the text."""
-        unit_texts = [t[s:e] for t, spans in zip(texts, scores.units, strict=True) for s, e in spans]
-        base = np.concatenate([scores.unit_need_probs, scores.unit_cause_probs], axis=1)
-        drops = occlusion_drops(unit_texts, base, self._all_probabilities)
-        k = self.settings.evidence_spans
-        out = []
+        """Top spans for each predicted need and the predicted cause, from every unit of the text.
+
+        A unit over ``segment_over_chars`` (one sentence without an end mark) is explained piece
+        by piece (``split_long_span``): one word removed from thousands of characters moves the
+        pooled vector by almost nothing, while every one-word-removed variant repeats the whole
+        unit, so the cost would grow with the square of its length (`bench.explain_long`)."""
+        limit = self.settings.segment_over_chars
+        pieces: list[tuple[int, int, int | None]] = []  # start, end, the unit's row when the piece is the unit
+        piece_texts: list[str] = []
+        by_text: list[list[int]] = []
+        for i, text in enumerate(texts):
+            first = len(pieces)
+            for (start, end), row in zip(scores.units[i], scores.unit_rows[i], strict=True):
+                cut = (
+                    [(start, end, row)]
+                    if end - start <= limit
+                    else [(start + a, start + b, None) for a, b in split_long_span(text[start:end], limit)]
+                )
+                pieces.extend(cut)
+                piece_texts.extend(text[a:b] for a, b, _ in cut)
+            by_text.append(list(range(first, len(pieces))))
+        unit_base = np.concatenate([scores.unit_need_probs, scores.unit_cause_probs], axis=1)
+        parts = [k for k, (_, _, row) in enumerate(pieces) if row is None]
+        part_base = self._all_probabilities([piece_texts[k] for k in parts]) if parts else unit_base[:0]
+        base = np.empty((len(pieces), unit_base.shape[1]))
+        for k, (_, _, row) in enumerate(pieces):
+            if row is not None:
+                base[k] = unit_base[row]
+        base[parts] = part_base
+        drops = occlusion_drops(piece_texts, base, self._all_probabilities)
+        k_spans = self.settings.evidence_spans
+        out: list[dict[str, list[Span]]] = [{} for _ in texts]
         for i in range(len(texts)):
             columns = {str(NEEDS[j]): j for j in np.flatnonzero(scores.needs[i])}
             columns[str(CAUSES[scores.cause[i]])] = len(NEEDS) + int(scores.cause[i])
-            found: dict[str, list[Span]] = {}
             for label, column in columns.items():
                 candidates = [
                     span
-                    for (start, _), row in zip(scores.units[i], scores.unit_rows[i], strict=True)
-                    for span in top_spans(unit_texts[row], drops[row][0], drops[row][1][:, column], k, shift=start)
+                    for k in by_text[i]
+                    if pieces[k][2] is not None or self._piece_says(base[k], column)
+                    for span in top_spans(
+                        piece_texts[k], drops[k][0], drops[k][1][:, column], k_spans, shift=pieces[k][0]
+                    )
                 ]
-                found[label] = sorted(candidates, key=lambda span: -span.score)[:k]
-            out.append(found)
+                out[i][label] = sorted(candidates, key=lambda span: -span.score)[:k_spans]
         return out
+
+    def _piece_says(self, probabilities: np.ndarray, column: int) -> bool:
+        """Whether a piece of a long unit says the label itself: a piece that does not can only
+        offer words whose removal nudges a probability that was low anyway."""
+        if column < len(NEEDS):
+            return bool(probabilities[column] >= self.config.need_thresholds[column])
+        return int(probabilities[len(NEEDS) :].argmax()) == column - len(NEEDS)
 
 
 def _by_label(labels: Sequence[str], values: np.ndarray) -> dict[str, float]:

@@ -29,3 +29,20 @@ def split_segments(text: str, min_chars: int) -> list[tuple[int, int]]:
         else:
             merged.append((start, end))
     return merged or [(0, len(text))]
+
+
+_SOFT_BREAK = re.compile(r"[，,、：:\s]")
+
+
+def split_long_span(text: str, limit: int) -> list[tuple[int, int]]:
+    """Pieces ``(start, end)`` of at most ``limit`` characters covering ``text``, each cut after the
+    last comma, colon or space of its window when one lies in the window's second half (a clause
+    kept whole), else at ``limit``."""
+    pieces, start = [], 0
+    while len(text) - start > limit:
+        window = text[start : start + limit]
+        breaks = [m.end() for m in _SOFT_BREAK.finditer(window) if m.end() > limit // 2]
+        end = start + (breaks[-1] if breaks else limit)
+        pieces.append((start, end))
+        start = end
+    return [*pieces, (start, len(text))] if start < len(text) else pieces

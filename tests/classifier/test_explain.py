@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 
 from classifier.evidence import word_spans
 from classifier.inference import Predictor, pick_cause_unit
-from classifier.segments import split_segments
+from classifier.segments import split_long_span, split_segments
 from classifier.settings import Settings
 from labeling.job import LabelJob
 from labeling.plan import plan_label_job
@@ -31,6 +31,26 @@ def test_segments_keep_offsets_and_merge_fragments():
         "希望尽快修好；谢谢",
     ]  # "但是！" is too short alone
     assert split_segments("没有标点的一句话", 8) == [(0, 8)]
+
+
+def test_long_spans_are_cut_after_a_late_comma_else_at_the_limit():
+    text = "甲" * 7 + "，" + "乙" * 5 + "丙" * 12
+    pieces = split_long_span(text, limit=10)
+    assert pieces == [(0, 8), (8, 18), (18, 25)]  # after the comma (past half the window), then hard cuts
+    assert "".join(text[a:b] for a, b in pieces) == text
+    assert split_long_span("短", 10) == [(0, 1)] and split_long_span("", 10) == []
+
+
+def test_a_long_unit_without_sentence_ends_is_explained_piece_by_piece(predictor):
+    filler = "今天天气不错我们出去走走看看风景，"
+    text = filler * 12 + SURFACE_SYS[0] + "，" + filler * 12  # one unit of ~450 characters, no sentence end
+    assert predictor.predict([text])[0].segments is None  # classified whole: the pieces are for evidence only
+    prediction = predictor.predict([text], explain=True)[0]
+    spans = [span for found in prediction.evidence.values() for span in found]
+    assert spans and all(text[span.start : span.end] == span.text and span.score > 0 for span in spans)
+    middle = text.index(SURFACE_SYS[0])  # the piece in the middle is found, past the first 300 characters
+    assert "surface" in prediction.needs
+    assert all(middle <= span.start < middle + len(SURFACE_SYS[0]) for span in prediction.evidence["surface"])
 
 
 def test_word_spans_skip_punctuation_and_map_back_to_the_text():
