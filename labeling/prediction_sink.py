@@ -108,7 +108,7 @@ def plan_storing(
     time_given: bool,
 ) -> PredictionSink:
     """Check the storing options against the input (before the model loads), then open the
-    store (which checks it too): storing options refused create no database file.
+    store (which checks it too): a run refused here creates no database file.
 
     ``by`` columns must exist; the time column must too when ``time_given`` (a flag), while a
     default one missing from the input only costs a note (its rows carry no time)."""

@@ -45,7 +45,7 @@ def read_records(paths: Path | Sequence[Path], max_errors: int = 20) -> list[Lab
     errors: list[str] = []
     seen_ids: dict[str, str] = {}
     for file in [file for path in paths for file in data_files(path)]:
-        with file.open(encoding="utf-8", errors="surrogateescape") as handle:
+        with file.open(encoding="utf-8-sig", errors="surrogateescape") as handle:  # Notepad's BOM
             for line_no, line in enumerate(handle, start=1):
                 if not line.strip():
                     continue

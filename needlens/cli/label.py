@@ -144,11 +144,14 @@ def label(
 
 
 def _prediction_sink(plan: LabelPlan, settings: Settings, time_given: bool) -> PredictionSink:
-    """`--store`: the store opened and the storing columns checked, before the model loads."""
+    """`--store`: the storing columns checked, the model found, then the store opened, all before
+    the model loads: a refused run leaves no new store behind."""
+    from classifier.model_dir import resolve_model_dir
     from label_loop.predictions import PredictionStore
     from labeling.prediction_sink import plan_storing
 
     def open_store() -> PredictionStore:
+        resolve_model_dir(settings.model_dir)  # a missing model is refused before the store file exists
         return PredictionStore(settings.label_store, settings.prediction_retention_days)
 
     monitor = settings.monitor

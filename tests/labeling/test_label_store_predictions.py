@@ -198,6 +198,13 @@ def test_storing_columns_are_checked_before_the_model_loads(tmp_path, extra, fra
     assert not (tmp_path / "labels.db").exists()
 
 
+def test_a_missing_model_leaves_no_new_store_behind(tmp_path):
+    source = write_csv(tmp_path / "in.csv", feedback_rows(1), header=("id", "text", "time", "channel"))
+    args = ["label", str(source), "-o", str(tmp_path / "o.csv"), "-m", str(tmp_path / "no-model")]
+    one_line_error(runner.invoke(app, [*args, "--store", str(tmp_path / "labels.db")]), "not a needlens model")
+    assert not (tmp_path / "labels.db").exists()
+
+
 @pytest.mark.parametrize(
     ("extra", "fragment"),
     [

@@ -52,6 +52,13 @@ def test_undecodable_lines_and_unreadable_texts_are_reported_with_the_rest(tmp_p
     assert f"{path}:4: text: Input should be a valid string, unable to parse raw data as a unicode string" in message
 
 
+def test_a_utf8_bom_is_read_past_as_notepad_writes_it(tmp_path):
+    path = tmp_path / "notepad.jsonl"
+    record = {"id": "a", "text": "好", "needs": ["surface"], "cause": "none"}
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(record).encode() + b"\n")
+    assert [r.id for r in read_records(path)] == ["a"]
+
+
 def test_directory_reads_every_jsonl_file(tmp_path):
     records = toy_records(5)
     write_jsonl(tmp_path / "a.jsonl", records[:7])
