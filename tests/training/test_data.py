@@ -6,56 +6,58 @@ import pytest
 from tests.conftest import toy_records, write_jsonl
 from training.data import DataError, fingerprint, label_arrays, read_records, split_dataset, to_dataset
 
+GOOD = {"id": "a", "text": "好", "needs": ["surface"], "cause": "none"}
 
-def data_errors(path) -> str:
+
+def assert_reported(path, count: int, *fragments: str) -> None:
     with pytest.raises(DataError) as info:
         read_records(path)
-    return str(info.value)
+    message = str(info.value)
+    assert f"{count} invalid record(s)" in message
+    for fragment in fragments:
+        assert fragment in message
 
 
 def test_all_problems_are_reported_with_file_and_line(tmp_path):
     path = tmp_path / "bad.jsonl"
-    good = {"id": "a", "text": "好", "needs": ["surface"], "cause": "none"}
     path.write_text(
         "\n".join(
             [
-                json.dumps(good),
+                json.dumps(GOOD),
                 "{not json",
-                json.dumps({**good, "id": "b", "cause": "oops"}),
-                json.dumps({**good, "text": "另一条"}),
+                json.dumps({**GOOD, "id": "b", "cause": "oops"}),
+                json.dumps({**GOOD, "text": "另一条"}),
             ]
         ),
         encoding="utf-8",
     )
-    message = data_errors(path)
-    assert "3 invalid record(s)" in message
-    assert f"{path}:2: not valid JSON" in message
-    assert f"{path}:3: cause" in message
-    assert f"{path}:4: id 'a' already used at {path}:1" in message
+    assert_reported(
+        path, 3, f"{path}:2: not valid JSON", f"{path}:3: cause", f"{path}:4: id 'a' already used at {path}:1"
+    )
 
 
 def test_undecodable_lines_and_unreadable_texts_are_reported_with_the_rest(tmp_path):
     path = tmp_path / "mixed.jsonl"
-    good = {"id": "a", "text": "好", "needs": ["surface"], "cause": "none"}
     lines = [
-        json.dumps(good).encode(),
-        json.dumps({**good, "id": "b", "text": "坏了"}, ensure_ascii=False).encode("gbk"),
-        json.dumps({**good, "id": "c", "text": "\x00\x00"}).encode(),
-        json.dumps({**good, "id": "d", "text": "好\ud800"}).encode(),
-        json.dumps({**good, "id": "e", "needs": "emotional|surface"}).encode(),
+        json.dumps(GOOD).encode(),
+        json.dumps({**GOOD, "id": "b", "text": "坏了"}, ensure_ascii=False).encode("gbk"),
+        json.dumps({**GOOD, "id": "c", "text": "\x00\x00"}).encode(),
+        json.dumps({**GOOD, "id": "d", "text": "好\ud800"}).encode(),
+        json.dumps({**GOOD, "id": "e", "needs": "emotional|surface"}).encode(),
     ]
     path.write_bytes(b"\n".join(lines) + b"\n")
-    message = data_errors(path)
-    assert "3 invalid record(s)" in message
-    assert f"{path}:2: not UTF-8 text" in message
-    assert f"{path}:3: text: Value error, text is blank" in message
-    assert f"{path}:4: text: Input should be a valid string, unable to parse raw data as a unicode string" in message
+    assert_reported(
+        path,
+        3,
+        f"{path}:2: not UTF-8 text",
+        f"{path}:3: text: Value error, text is blank",
+        f"{path}:4: text: Input should be a valid string, unable to parse raw data as a unicode string",
+    )
 
 
 def test_a_utf8_bom_is_read_past_as_notepad_writes_it(tmp_path):
     path = tmp_path / "notepad.jsonl"
-    record = {"id": "a", "text": "好", "needs": ["surface"], "cause": "none"}
-    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(record).encode() + b"\n")
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(GOOD).encode() + b"\n")
     assert [r.id for r in read_records(path)] == ["a"]
 
 
