@@ -60,8 +60,8 @@ def keep_columns(
     taken = label_names | set(available)
     names: dict[str, str] = {}
     for column in chosen:
-        out = column
-        if column in label_names:
+        out = column or f"column_{available.index(column) + 1}"  # a JSONL key "" names no header cell
+        if column in label_names or out != column:
             while out in taken:
                 out = INPUT_PREFIX + out
             taken.add(out)

@@ -83,11 +83,12 @@ class LabelPlan:
 
 
 def renamed_columns_note(kept: KeptColumns) -> list[str]:
-    """What a user must be told when a kept input column had to give its name to a label column."""
+    """What a user must be told when a kept input column had to give its name to a label column,
+    or had none to give (a JSONL key "")."""
     if not kept.renamed:
         return []
-    pairs = ", ".join(f"{source} → {out}" for source, out in kept.renamed.items())
-    return [f"input columns renamed in the output, whose label columns use those names: {pairs}"]
+    pairs = ", ".join(f"{source or '(empty name)'} → {out}" for source, out in kept.renamed.items())
+    return [f"input columns renamed in the output (a name a label column uses, or an empty one): {pairs}"]
 
 
 def plan_label_job(

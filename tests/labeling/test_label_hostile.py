@@ -110,6 +110,14 @@ def test_extra_fields_and_extra_jsonl_keys_do_not_disturb_other_rows(predictor, 
     assert rows[0]["surprise"] is None
 
 
+def test_an_empty_jsonl_key_becomes_a_named_column(predictor, tmp_path):
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps({"id": 1, "text": GOOD[0], "": "空键"}, ensure_ascii=False) + "\n", encoding="utf-8")
+    label_file(predictor, source, tmp_path / "out.csv")
+    (row,) = read_rows(tmp_path / "out.csv")
+    assert row["column_3"] == "空键" and "" not in row
+
+
 def test_a_first_jsonl_object_without_text_is_one_error_row_not_a_refusal(predictor, tmp_path):
     source = tmp_path / "in.jsonl"
     lines = [{"id": "g1"}, {"id": "f1", "text": GOOD[0]}, {"id": "f2", "text": GOOD[1], "渠道": "app"}]
