@@ -57,6 +57,8 @@ class LabelPlan:
     """How the input's text is decoded (None for XLSX and Parquet)."""
     kept: KeptColumns
     total_rows: int
+    input_columns: tuple[str, ...]
+    """Every column of the input, as checked (for JSONL read with a pass over the file, so kept)."""
 
     @property
     def output_columns(self) -> dict[str, ColumnType]:
@@ -116,7 +118,7 @@ def plan_label_job(
         raise TableError(
             f"{output}: {total} rows do not fit in an Excel sheet ({XLSX_MAX_ROWS - 1} at most); write .csv or .parquet"
         )
-    return LabelPlan(source, output, text_column, id_column, text_encoding, kept, total)
+    return LabelPlan(source, output, text_column, id_column, text_encoding, kept, total, tuple(available))
 
 
 def check_input(
@@ -130,11 +132,12 @@ def check_input(
     if not any(name.strip() for name in available):
         raise TableError(f"{source}: no header and no rows (an empty file, or no line is a JSON object)")
     check_columns(source, available, {"text": text_column})
-    if id_column and id_column not in available:
+    try:
+        check_columns(source, available, {"id": id_column} if id_column else {})
+    except TableError as exc:
         raise TableError(
-            f"{source}: no id column {id_column!r} (columns: {', '.join(available)}); name it with --id-column, "
-            "or pass --id-column '' to tell rows apart by their row number alone"
-        )
+            f"{exc}; name it with --id-column, or pass --id-column '' to tell rows apart by their row number alone"
+        ) from None
     return text_encoding, available
 
 

@@ -24,7 +24,7 @@ from labeling.passthrough import writable
 from labeling.plan import LabelPlan
 from labeling.resilient import LabelingStopped
 from labeling.rows import NumberedRow
-from labeling.tables import TableError, require_columns
+from labeling.tables import TableError
 
 LABELS = tuple(str(label) for label in (*NEEDS, *CAUSES))
 PREDICTION_FIELDS = (
@@ -112,7 +112,7 @@ def plan_storing(
 
     ``by`` columns must exist; the time column must too when ``time_given`` (a flag), while a
     default one missing from the input only costs a note (its rows carry no time)."""
-    available = require_columns(plan.source, {}, plan.encoding)
+    available = plan.input_columns
     missing = [column for column in by if column not in available]
     if missing:
         raise TableError(f"--by: no column {', '.join(map(repr, missing))} in {plan.source.name}")
