@@ -110,10 +110,23 @@ class NeedlensModel(nn.Module):
 
     @classmethod
     def from_pretrained(cls, model_dir: Path) -> NeedlensModel:
+        """Whatever fails while reading the directory (broken JSON, truncated weights, a weight of
+        another shape) is a ModelLoadError naming the directory: one line from the CLI and the
+        service, not a traceback from deep inside transformers or safetensors."""
         if not (model_dir / "config.json").is_file() or not (model_dir / WEIGHTS_FILE).is_file():
             raise ModelLoadError(
                 f"{model_dir} is not a needlens model directory (config.json or {WEIGHTS_FILE} missing)"
             )
+        try:
+            return cls._read(model_dir)
+        except ModelLoadError:
+            raise
+        except Exception as exc:
+            reason = (str(exc).strip().splitlines() or [""])[0][:300]
+            raise ModelLoadError(f"{model_dir} is not a usable needlens model: {type(exc).__name__}: {reason}") from exc
+
+    @classmethod
+    def _read(cls, model_dir: Path) -> NeedlensModel:
         config = NeedlensConfig.from_pretrained(model_dir)
         if config.schema_version not in COMPATIBLE_SCHEMA_VERSIONS:
             raise ModelLoadError(

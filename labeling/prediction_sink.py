@@ -15,6 +15,7 @@ import json
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from classifier.labels import CAUSES, NEEDS
@@ -101,14 +102,14 @@ class PredictionSink:
 
 def plan_storing(
     plan: LabelPlan,
-    open_store: Callable[[], PredictionStore],
     keep_text: bool,
     time_column: str,
     by: Sequence[str],
     time_given: bool,
-) -> PredictionSink:
-    """Check the storing options against the input (before the model loads), then open the
-    store (which checks it too): a run refused here creates no database file.
+) -> Callable[[PredictionStore], PredictionSink]:
+    """Check the storing options against the input, before the model loads; what it returns makes
+    the sink once the store is open, which the caller does after the model has loaded: a run
+    refused for its options or its model creates no database file.
 
     ``by`` columns must exist; the time column must too when ``time_given`` (a flag), while a
     default one missing from the input only costs a note (its rows carry no time)."""
@@ -128,8 +129,8 @@ def plan_storing(
             f"no {time_column!r} column in {plan.source.name}: stored predictions carry no time, and monitoring "
             "counts them when they were stored (--time-column names another)",
         )
-    return PredictionSink(
-        store=open_store(),
+    return partial(
+        PredictionSink,
         source=label_source(plan.source.name),
         text_column=plan.text_column,
         time_column=chosen,

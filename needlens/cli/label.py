@@ -11,6 +11,8 @@ from classifier.settings import Settings
 from needlens.cli.common import ModelOption, TextColumn, console, err_console, load_settings, user_errors
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from labeling.plan import LabelPlan
     from labeling.prediction_sink import PredictionSink
     from labeling.ray_plan import RayPlan
@@ -143,19 +145,15 @@ def label(
     run_label_job(plan, settings, progress, explain, restart, sink)
 
 
-def _prediction_sink(plan: LabelPlan, settings: Settings, time_given: bool) -> PredictionSink:
-    """`--store`: the storing columns checked, the model found, then the store opened, all before
-    the model loads: a refused run leaves no new store behind."""
-    from classifier.model_dir import resolve_model_dir
+def _prediction_sink(plan: LabelPlan, settings: Settings, time_given: bool) -> Callable[[], PredictionSink]:
+    """`--store`: the storing columns checked now, before the model loads; the store opened by
+    `run_label_job` once the model has loaded, so a refused run leaves no new store behind."""
     from label_loop.predictions import PredictionStore
     from labeling.prediction_sink import plan_storing
 
-    def open_store() -> PredictionStore:
-        resolve_model_dir(settings.model_dir)  # a missing model is refused before the store file exists
-        return PredictionStore(settings.label_store, settings.prediction_retention_days)
-
     monitor = settings.monitor
-    return plan_storing(plan, open_store, settings.prediction_store_text, monitor.time_column, monitor.by, time_given)
+    make_sink = plan_storing(plan, settings.prediction_store_text, monitor.time_column, monitor.by, time_given)
+    return lambda: make_sink(PredictionStore(settings.label_store, settings.prediction_retention_days))
 
 
 def _require_ray() -> None:
@@ -200,15 +198,17 @@ def run_label_job(
     progress: bool,
     explain: bool = False,
     restart: bool = False,
-    sink: PredictionSink | None = None,
+    open_sink: Callable[[], PredictionSink] | None = None,
 ) -> None:
-    """Run a checked label job: the model loads only after every check on the files has passed."""
+    """Run a checked label job: the model loads only after every check on the files has passed,
+    and the prediction store (``open_sink``, `--store`) opens only once the model has loaded."""
     from classifier.inference import Predictor
     from labeling.job import LabelJob
     from labeling.resilient import LabelingStopped
     from needlens.summary import print_label_summary
 
     predictor = Predictor.load(settings.model_dir, settings)
+    sink = open_sink() if open_sink is not None else None
     pool = None
     if settings.label_workers > 1:
         from labeling.workers import WorkerPool

@@ -1,12 +1,17 @@
 """The default model is found from any folder: the current one first, then NEEDLENS_HOME."""
 
+import shutil
 from pathlib import Path
 
 import pytest
+import torch
+from safetensors.torch import save_file
 from typer.testing import CliRunner
 
 from classifier.errors import ModelLoadError
+from classifier.inference import Predictor
 from classifier.model_dir import find_model, resolve_model_dir
+from classifier.modeling import WEIGHTS_FILE
 from classifier.settings import Settings, default_home
 from needlens.cli import app
 from tests.needlens.test_cli import one_line_error
@@ -62,3 +67,30 @@ def test_the_home_defaults_to_the_checkout_when_it_holds_models(monkeypatch):
     assert default_home() == expected == Settings().home
     monkeypatch.setenv("NEEDLENS_HOME", "/srv/needlens")
     assert Settings().home == Path("/srv/needlens")
+
+
+def _broken_config(model_dir: Path) -> None:
+    (model_dir / "config.json").write_text("{not json", encoding="utf-8")
+
+
+def _truncated_weights(model_dir: Path) -> None:
+    weights = model_dir / WEIGHTS_FILE
+    weights.write_bytes(weights.read_bytes()[:1000])
+
+
+def _weights_of_another_model(model_dir: Path) -> None:
+    save_file({"head.weight": torch.zeros(2, 2)}, str(model_dir / WEIGHTS_FILE))
+
+
+@pytest.mark.parametrize("damage", [_broken_config, _truncated_weights, _weights_of_another_model])
+def test_a_damaged_model_directory_is_one_line_naming_it_not_a_traceback(toy_model, tmp_path, damage):
+    model_dir = tmp_path / "damaged"
+    shutil.copytree(toy_model[0], model_dir)
+    damage(model_dir)
+    with pytest.raises(ModelLoadError, match=f"{model_dir} is not a usable needlens model: "):
+        Predictor.load(model_dir)
+    (tmp_path / "in.csv").write_text("id,text\n1,屏幕坏了要求换货\n", encoding="utf-8")
+    result = runner.invoke(
+        app, ["label", str(tmp_path / "in.csv"), "-o", str(tmp_path / "o.csv"), "-m", str(model_dir)]
+    )
+    one_line_error(result, "is not a usable needlens model")

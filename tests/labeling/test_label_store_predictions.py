@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 from typer.testing import CliRunner
@@ -33,7 +34,7 @@ def feedback_rows(n: int) -> list[list[str]]:
 
 def sink_for(source, output, store_path, keep_text=False) -> PredictionSink:
     plan = plan_label_job(source, output)
-    return plan_storing(plan, lambda: PredictionStore(store_path), keep_text, "created", ["渠道"], time_given=True)
+    return plan_storing(plan, keep_text, "created", ["渠道"], time_given=True)(PredictionStore(store_path))
 
 
 def run(job: LabelJob, source, output, restart=False):
@@ -203,6 +204,18 @@ def test_a_missing_model_leaves_no_new_store_behind(tmp_path):
     args = ["label", str(source), "-o", str(tmp_path / "o.csv"), "-m", str(tmp_path / "no-model")]
     one_line_error(runner.invoke(app, [*args, "--store", str(tmp_path / "labels.db")]), "not a needlens model")
     assert not (tmp_path / "labels.db").exists()
+
+
+def test_a_model_that_fails_to_load_leaves_no_new_store_behind(toy_model, tmp_path):
+    broken = tmp_path / "broken-model"
+    shutil.copytree(toy_model[0], broken)
+    (broken / "config.json").write_text("{not json", encoding="utf-8")
+    source = write_csv(tmp_path / "in.csv", feedback_rows(1), header=("id", "text", "time", "channel"))
+    args = ["label", str(source), "-o", str(tmp_path / "o.csv"), "-m", str(broken)]
+    result = runner.invoke(app, [*args, "--store", str(tmp_path / "labels.db")])
+    assert result.exit_code == 2, result.output
+    assert not (tmp_path / "labels.db").exists()
+    assert not (tmp_path / "o.csv").exists()
 
 
 @pytest.mark.parametrize(
