@@ -15,9 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from classifier.labels import LONE_SURROGATE
-from labeling.tables import ColumnType, TableError
+from labeling.tables import ColumnType, TableError, column_names
 
 INPUT_PREFIX = "input_"
+MAX_KEPT_COLUMNS = 1_000
+"""Beyond this many input columns a job must pick them (``--columns``): a JSONL file whose every line
+brings a new key would otherwise write an output of rows × keys cells, almost all of them empty."""
 
 
 def column_list(spec: str | None) -> list[str] | None:
@@ -53,10 +56,15 @@ def keep_columns(
         if unknown:
             raise TableError(
                 f"--columns: no column {', '.join(map(repr, unknown))} in the input "
-                f"(columns: {', '.join(available) or 'none'})"
+                f"(columns: {column_names(available)})"
             )
     label_names, skipped = set(reserved), set(skip)
     chosen = [c for c in dict.fromkeys(available if wanted is None else wanted) if c not in skipped]
+    if len(chosen) > MAX_KEPT_COLUMNS:
+        raise TableError(
+            f"the input has {len(chosen):,} columns to keep, more than {MAX_KEPT_COLUMNS:,}: name the ones "
+            "to keep with --columns a,b (or --columns '' for none)"
+        )
     taken = label_names | set(available)
     names: dict[str, str] = {}
     for column in chosen:

@@ -142,8 +142,17 @@ def check_columns(path: Path, columns: list[str], wanted: dict[str, str]) -> lis
     """``columns`` (already read from ``path``), once each wanted one is among them."""
     for role, name in wanted.items():
         if name not in columns:
-            raise TableError(f"{path}: no {role} column {name!r} (columns: {', '.join(columns) or 'none'})")
+            raise TableError(f"{path}: no {role} column {name!r} (columns: {column_names(columns)})")
     return columns
+
+
+def column_names(columns: list[str], shown: int = 20) -> str:
+    """Columns listed for an error message: the first ``shown`` and how many more, since a JSONL
+    file whose lines each bring a new key can have a million of them."""
+    if not columns:
+        return "none"
+    more = f", … and {len(columns) - shown:,} more" if len(columns) > shown else ""
+    return ", ".join(columns[:shown]) + more
 
 
 def _open_xlsx(path: Path):  # type: ignore[no-untyped-def]

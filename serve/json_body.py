@@ -28,6 +28,13 @@ def _is_json(content_type: str | None) -> bool:
 
 
 class StrictJSONRequest(Request):
+    async def body(self) -> bytes:
+        """An empty body is malformed JSON too (FastAPI would report the body's fields as missing)."""
+        body = await super().body()
+        if not body:
+            raise json.JSONDecodeError("the body is empty; send a JSON object", "", 0)
+        return body
+
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
             body = await self.body()

@@ -185,3 +185,22 @@ def test_ray_engine_options_are_refused_with_the_local_engine(toy_model, tmp_pat
     result = label(toy_model, source, tmp_path / "out.csv", "--actors", "4")
     assert result.exit_code == 2 and "only with --engine ray" in result.output
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_a_jsonl_file_whose_lines_each_bring_a_key_must_pick_its_columns(toy_model, tmp_path):
+    # 1,500 rows × 1,500 mostly empty columns would be 2.25 million cells of output
+    lines = [json.dumps({"id": str(i), "text": TEXTS[i % 4], f"字段{i}": i}, ensure_ascii=False) for i in range(1500)]
+    source = tmp_path / "keys.jsonl"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    refused = label(toy_model, source, tmp_path / "out.csv")
+    one_line_error(
+        refused, "the input has 1,501 columns to keep, more than 1,000: name the ones to keep with --columns"
+    )
+    assert not (tmp_path / "out.csv").exists()
+    wrong = label(toy_model, source, tmp_path / "out.csv", "--text-column", "内容")
+    one_line_error(wrong, "no text column '内容' (columns: id, text, 字段0, 字段1")
+    assert "… and 1,482 more)" in wrong.output
+    picked = label(toy_model, source, tmp_path / "out.csv", "--columns", "字段7")
+    assert picked.exit_code == 0, picked.output
+    rows = read_csv(tmp_path / "out.csv")
+    assert len(rows) == 1500 and "字段7" in rows[0] and "字段8" not in rows[0]

@@ -144,6 +144,7 @@ def test_a_body_that_is_not_json_gets_415(client):
         (b'{"texts": ["\xff"]}', 12, "not UTF-8 (byte 0xff)"),
         (b'{"texts": ["' + "好".encode("gbk") + b'"]}', 12, "not UTF-8"),
         (b"\xef\xbb\xbf{}", 0, "BOM"),
+        (b"", 0, "the body is empty"),
     ],
 )
 def test_malformed_json_and_bytes_that_are_not_utf8_are_one_fault_400_with_the_position(client, body, position, reason):
