@@ -264,7 +264,11 @@ class Settings(HttpSettings, BaseSettings):
         le=1.0,
         description="refuse a candidate surely worse than this in macro-F1 (bootstrap upper end; see lifecycle/gate.py)",
     )
-    bootstrap_samples: int = Field(1000, ge=0, description="resamples for the confidence interval of a metric delta")
+    bootstrap_samples: int = Field(
+        1000,
+        ge=0,
+        description="resamples for the confidence intervals of `evaluate` and of the promotion gate's deltas",
+    )
     arrival: ArrivalSettings = ArrivalSettings()
 
     label_store: Path = Field(Path("labels.db"), description="the SQLite label store (feedback, imports, retraining)")

@@ -26,9 +26,43 @@ def _fmt(value: Any) -> str:
     return "–" if value is None else f"{value:.3f}"
 
 
-def summary_rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:
+def _interval(bounds: list[float] | None, signed: bool = False) -> str:
+    if bounds is None:
+        return "–"
+    low, high = (f"{v:+.3f}" if signed else f"{v:.3f}" for v in bounds)
+    return f"[{low}, {high}]"
+
+
+def _lead(report: dict[str, Any], name: str, model: float | None, baseline: float | None) -> str:
+    """The model's lead over the baseline on one F1, and its interval: the difference the data shows."""
+    bounds = report["intervals"].get("model_minus_baseline", {}).get(name)
+    if bounds is None or model is None or baseline is None:
+        return "–"
+    return f"{model - baseline:+.3f} {_interval(bounds, signed=True)}"
+
+
+def summary_header(report: dict[str, Any]) -> list[str]:
+    extra = ["model, 95% CI", "model − baseline, 95% CI"] if "intervals" in report else []
+    return ["figure", "fine-tuned model", "TF-IDF + LR baseline", *extra]
+
+
+def summary_rows(report: dict[str, Any]) -> list[tuple[str, ...]]:
     baseline = report.get("baseline") or {}
-    return [(name, _fmt(report["model"].get(key)), _fmt(baseline.get(key))) for name, key in _SUMMARY]
+    rows = []
+    for name, key in _SUMMARY:
+        row: tuple[str, ...] = (name, _fmt(report["model"].get(key)), _fmt(baseline.get(key)))
+        if "intervals" in report:
+            row += (
+                _interval(report["intervals"]["model"].get(key)),
+                _lead(report, key, report["model"].get(key), baseline.get(key)),
+            )
+        rows.append(row)
+    return rows
+
+
+def label_header(report: dict[str, Any]) -> list[str]:
+    extra = ["F1, 95% CI", "model − baseline, 95% CI"] if "intervals" in report else []
+    return ["label", "precision", "recall", "F1", "baseline F1", *extra, "support"]
 
 
 def label_rows(report: dict[str, Any]) -> list[tuple[str, ...]]:
@@ -38,17 +72,25 @@ def label_rows(report: dict[str, Any]) -> list[tuple[str, ...]]:
         for label in labels:
             m = report["model"][group][label]
             b = baseline.get(group, {}).get(label, {})
-            rows.append(
-                (
-                    f"{label} {CHINESE_NAMES[label]}",
-                    _fmt(m["precision"]),
-                    _fmt(m["recall"]),
-                    _fmt(m["f1"]),
-                    _fmt(b.get("f1")),
-                    str(m["support"]),
-                )
-            )
+            extra: tuple[str, ...] = ()
+            if "intervals" in report:
+                extra = (_interval(report["intervals"]["model"].get(label)), _lead(report, label, m["f1"], b.get("f1")))
+            row = (f"{label} {CHINESE_NAMES[label]}", _fmt(m["precision"]), _fmt(m["recall"]), _fmt(m["f1"]))
+            rows.append((*row, _fmt(b.get("f1")), *extra, str(m["support"])))
     return rows
+
+
+def _interval_lines(report: dict[str, Any]) -> list[str]:
+    intervals = report.get("intervals")
+    if not intervals:
+        return []
+    return [
+        "",
+        "CI: a percentile bootstrap interval over the texts "
+        f"({intervals['samples']:,} resamples; `NEEDLENS_BOOTSTRAP_SAMPLES`). The model − baseline interval "
+        "scores both on the same resamples; where it includes 0 these texts cannot tell the two apart. "
+        "They measure the sample of texts, not what another training run would score.",
+    ]
 
 
 def _soft_label_lines(data: dict[str, Any]) -> list[str]:
@@ -64,6 +106,14 @@ def _soft_label_lines(data: dict[str, Any]) -> list[str]:
     return []
 
 
+def _markdown_table(header: list[str], rows: list[tuple[str, ...]]) -> list[str]:
+    return [
+        "| " + " | ".join(header) + " |",
+        "|---|" + "---:|" * (len(header) - 1),
+        *("| " + " | ".join(row) + " |" for row in rows),
+    ]
+
+
 def to_markdown(report: dict[str, Any]) -> str:
     data = report["data"]
     lines = [
@@ -73,13 +123,10 @@ def to_markdown(report: dict[str, Any]) -> str:
         f"{data.get('note', '')}",
         *_soft_label_lines(data),
         "",
-        "| figure | fine-tuned model | TF-IDF + LR baseline |",
-        "|---|---:|---:|",
-        *(f"| {a} | {b} | {c} |" for a, b, c in summary_rows(report)),
+        *_markdown_table(summary_header(report), summary_rows(report)),
         "",
-        "| label | precision | recall | F1 | baseline F1 | support |",
-        "|---|---:|---:|---:|---:|---:|",
-        *("| " + " | ".join(row) + " |" for row in label_rows(report)),
+        *_markdown_table(label_header(report), label_rows(report)),
+        *_interval_lines(report),
         "",
         "Cause confusion (rows: true, columns: predicted):",
         "",
@@ -129,13 +176,13 @@ def write_report(report: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
 def print_report(report: dict[str, Any], console: Console | None = None) -> None:
     console = console or Console()
     summary = Table(title=f"{report['model_version']} on {report['data'].get('path')} (n={report['model']['n']})")
-    for column in ("figure", "fine-tuned", "TF-IDF baseline"):
-        summary.add_column(column, justify="right" if column != "figure" else "left")
+    for i, column in enumerate(summary_header(report)):
+        summary.add_column(column, justify="right" if i else "left")
     for row in summary_rows(report):
         summary.add_row(*row)
     per_label = Table()
-    for column in ("label", "precision", "recall", "F1", "baseline F1", "support"):
-        per_label.add_column(column, justify="right" if column != "label" else "left")
+    for i, column in enumerate(label_header(report)):
+        per_label.add_column(column, justify="right" if i else "left")
     for row in label_rows(report):
         per_label.add_row(*row)
     console.print(summary)

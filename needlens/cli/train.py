@@ -107,7 +107,7 @@ def evaluate(
         "left_out_soft_labeled": len(given) - len(records) if learned.complete else None,
         "soft_label_notes": notes,
     }
-    report = evaluation_report(predictor, predictor.model_dir, to_dataset(records), facts)
+    report = evaluation_report(predictor, predictor.model_dir, to_dataset(records), facts, settings.bootstrap_samples)
     out_dir = out or Path("reports") / predictor.model_dir.name / data.stem
     json_path, md_path = write_report(report, out_dir)
     print_report(report, console)

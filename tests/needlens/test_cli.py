@@ -67,7 +67,21 @@ def test_label_then_evaluate(toy_model, toy_data, tmp_path):
     report = json.loads((tmp_path / "rep" / "report.json").read_text(encoding="utf-8"))
     assert report["model"]["n"] == 180
     assert set(report["baseline"]) >= {"needs_macro_f1", "cause_macro_f1"}
-    assert "TF-IDF + LR baseline" in (tmp_path / "rep" / "report.md").read_text(encoding="utf-8")
+    markdown = (tmp_path / "rep" / "report.md").read_text(encoding="utf-8")
+    assert "TF-IDF + LR baseline" in markdown and "model − baseline, 95% CI" in markdown
+    intervals = report["intervals"]
+    assert intervals["samples"] == 1000 and set(intervals["model_minus_baseline"]) == set(intervals["model"])
+    low, high = intervals["model"]["cause_macro_f1"]
+    assert low <= report["model"]["cause_macro_f1"] <= high
+
+    result = runner.invoke(
+        app,
+        ["evaluate", "--data", str(toy_data), "-m", model_dir, "-o", str(tmp_path / "rep0")],
+        env={"NEEDLENS_BOOTSTRAP_SAMPLES": "0"},
+    )
+    assert result.exit_code == 0, result.output
+    assert "intervals" not in json.loads((tmp_path / "rep0" / "report.json").read_text(encoding="utf-8"))
+    assert "95% CI" not in (tmp_path / "rep0" / "report.md").read_text(encoding="utf-8")
 
 
 def test_evaluate_leaves_out_the_texts_the_model_learned_as_soft_labels(toy_model, toy_data, tmp_path):
