@@ -113,7 +113,11 @@ def weighted_macro_f1s(
     weights: np.ndarray, need_true: np.ndarray, need_pred: np.ndarray, cause_true: np.ndarray, cause_pred: np.ndarray
 ) -> np.ndarray:
     """``macro_f1s`` of many resamples at once; shape (samples, 2)."""
-    per_label = weighted_label_f1s(weights, need_true, need_pred, cause_true, cause_pred)
+    return _macro_columns(weighted_label_f1s(weights, need_true, need_pred, cause_true, cause_pred))
+
+
+def _macro_columns(per_label: np.ndarray) -> np.ndarray:
+    """(needs macro-F1, cause macro-F1) of each row of per-label F1s; shape (samples, 2)."""
     return np.column_stack([per_label[:, : len(NEEDS)].mean(axis=1), per_label[:, len(NEEDS) :].mean(axis=1)])
 
 
@@ -171,8 +175,7 @@ def f1_intervals(
 
     def figures(weights: np.ndarray, pred: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
         per_label = weighted_label_f1s(weights, need_true, pred[0], cause_true, pred[1])
-        macro = [per_label[:, : len(NEEDS)].mean(axis=1), per_label[:, len(NEEDS) :].mean(axis=1)]
-        return np.column_stack([per_label, *macro])
+        return np.column_stack([per_label, _macro_columns(per_label)])
 
     model_draws, lead_draws = [], []
     for weights in resample_weights(len(cause_true), samples, seed):
