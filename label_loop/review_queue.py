@@ -8,10 +8,12 @@ event found by search opens as ``l<id>`` (a second look at a human label, never 
 
 Two annotators never hold the same item: opening one takes a lease (annotator, expiry) in
 one ``BEGIN IMMEDIATE`` transaction, so of two claims at the same moment one wins and the
-other moves on. A decision is never lost: the label goes to the label store as a ``review``
-event first (events are append-only), then the decision is noted here; when two annotators
-decide the same item (a lease ran out while one of them was away), both labels are kept and
-the later one says whom it crossed, which the agreement page then lists as a disagreement.
+other moves on. A save is refused while another annotator holds an unexpired lease (the page
+says "look, not save", but a request can be sent without the page); the lease check, the
+``review`` label event and the decision are one transaction, so a claim or a save racing it
+comes wholly before or wholly after. A decision is never lost: when two annotators decide the
+same item (a lease ran out while one of them was away), both labels are kept and the later one
+says whom it crossed, which the agreement page then lists as a disagreement.
 
 The three tables live in the label store's SQLite file, created here if missing, and are read
 and written through the label store's connections (its damage checks, its WAL mode); the label
@@ -21,6 +23,7 @@ store's schema version is not touched (they are the queue's, not the store's).
 from __future__ import annotations
 
 import json
+import math
 import re
 import sqlite3
 import time
@@ -122,6 +125,16 @@ class Decision:
     label_event_id: int
     action: str
     crossed: list[str]  # other annotators who decided the same item before (both labels kept)
+
+
+class ItemHeld(Exception):
+    """A save refused because another annotator holds an unexpired lease on the item: their
+    label is on its way, and saving over it would hand two people the same work."""
+
+    def __init__(self, key: str, holder: str, seconds_left: float) -> None:
+        minutes = max(1, math.ceil(seconds_left / 60))
+        super().__init__(f"{holder} is labeling {key}; not saved (free when {holder} moves on, or in {minutes} min)")
+        self.key, self.holder, self.seconds_left = key, holder, seconds_left
 
 
 @dataclass(frozen=True)
@@ -311,15 +324,15 @@ class ReviewQueue:
     # -- deciding
 
     def decide(self, item: QueueItem, annotator: str, labels: Labels) -> Decision:
-        """Record the annotator's labels for ``item`` as a ``review`` event in the label store, then
-        note the decision and free the item. Labels equal to the model's stored ones are an accept."""
-        predicted = item.prediction or {}
-        same = _strings(predicted.get("needs")) == [str(n) for n in labels.needs] and str(
-            predicted.get("cause")
-        ) == str(labels.cause)
-        action = "accept" if item.prediction is not None and same else "correct"
-        event = self.store.add(NewLabel(item.text, labels, "review", annotator, model_version=item.model_version))
+        """Record the annotator's labels for ``item`` as a ``review`` event in the label store, note
+        the decision and free the item, all in one write transaction, so the lease seen is the lease
+        at the write. Raises ``ItemHeld`` (nothing written) while another annotator holds the item;
+        an expired lease, or none, does not stop a save. Labels equal to the model's are an accept."""
+        entry = NewLabel(item.text, labels, "review", annotator, model_version=item.model_version)
+        action = _action(item, labels)
         with self.store._write() as db:
+            self._refuse_if_held(db, item.key, annotator)
+            event = self.store._insert(db, entry)
             rows = db.execute(
                 "SELECT DISTINCT annotator FROM review_decisions WHERE item = ? AND annotator != ?",
                 (item.key, annotator),
@@ -332,6 +345,13 @@ class ReviewQueue:
             db.execute("DELETE FROM review_leases WHERE item = ? AND annotator = ?", (item.key, annotator))
         return Decision(event.id, action, sorted(row["annotator"] for row in rows))
 
+    def _refuse_if_held(self, db: sqlite3.Connection, key: str, annotator: str) -> None:
+        """Inside the save's write transaction: no lease can be taken between this look and the write."""
+        row = db.execute("SELECT annotator, expires_at FROM review_leases WHERE item = ?", (key,)).fetchone()
+        left = row["expires_at"] - self.clock() if row is not None else 0.0
+        if row is not None and row["annotator"] != annotator and left > 0:
+            raise ItemHeld(key, row["annotator"], left)
+
     def search(self, contains: str, limit: int) -> list[QueueItem]:
         """Queued texts containing ``contains``, newest first."""
         with self.store._connect() as db:
@@ -339,6 +359,14 @@ class ReviewQueue:
                 "SELECT * FROM review_texts WHERE instr(text, ?) > 0 ORDER BY id DESC LIMIT ?", (contains, limit)
             ).fetchall()
         return [_queued_item(row) for row in rows]
+
+
+def _action(item: QueueItem, labels: Labels) -> str:
+    """``accept`` when the labels are the model's stored ones, else ``correct`` (no stored output: a correction)."""
+    predicted = item.prediction or {}
+    needs = [str(n) for n in labels.needs]
+    same = _strings(predicted.get("needs")) == needs and str(predicted.get("cause")) == str(labels.cause)
+    return "accept" if item.prediction is not None and same else "correct"
 
 
 def _queued_item(row: sqlite3.Row) -> QueueItem:

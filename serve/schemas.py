@@ -39,6 +39,19 @@ def _encodable(value: str) -> str:
 
 
 UnicodeStr = Annotated[str, AfterValidator(_encodable)]
+
+
+def _named(value: str) -> str:
+    """A person's name as recorded: stripped, so " li" is li, and never blank: a blank name would
+    be an identity (and a feedback batch) of its own that lists as nobody. Absent is another matter."""
+    name = value.strip()
+    if not name:
+        raise ValueError("blank: give the annotator's name, or leave the field out")
+    return name
+
+
+# the pattern documents the check for clients and the fuzzer (which then sends names it accepts)
+AnnotatorName = Annotated[UnicodeStr, AfterValidator(_named), Field(json_schema_extra={"pattern": r"\S"})]
 MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 MetadataValue = (
     Annotated[StrictStr, StringConstraints(max_length=500)]
@@ -148,7 +161,7 @@ class FeedbackRequest(Labels):
     model_config = ConfigDict(extra="forbid")
 
     text: str = Field(min_length=1)
-    annotator: UnicodeStr | None = Field(None, max_length=200)
+    annotator: AnnotatorName | None = Field(None, max_length=200)
     note: UnicodeStr | None = Field(None, max_length=2000)
     model_version: UnicodeStr | None = Field(None, description="the model whose output is being corrected")
 

@@ -29,7 +29,8 @@ def login_form(request: Request, account: OptionalAccount, service: Service, nex
 
 @router.post("/login")
 async def login(request: Request, form: CheckedForm, session: Session, service: Service) -> Response:
-    name, password = form.get("name", "")[:MAX_NAME], form.get("password", "")[:MAX_PASSWORD]
+    # the name stripped, as `review hash-password` strips it: " ana" typed is ana, not a stranger
+    name, password = form.get("name", "")[:MAX_NAME].strip(), form.get("password", "")[:MAX_PASSWORD]
     target, accounts = safe_next(form.get("next")), bool(service.settings.ui_users)
     limit = SignInLimit.of(request.app, service.settings)
     address = request.client.host if request.client else ""

@@ -47,7 +47,8 @@ def verify_password(password: str, stored: str) -> bool:
 
 
 def authenticate(users: dict[str, UiUser], name: str, password: str) -> UiUser | None:
-    """The account ``name`` signs in to with ``password``, or None (the same work either way)."""
-    user = users.get(name)
+    """The account ``name`` signs in to with ``password``, or None (the same work either way). A
+    blank name is no account even if the settings hold one: it would record labels as nobody."""
+    user = users.get(name) if name.strip() else None
     matches = verify_password(password, user.password_hash if user else _DECOY)
     return user if user is not None and matches else None

@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import ValidationError
 
 from classifier.labels import CAUSES, NEEDS, Labels
-from label_loop.review_queue import ITEM_KEY, Claim, QueueFilter, ReviewQueue
+from label_loop.review_queue import ITEM_KEY, Claim, ItemHeld, QueueFilter, ReviewQueue
 from label_loop.store import LabelStoreError
 from serve.dependencies import Service
 from serve.errors import ApiError
@@ -140,7 +140,8 @@ async def item_fragment(key: str, account: ActionAccount, queue: Queue, service:
 
 @router.post("/queue/item/{key}")
 def save(key: str, form: CheckedForm, account: ActionAccount, queue: Queue) -> JSONResponse:
-    """The annotator's labels for the item, as a ``review`` event in the label store."""
+    """The annotator's labels for the item, as a ``review`` event in the label store; 409 while
+    another annotator holds the item (no admin override: the holder's label is on its way)."""
     item = queue.item(key)
     if item is None:
         raise ApiError(404, "not_found", f"no item {key[:40]}")
@@ -153,6 +154,8 @@ def save(key: str, form: CheckedForm, account: ActionAccount, queue: Queue) -> J
         ) from None
     try:
         decision = queue.decide(item, account.name, labels)
+    except ItemHeld as exc:  # the page said "look, not save"; a request sent without it is refused here
+        raise ApiError(409, "item_held", str(exc), {"holder": exc.holder}) from None
     except LabelStoreError as exc:
         raise ApiError(503, "store_unusable", str(exc)) from None
     crossed = f"; {', '.join(decision.crossed)} also labeled it, both labels are kept" if decision.crossed else ""

@@ -1,5 +1,6 @@
 """The review queue: which items wait, who holds them, and that no decision is lost."""
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -7,7 +8,7 @@ import pytest
 from classifier.labels import Labels
 from label_loop.predictions import NewPrediction, PredictionStore
 from label_loop.review_import import read_queue_file
-from label_loop.review_queue import QueuedText, QueueFilter, ReviewQueue
+from label_loop.review_queue import ItemHeld, QueuedText, QueueFilter, ReviewQueue
 from label_loop.store import LabelStore, text_hash
 from tests.conftest import write_csv
 
@@ -118,9 +119,10 @@ def test_a_decision_is_a_review_event_and_takes_the_item_out_of_the_queue(queue)
 def test_two_decisions_of_one_item_are_both_kept(queue, clock):
     queue.enqueue([QueuedText("都标了", "import:a")])
     ana = queue.claim_next("ana", QueueFilter(), 60)
-    clock.now += 61  # ana went for lunch; bo takes the item
+    clock.now += 61  # ana went for lunch; bo takes the item, then is called away as long
     bo = queue.claim_next("bo", QueueFilter(), 60)
     assert bo.item.key == ana.item.key
+    clock.now += 61  # neither lease holds now: both come back and save at once
     with ThreadPoolExecutor(2) as pool:
         labels = {"ana": SURFACE, "bo": Labels(needs=["growth"], cause="none")}
         decisions = dict(
@@ -131,6 +133,49 @@ def test_two_decisions_of_one_item_are_both_kept(queue, clock):
     assert sorted(d.annotator for d in queue.decisions(ana.item.key)) == ["ana", "bo"]
     # whichever saved second is told whom it crossed; neither label replaced the other
     assert sorted(len(d.crossed) for d in decisions.values()) == [0, 1]
+
+
+def test_a_save_of_an_item_another_annotator_holds_is_refused_and_writes_nothing(queue, clock):
+    queue.enqueue([QueuedText("安娜在标", "import:a")])
+    ana = queue.claim_next("ana", QueueFilter(), 60)
+    with pytest.raises(ItemHeld, match="ana is labeling t1") as refused:
+        queue.decide(ana.item, "bo", SURFACE)
+    assert refused.value.holder == "ana"
+    assert queue.store.count_events() == 0 and queue.decisions("t1") == []
+    assert queue.holders(["t1"]) == {"t1": "ana"}  # the refusal left her lease alone
+    assert queue.decide(ana.item, "ana", SURFACE).crossed == []  # the holder saves
+
+
+def test_an_expired_lease_does_not_stop_another_annotators_save(queue, clock):
+    queue.enqueue([QueuedText("安娜走了", "import:a")])
+    ana = queue.claim_next("ana", QueueFilter(), 60)
+    clock.now += 61
+    assert queue.decide(ana.item, "bo", SURFACE).action == "correct"
+    assert [e.label.annotator for e in queue.store.history("安娜走了")] == ["bo"]
+
+
+def test_a_save_racing_the_holders_save_passes_only_after_it(queue):
+    """The lease check and the write are one transaction: another annotator's save either sees the
+    lease (refused, nothing written) or comes wholly after the holder's save (and says it crossed her)."""
+    texts = [f"抢着存{i}" for i in range(6)]
+    queue.enqueue([QueuedText(t, "import:a") for t in texts])
+    for text in texts:
+        claim = queue.claim_next("ana", QueueFilter(), 60)
+        start = threading.Barrier(3)
+
+        def save(who, item=claim.item, start=start):
+            start.wait()
+            try:
+                return queue.decide(item, who, SURFACE)
+            except ItemHeld:
+                return None
+
+        with ThreadPoolExecutor(3) as pool:
+            ana, bo, cy = pool.map(save, ["ana", "bo", "cy"])
+        assert ana is not None and ana.crossed == []
+        passed = [d for d in (bo, cy) if d is not None]
+        assert all("ana" in d.crossed for d in passed)
+        assert len(queue.store.history(text)) == 1 + len(passed)
 
 
 def test_skipped_items_are_passed_over(queue):

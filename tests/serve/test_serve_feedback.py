@@ -130,3 +130,18 @@ def test_hostile_feedback_gets_its_own_4xx_records_nothing_and_fails_no_one_else
         assert db.execute("SELECT COUNT(*) FROM feedback_labels").fetchone()[0] == 0
     (answer,) = send(client, ROWS[:1], "ann")
     assert (answer["id"], answer["status"], answer["waiting"]) == (1, "pending", 1)
+
+
+def test_a_blank_annotator_is_refused_and_a_padded_one_is_the_same_annotator(client, settings):
+    text, need, cause = ROWS[0]
+    label = {"text": text, "needs": [need], "cause": cause}
+    for blank in ("", "  ", "\u3000\t"):
+        response = client.post("/v1/feedback", json={**label, "annotator": blank})
+        assert_error(response, 422, "invalid_request", "annotator", "blank")
+    with LabelStore(settings.label_store)._connect() as db:
+        assert db.execute("SELECT COUNT(*) FROM feedback_labels").fetchone()[0] == 0
+    (first,) = send(client, ROWS[:1], "li")
+    (padded,) = send(client, ROWS[1:2], " li ")
+    assert padded["annotator"] == "li" and padded["waiting"] == first["waiting"] + 1  # one batch, li's
+    unnamed = client.post("/v1/feedback", json=label)  # no annotator at all: still its own documented batch
+    assert unnamed.status_code == 201 and unnamed.json()["annotator"] is None

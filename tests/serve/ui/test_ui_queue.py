@@ -124,6 +124,23 @@ def test_two_annotators_are_never_handed_the_same_item(client, other_client):
     assert "<td>ana</td>" in waiting and "<td>bo</td>" in waiting  # the waiting list shows who holds what
 
 
+def test_saving_an_item_another_annotator_holds_is_refused_on_the_server(client, other_client):
+    queue_of(client.app).enqueue([QueuedText("安娜在标", "import:a.csv")])
+    ana_token = sign_in(client, "ana")
+    bo_token = sign_in(other_client, "bo")
+    assert key_of(client.get("/ui/queue/next").text) == "t1"
+    assert "ana is labeling this item" in other_client.get("/ui/queue/item/t1").text
+    refused = save(other_client, bo_token, "t1", "growth", "none")  # sent without the page's disabled button
+    assert refused.status_code == 409, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "item_held" and "ana is labeling t1" in error["message"]
+    assert error["details"] == {"holder": "ana"}
+    assert client.app.state.service.label_store().count_events() == 0
+    saved = save(client, ana_token, "t1", "surface", "none")  # the holder saves
+    assert saved.status_code == 200 and saved.json()["crossed"] == []
+    assert [e.label.annotator for e in client.app.state.service.label_store().all_events()] == ["ana"]
+
+
 def test_a_correction_saved_by_two_annotators_at_once_keeps_both(client, other_client):
     queue_of(client.app).enqueue([QueuedText("都标了", "import:a.csv")])
     ana_token = sign_in(client, "ana")

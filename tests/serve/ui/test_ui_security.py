@@ -45,6 +45,20 @@ def test_a_wrong_password_and_an_unknown_name_are_refused_alike(client):
     assert client.get("/ui", follow_redirects=False).status_code == 303
 
 
+def test_a_blank_name_is_no_account_and_a_padded_one_is_its_account(client):
+    settings = client.app.state.service.settings
+    settings.ui_users = {**settings.ui_users, "": settings.ui_users["root"]}  # a hand-written blank admin
+
+    def attempt(name: str, password: str) -> Response:
+        form = {"csrf_token": csrf_of(client), "name": name, "password": password, "next": "/ui"}
+        return client.post("/ui/login", data=form, follow_redirects=False)
+
+    assert attempt("", PASSWORDS["root"]).status_code == 401
+    assert attempt("  ", PASSWORDS["root"]).status_code == 401
+    assert attempt(" ana ", PASSWORDS["ana"]).status_code == 303  # what hash-password made of " ana "
+    assert "<span>ana · annotator</span>" in client.get("/ui").text
+
+
 def test_wrong_passwords_past_the_limit_are_refused_per_name_and_per_address(toy_model, predictor, tmp_path):
     app = create_app(ui_settings(toy_model[0], tmp_path, ui_login_failures=3, ui_login_window_s=600), predictor)
 
