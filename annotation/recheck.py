@@ -38,7 +38,7 @@ from annotation.merge import (
 )
 from annotation.sampling import read_pool
 from annotation.validate import problems
-from labeling.tables import PROBLEM, iter_rows, require_columns
+from labeling.tables import PROBLEM, iter_rows, readable_table
 
 FRESH_SIZE = 100
 CHUNK_NAME = re.compile(r"c\d+")
@@ -68,9 +68,9 @@ def flagged_pool_ids(audit_file: Path, round_ids: Collection[str]) -> list[str]:
     """The round's texts among the audit's findings, by pool id; the audit also reports the seed's
     records and earlier rounds' texts, which other sheets re-read. A row the reader cannot read
     stops the job, naming it: skipping it could leave a flagged text off the sheet unnoticed."""
-    require_columns(audit_file, {"id": "id"})
+    _, encoding = readable_table(audit_file, {"id": "id"})
     flagged = set()
-    for number, row in enumerate(iter_rows(audit_file), start=1):
+    for number, row in enumerate(iter_rows(audit_file, encoding=encoding), start=1):
         if PROBLEM in row or not row.get("id"):
             raise MergeError(f"{audit_file}: row {number}: {row.get(PROBLEM, 'no id')}")
         flagged.add(str(row["id"]).removeprefix(REAL_ID_PREFIX))

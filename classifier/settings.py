@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from monitor.settings import MonitorSettings
@@ -204,6 +204,14 @@ def profile_training(base: TrainingSettings, profile: Profile, **overrides: obje
     return base.model_copy(update={**preset, **{k: v for k, v in overrides.items() if v is not None}})
 
 
+def in_home(path: Path, home: Path) -> Path:
+    """``path``, or for a relative path missing from the current folder the same path under
+    ``home`` when it is there: the rule `find_model` follows for models, for the bundled data."""
+    if path.is_absolute() or path.exists() or not (home / path).exists():
+        return path
+    return home / path
+
+
 def default_home() -> Path:
     """The checkout this package runs from when it holds models/ (an editable install, as
     `make demo` makes), else ~/.needlens: where `needlens` finds models/default from any folder."""
@@ -282,3 +290,28 @@ class Settings(HttpSettings, BaseSettings):
     prediction_store_text: bool = Field(
         False, description="keep each stored prediction's text, not only its hash (off: privacy); a request may ask"
     )
+
+    @model_validator(mode="after")
+    def _bundled_data_in_home(self) -> Settings:
+        """The bundled data (seed and real labels, held-out texts, soft labels, the sample) is
+        found from any folder, as the default model is: run outside the checkout, the arrival
+        checks would otherwise lose their reference mix and judges without a word, and retrain
+        and audit would fail on `data/…` paths."""
+        self.default_data = [in_home(path, self.home) for path in self.default_data]
+        self.sample_file = in_home(self.sample_file, self.home)
+        self.training = with_training_in_home(self.training, self.home)
+        return self
+
+
+def with_training_in_home(training: TrainingSettings, home: Path) -> TrainingSettings:
+    """The training data paths found as ``in_home`` finds them; fields unchanged stay unset, so a
+    training profile still fills them."""
+    moved = {
+        name: value
+        for name, value in (
+            ("soft_labels", None if training.soft_labels is None else in_home(training.soft_labels, home)),
+            ("held_out_data", tuple(in_home(path, home) for path in training.held_out_data)),
+        )
+        if value != getattr(training, name)
+    }
+    return training.model_copy(update=moved) if moved else training

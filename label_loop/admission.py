@@ -24,7 +24,6 @@ from classifier.settings import Settings
 from label_loop.arrival import ArrivalCheck, AuditJudge, BatchCheck, Judge, ModelJudge
 from label_loop.pool import gather_labels
 from label_loop.store import LabelStore, NewLabel
-from training.data import DataError
 
 
 @dataclass(frozen=True)
@@ -48,7 +47,7 @@ class Admission:
     added: int = 0
     skipped: int = 0  # already in the store, or already held or rejected
     held: list[HeldBatch] = field(default_factory=list)
-    checks: dict[str, BatchCheck] = field(default_factory=dict)  # "batch", and "annotator <name>"
+    checks: dict[str, BatchCheck] = field(default_factory=dict)  # "annotator <name>", then "batch": the rest
     outcomes: list[Outcome] = field(default_factory=list)  # per label, in the batch's order
 
 
@@ -64,9 +63,8 @@ def build_arrival_check(
     the audit judge fits on a seeded sample of training labels, both judges' honest rate is
     measured on the gold set."""
     arrival, training = settings.arrival, settings.training
-    try:
-        pool = gather_labels(seed, store, settings.holdout_percent)
-    except DataError:  # nothing labeled yet: no mix to compare with, no honest yardstick
+    pool = gather_labels(seed, store, settings.holdout_percent)
+    if not pool.train or not (pool.gold.records or pool.new_labels.records):  # nothing to compare with yet
         return ArrivalCheck([], [ModelJudge(predictor, [], arrival.confidence)] if predictor else [], arrival)
     rng = random.Random(training.seed)
     reference = rng.sample(pool.train, min(len(pool.train), arrival.reference_texts))
@@ -96,14 +94,16 @@ def admit_batch(
     suspects: list[tuple[list[NewLabel], str]] = []
     if make_check is not None and len(fresh) >= min_labels:
         check = make_check()
-        whole = admission.checks["batch"] = check.check(_records(fresh))
-        if whole.suspicious:
-            suspects.append((fresh, whole.summary()))
-        else:
-            for name, group in _by_annotator(fresh).items():
-                result = admission.checks[f"annotator {name}"] = check.check(_records(group))
-                if result.suspicious:
-                    suspects.append((group, f"annotator {name}: {result.summary()}"))
+        for name, group in _by_annotator(fresh).items():  # first alone, so one careless annotator is held alone
+            result = admission.checks[f"annotator {name}"] = check.check(_records(group))
+            if result.suspicious:
+                suspects.append((group, f"annotator {name}: {result.summary()}"))
+        flagged = {id(entry) for group, _ in suspects for entry in group}
+        rest = [entry for entry in fresh if id(entry) not in flagged]
+        if rest:
+            whole = admission.checks["batch"] = check.check(_records(rest))
+            if whole.suspicious:
+                suspects.append((rest, whole.summary()))
     for group, reason in suspects:
         admission.held.append(HeldBatch(store.hold(group, source, reason), len(group), reason))
     held = {id(entry): batch for (group, _), batch in zip(suspects, admission.held, strict=True) for entry in group}

@@ -18,7 +18,8 @@ from classifier.labels import Labels
 from label_loop.admission import Admission, admit_batch
 from label_loop.arrival import ArrivalCheck
 from label_loop.store import LabelStore, NewLabel
-from labeling.tables import PROBLEM, iter_rows, require_columns
+from labeling.tables import PROBLEM, iter_rows, readable_table
+from labeling.text_encoding import AUTO
 from training.data import DataError
 
 
@@ -48,17 +49,18 @@ class ImportReport:
     admission: Admission = field(default_factory=Admission)
 
 
-def read_label_rows(path: Path, columns: LabelColumns, source: str, max_chars: int) -> LabelRows:
+def read_label_rows(path: Path, columns: LabelColumns, source: str, max_chars: int, encoding: str = AUTO) -> LabelRows:
     """The file's valid labels and its invalid rows; refuses a file whose needs and cause
-    columns are swapped (most rows read as valid labels only with the two exchanged)."""
+    columns are swapped (most rows read as valid labels only with the two exchanged).
+    ``encoding``: of a CSV/TSV/JSONL file, auto or a codec name."""
     wanted = {"text": columns.text, "needs": columns.needs, "cause": columns.cause}
     if columns.annotator:
         wanted["annotator"] = columns.annotator
-    require_columns(path, wanted)
+    _, text_encoding = readable_table(path, wanted, encoding)
 
     rows = LabelRows()
     swapped = 0
-    for row_no, row in enumerate(iter_rows(path), start=1):
+    for row_no, row in enumerate(iter_rows(path, encoding=text_encoding), start=1):
         try:
             if PROBLEM in row:
                 raise ValueError(row[PROBLEM])
@@ -86,10 +88,11 @@ def import_labels(
     max_chars: int = 5000,
     make_check: Callable[[], ArrivalCheck] | None = None,
     min_labels: int = 1,
+    encoding: str = AUTO,
 ) -> ImportReport:
     """Import a label file; with checks, suspicious labels are held in quarantine (``admit_batch``)."""
     source = f"import:{path.name}"
-    rows = read_label_rows(path, columns, source, max_chars)
+    rows = read_label_rows(path, columns, source, max_chars, encoding)
     admission = admit_batch(store, rows.entries, source, make_check, min_labels)
     return ImportReport(admission.added, admission.skipped, rows.invalid, admission)
 

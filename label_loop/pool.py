@@ -120,15 +120,29 @@ def gather_labels(seed: Path | Sequence[Path] | None, store: LabelStore | None, 
     for digest in gold_hashes:
         train.pop(digest, None)
 
-    if not train or not (gold or new):
-        total = len(train) + len(gold) + len(new)
-        raise DataError(f"{total} labeled texts are too few to hold {holdout_percent}% out and train on the rest")
     return LabelPool(
         train=[record for record, _ in train.values()],
         gold=_judging_set("gold", list(gold.values())),
         new_labels=_judging_set("new-labels", [(stored_record(e), e.label.source, e.label.annotator) for e in new]),
         sources=dict(Counter(origin for _, origin in train.values())),
     )
+
+
+def require_trainable(pool: LabelPool, holdout_percent: int) -> LabelPool:
+    """A pool a candidate can be trained on and judged on. Only retraining needs both: the gold
+    set can be shown, and labels checked on arrival, whatever the pool holds."""
+    judged = len(pool.gold.records) + len(pool.new_labels.records)
+    if not pool.train:
+        raise DataError(
+            f"nothing to train on: all {judged} labeled texts are gold or held out "
+            f"(every gold text, and {holdout_percent}% of the others by content hash)"
+        )
+    if not judged:
+        raise DataError(
+            f"nothing to judge a candidate on: none of the {len(pool.train)} labeled texts is gold or among the "
+            f"{holdout_percent}% held out by content hash; add gold labels (`needlens labels gold add`) or more labels"
+        )
+    return pool
 
 
 def _judging_set(name: str, rows: list[tuple[LabeledRecord, str, str | None]]) -> JudgingSet:

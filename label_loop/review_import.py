@@ -14,7 +14,8 @@ from pathlib import Path
 from classifier.inference import TextProblem, validate_text
 from label_loop.review_queue import QueuedText
 from label_loop.store import text_hash
-from labeling.tables import PROBLEM, iter_rows, require_columns
+from labeling.tables import PROBLEM, iter_rows, readable_table
+from labeling.text_encoding import AUTO
 
 KEPT_COLUMNS = ("domain", "uncertainty", "uncertain_about")
 """Columns kept with a queued text: the queue filters by domain; suggest says what the model doubts."""
@@ -28,14 +29,20 @@ class QueueFile:
 
 
 def read_queue_file(
-    path: Path, text_column: str, id_column: str | None, max_chars: int, labeled_hashes: set[str]
+    path: Path,
+    text_column: str,
+    id_column: str | None,
+    max_chars: int,
+    labeled_hashes: set[str],
+    encoding: str = AUTO,
 ) -> QueueFile:
-    columns = require_columns(path, {"text": text_column} | ({"id": id_column} if id_column else {}))
+    wanted = {"text": text_column} | ({"id": id_column} if id_column else {})
+    columns, text_encoding = readable_table(path, wanted, encoding)
     origin = f"{'suggest' if 'uncertainty' in columns else 'import'}:{path.name}"
     texts: list[QueuedText] = []
     invalid: list[tuple[int, str]] = []
     labeled = 0
-    for row_no, row in enumerate(iter_rows(path), start=1):
+    for row_no, row in enumerate(iter_rows(path, encoding=text_encoding), start=1):
         if PROBLEM in row:
             invalid.append((row_no, row[PROBLEM].message))
             continue

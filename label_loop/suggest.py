@@ -22,7 +22,8 @@ from sklearn.preprocessing import normalize
 from classifier.inference import DocumentScores, Predictor, TextProblem, validate_text
 from classifier.labels import CAUSES, NEEDS, Decision
 from label_loop.store import text_hash
-from labeling.tables import ColumnType, iter_rows, require_columns
+from labeling.tables import ColumnType, iter_rows, readable_table
+from labeling.text_encoding import AUTO
 
 UNCERTAIN_LABELS = tuple(str(d) for d in Decision)
 
@@ -96,13 +97,14 @@ def suggest_from_table(
     labeled_hashes: set[str],
     max_chars: int,
     about: str | None = None,
+    encoding: str = AUTO,
 ) -> SuggestResult:
     """Score every usable row of a table and pick ``n`` to label; texts already in the label store are left out."""
-    require_columns(path, {"text": text_column} | ({"id": id_column} if id_column else {}))
+    _, text_encoding = readable_table(path, {"text": text_column} | ({"id": id_column} if id_column else {}), encoding)
     texts: list[str] = []
     ids: list[str] = []
     invalid = labeled = 0
-    for row_no, row in enumerate(iter_rows(path), start=1):
+    for row_no, row in enumerate(iter_rows(path, encoding=text_encoding), start=1):
         try:
             text = validate_text(row.get(text_column), max_chars)
         except TextProblem:

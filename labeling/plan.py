@@ -22,8 +22,7 @@ from labeling.tables import (
     check_columns,
     column_kinds,
     count_rows,
-    require_columns,
-    table_encoding,
+    readable_table,
     table_format,
 )
 from labeling.text_encoding import AUTO, Encoding
@@ -127,8 +126,7 @@ def check_input(
     """How ``source`` is decoded (None for XLSX and Parquet) and its columns, once it is known
     to be readable and to hold the text column and the id column (``id_column`` "": none, the
     ``row`` number tells rows apart)."""
-    text_encoding = table_encoding(source, encoding)
-    available = require_columns(source, {}, text_encoding)
+    available, text_encoding = readable_table(source, {}, encoding)
     if not any(name.strip() for name in available):
         raise TableError(f"{source}: no header and no rows (an empty file, or no line is a JSON object)")
     check_columns(source, available, {"text": text_column})

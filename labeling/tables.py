@@ -130,12 +130,14 @@ def _text_lines(path: Path, encoding: Encoding | None) -> TextLines:
     return TextLines(path, resolved)
 
 
-def require_columns(path: Path, wanted: dict[str, str], encoding: Encoding | None = None) -> list[str]:
-    """The file's columns; fails with one line naming the file and the missing column
-    (``wanted`` maps role to column name)."""
+def readable_table(path: Path, wanted: dict[str, str], requested: str = AUTO) -> tuple[list[str], Encoding | None]:
+    """The file's columns, once the wanted ones are among them (``wanted`` maps role to column
+    name; a missing one fails with one line naming both), and the encoding its rows are read in
+    (``requested``: auto or a codec name, as `--encoding` gives it)."""
     if not path.is_file():
         raise TableError(f"{path}: no such file")
-    return check_columns(path, read_columns(path, encoding), wanted)
+    encoding = table_encoding(path, requested)
+    return check_columns(path, read_columns(path, encoding), wanted), encoding
 
 
 def check_columns(path: Path, columns: list[str], wanted: dict[str, str]) -> list[str]:
@@ -259,7 +261,7 @@ def _jsonl_rows(lines: TextLines) -> Iterator[dict[str, Any]]:
         try:
             value = json.loads(line)
         except json.JSONDecodeError as exc:
-            value = {PROBLEM: RowProblem("unparseable", f"not valid JSON ({exc.msg})")}
+            value = {PROBLEM: RowProblem("unparseable", f"not valid JSON ({exc.msg}, column {exc.colno})")}
         except (ValueError, RecursionError) as exc:  # a 5,000-digit number, nesting past the stack
             value = {PROBLEM: RowProblem("unparseable", f"not usable JSON ({type(exc).__name__})")}
         if _nested_deeper_than(value, MAX_JSON_DEPTH):

@@ -60,12 +60,13 @@ def resolve_encoding(path: Path, requested: str = AUTO) -> Encoding:
     if bom:
         return Encoding("utf-8", bom=True, how="detected: byte-order mark")
     sample = head if len(head) < SAMPLE_BYTES else head[: head.rfind(b"\n") + 1] or head
-    if _mostly_utf8(sample):
+    cut_mid_line = len(head) == SAMPLE_BYTES and sample is head  # a first line longer than the sample
+    if _mostly_utf8(sample, cut_mid_line):
         return Encoding("utf-8", how="detected")
     guess = from_bytes(sample).best()
     guessed = guess.encoding if guess is not None else None
     trust_big5 = guessed in _BIG5_FAMILY and len(sample.translate(None, bytes(range(128)))) >= _MIN_GUESS_BYTES
-    if guessed in _GB_FAMILY or (not trust_big5 and _decodes(sample, "gb18030")):
+    if guessed in _GB_FAMILY or (not trust_big5 and _decodes(sample, "gb18030", cut_mid_line)):
         aside = "" if guessed in _GB_FAMILY else f"; charset-normalizer guessed {guessed or 'nothing'}"
         return Encoding("gb18030", how=f"detected{aside}")
     advice = (
@@ -104,21 +105,24 @@ def _usable_codec(path: Path, requested: str) -> str:
     return name
 
 
-def _mostly_utf8(sample: bytes) -> bool:
+def _mostly_utf8(sample: bytes, cut_mid_line: bool = False) -> bool:
     """UTF-8 unless most lines holding non-ASCII bytes fail to decode as UTF-8: a few bad
-    lines in a UTF-8 file are error rows, not a reason to read every row wrongly."""
+    lines in a UTF-8 file are error rows, not a reason to read every row wrongly.
+    ``cut_mid_line``: the sample ends inside its last line, maybe inside a character."""
     non_ascii = failing = 0
-    for line in sample.splitlines():
+    lines = sample.splitlines()
+    for i, line in enumerate(lines):
         if line.isascii():
             continue
         non_ascii += 1
-        failing += not _decodes(line, "utf-8")
+        failing += not _decodes(line, "utf-8", cut_mid_line and i == len(lines) - 1)
     return failing * 2 < non_ascii or non_ascii == 0
 
 
-def _decodes(data: bytes, name: str) -> bool:
+def _decodes(data: bytes, name: str, cut: bool = False) -> bool:
+    """Whether ``data`` is text in ``name``; ``cut``: it may end partway through a character."""
     try:
-        data.decode(name)
+        codecs.getincrementaldecoder(name)().decode(data, final=not cut)
     except UnicodeDecodeError:
         return False
     return True

@@ -17,7 +17,7 @@ from typing import Any
 
 from classifier.inference import Predictor
 from classifier.settings import Settings
-from label_loop.pool import LabelPool, gather_labels
+from label_loop.pool import LabelPool, gather_labels, require_trainable
 from label_loop.store import LabelStore
 from lifecycle.comparison_report import write_comparison_report
 from lifecycle.gate import RULE, GateDecision, MetricDelta, promotion_gate
@@ -46,7 +46,7 @@ def retrain(
     log: Callable[[str], None] = print,
 ) -> RetrainOutcome:
     """Train a candidate, compare it with the active model on the judging sets, promote if not worse."""
-    pool = gather_labels(seed, store, settings.holdout_percent)
+    pool = require_trainable(gather_labels(seed, store, settings.holdout_percent), settings.holdout_percent)
     held = sum(b.labels for b in store.quarantine_batches()) if store else 0
     log(
         f"labels: {len(pool.train)} to train on ({', '.join(f'{n} from {k}' for k, n in sorted(pool.sources.items()))}); "

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from labeling.tables import TableError, check_columns, iter_rows, require_columns
+from labeling.tables import TableError, check_columns, iter_rows, readable_table
 from monitor.alerts import AlertRule, Cooldown, Decision
 from monitor.index import LabelChange, Reference, fluctuation_index, label_changes
 from monitor.observations import Columns, InputReport, read_observations
@@ -59,11 +59,11 @@ def monitor_file(path: Path, settings: MonitorSettings, since: Since = None) -> 
         raise TableError(f"{path}: no such file")
     if next(iter_rows(path), None) is None:
         return monitor_rows([], settings, since)
-    columns = require_columns(path, {"time": settings.time_column, "label": "needs"})  # one read of the columns
+    columns, encoding = readable_table(path, {"time": settings.time_column, "label": "needs"})  # one read
     check_columns(path, columns, {"label": "cause"})
     for column in settings.by:
         check_columns(path, columns, {"segment": column})
-    return monitor_rows(iter_rows(path), settings, since)
+    return monitor_rows(iter_rows(path, encoding=encoding), settings, since)
 
 
 def monitor_rows(rows: Iterable[Mapping[str, Any]], settings: MonitorSettings, since: Since = None) -> MonitorResult:

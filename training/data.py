@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from datasets import ClassLabel, Dataset, concatenate_datasets
+from datasets import ClassLabel, Dataset, DatasetDict, concatenate_datasets
 from datasets.utils.logging import disable_progress_bar
 
 from classifier.labels import CAUSES, NEEDS, UNDECODABLE_BYTE, LabeledRecord, RecordError, parse_record
@@ -56,7 +56,7 @@ def read_records(paths: Path | Sequence[Path], max_errors: int = 20) -> list[Lab
                 try:
                     record = parse_record(json.loads(line), where)
                 except json.JSONDecodeError as exc:
-                    errors.append(f"{where}: not valid JSON ({exc.msg})")
+                    errors.append(f"{where}: not valid JSON ({exc.msg}, column {exc.colno})")
                     continue
                 except RecordError as exc:
                     errors.append(str(exc))
@@ -124,12 +124,25 @@ def split_dataset(dataset: Dataset, validation_fraction: float, seed: int) -> Sp
     written = np.asarray(dataset["written"], dtype=bool)
     real_count = int((~written).sum())
     if not written.any() or real_count * validation_fraction < MIN_REAL_VALIDATION:
-        parts = dataset.train_test_split(test_size=validation_fraction, seed=seed, stratify_by_column="cause")
+        parts = _stratified(dataset, validation_fraction, seed, "labeled records")
         return Split(train=parts["train"], validation=parts["test"])
     real = dataset.select(np.flatnonzero(~written))
-    parts = real.train_test_split(test_size=validation_fraction, seed=seed, stratify_by_column="cause")
+    parts = _stratified(real, validation_fraction, seed, "real (not team-written) records")
     train = concatenate_datasets([dataset.select(np.flatnonzero(written)), parts["train"]])
     return Split(train=train, validation=parts["test"])
+
+
+def _stratified(dataset: Dataset, validation_fraction: float, seed: int, what: str) -> DatasetDict:
+    """A cause held by a single record can be neither trained on and validated nor split by
+    cause: a one-line refusal naming it, not the datasets library's traceback."""
+    counts = np.bincount(np.asarray(dataset["cause"], dtype=np.int64), minlength=len(CAUSES))
+    lonely = [str(CAUSES[i]) for i, n in enumerate(counts) if n == 1]
+    if lonely:
+        raise DataError(
+            f"the {what} hold only one text of cause {' and '.join(lonely)}: a validation split by cause needs at "
+            "least 2 of each cause present; label more texts of it (or none)"
+        )
+    return dataset.train_test_split(test_size=validation_fraction, seed=seed, stratify_by_column="cause")
 
 
 def label_arrays(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from classifier.errors import ModelLoadError
-from classifier.settings import USE_M3, Profile, Settings, profile_training
+from classifier.settings import USE_M3, Profile, Settings, profile_training, with_training_in_home
 from labeling.tables import TableError
 
 if TYPE_CHECKING:
@@ -91,7 +91,7 @@ def load_settings(
         raise SettingsError(_problems(exc, given, flags or {})) from None
     if profile is not None:
         training = profile_training(settings.training, profile, **given.get("training", {}))
-        settings = settings.model_copy(update={"training": training})
+        settings = settings.model_copy(update={"training": with_training_in_home(training, settings.home)})
     if settings.training.frozen_lower_epochs and settings.training.base_model != USE_M3:
         raise SettingsError(
             "NEEDLENS_TRAINING__FROZEN_LOWER_EPOCHS works with the use-m3 encoder only; "
@@ -148,6 +148,10 @@ RegistryOption = Annotated[
 ]
 OutputFile = Annotated[Path, typer.Option("--output", "-o", help="file to write; its extension picks the format")]
 TextColumn = Annotated[str, typer.Option(help="column holding the text")]
+EncodingOption = Annotated[
+    str,
+    typer.Option(help="text encoding of a CSV/TSV/JSONL file: auto (UTF-8, UTF-8 with BOM or GB18030) or a codec"),
+]
 
 
 def existing_store(settings: Settings) -> LabelStore | None:
@@ -155,6 +159,17 @@ def existing_store(settings: Settings) -> LabelStore | None:
     from label_loop.store import LabelStore
 
     return LabelStore(settings.label_store) if settings.label_store.exists() else None
+
+
+def store_to_read(settings: Settings) -> LabelStore:
+    """The label store a command reads or decides in. One that does not exist is a one-line
+    error: a mistyped --store must not create an empty store and report that it holds nothing."""
+    from label_loop.store import LabelStoreError
+
+    store = existing_store(settings)
+    if store is None:
+        raise LabelStoreError(f"no label store at {settings.label_store} (--store or NEEDLENS_LABEL_STORE names it)")
+    return store
 
 
 def data_flag(data: Path | None) -> list[Path] | None:

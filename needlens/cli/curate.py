@@ -10,6 +10,7 @@ import typer
 
 from classifier.labels import Decision
 from needlens.cli.common import (
+    EncodingOption,
     ModelOption,
     OutputFile,
     StoreOption,
@@ -41,6 +42,7 @@ def suggest(
         Decision | None,
         typer.Option(help="rank by this one decision's uncertainty (the label a team wants to teach) [default: any]"),
     ] = None,
+    encoding: EncodingOption = "auto",
 ) -> None:
     """Pick the texts the model is least sure of (and not near-duplicates) for analysts to label next.
 
@@ -62,6 +64,7 @@ def suggest(
         labeled,
         settings.max_chars,
         about=about,
+        encoding=encoding,
     )
     write_table(result.rows, output, SUGGEST_COLUMNS)
     console.print(

@@ -8,7 +8,15 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import typer
 
 from classifier.settings import Settings
-from needlens.cli.common import ModelOption, TextColumn, console, err_console, load_settings, user_errors
+from needlens.cli.common import (
+    EncodingOption,
+    ModelOption,
+    TextColumn,
+    console,
+    err_console,
+    load_settings,
+    user_errors,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -48,10 +56,7 @@ def label(
         str | None,
         typer.Option(help="input columns to keep in the output, comma-separated [default: all]; '' keeps none"),
     ] = None,
-    encoding: Annotated[
-        str,
-        typer.Option(help="text encoding of a CSV/TSV/JSONL input: auto (UTF-8, UTF-8 with BOM or GB18030) or a codec"),
-    ] = "auto",
+    encoding: EncodingOption = "auto",
     restart: Annotated[
         bool,
         typer.Option(

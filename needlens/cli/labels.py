@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from needlens.cli.common import (
+    EncodingOption,
     OutputFile,
     StoreOption,
     TextColumn,
@@ -19,6 +20,7 @@ from needlens.cli.common import (
     err_console,
     existing_store,
     load_settings,
+    store_to_read,
     user_errors,
 )
 
@@ -30,6 +32,9 @@ if TYPE_CHECKING:
     from label_loop.store import LabelStore
 
 group = typer.Typer(no_args_is_help=True, help="The label store: import, export and inspect analysts' labels.")
+BatchArgument = Annotated[
+    int, typer.Argument(min=1, max=2**63 - 1, help="batch number (`quarantine list`)")  # SQLite's integer range
+]
 
 
 @group.command("import")
@@ -50,6 +55,7 @@ def labels_import(
     check: Annotated[
         bool, typer.Option("--check/--no-check", help="hold suspicious labels in quarantine (see README)")
     ] = True,
+    encoding: EncodingOption = "auto",
 ) -> None:
     """Import labeled rows. Invalid rows are listed and skipped, suspicious batches held in
     quarantine (exit 1 for either); a file with swapped needs/cause columns is refused (exit 2);
@@ -66,6 +72,7 @@ def labels_import(
         settings.max_chars,
         (lambda: _arrival_check(settings, label_store, model)) if check else None,
         settings.arrival.min_labels,
+        encoding,
     )
     held = sum(h.labels for h in report.admission.held)
     console.print(
@@ -130,9 +137,7 @@ def quarantine_list(
     """Held batches with the reason each was held."""
     from rich.table import Table
 
-    from label_loop.store import LabelStore
-
-    batches = LabelStore(load_settings(label_store=store).label_store).quarantine_batches(include_decided=all_batches)
+    batches = store_to_read(load_settings(label_store=store)).quarantine_batches(include_decided=all_batches)
     table = Table(title=f"{len(batches)} quarantine batches")
     for column in ("batch", "status", "source", "labels", "held at", "reason", "decided"):
         table.add_column(column, overflow="fold")
@@ -145,16 +150,17 @@ def quarantine_list(
 @quarantine_app.command("show")
 @user_errors
 def quarantine_show(
-    batch: Annotated[int, typer.Argument(help="batch number (`quarantine list`)")],
+    batch: BatchArgument,
     store: StoreOption = None,
     limit: Annotated[int, typer.Option(min=1, help="labels to list")] = 30,
 ) -> None:
     """The labels of one batch."""
     from rich.table import Table
 
-    from label_loop.store import LabelStore
-
-    held = LabelStore(load_settings(label_store=store).label_store).held_labels(batch)
+    label_store = store_to_read(load_settings(label_store=store))
+    if not any(b.id == batch for b in label_store.quarantine_batches(include_decided=True)):
+        raise typer.BadParameter(f"no quarantine batch {batch}", param_hint="BATCH")
+    held = label_store.held_labels(batch)
     table = Table(title=f"batch {batch}: {len(held)} labels" + (f", first {limit}" if len(held) > limit else ""))
     for column in ("text", "needs", "cause", "annotator"):
         table.add_column(column, overflow="fold")
@@ -167,7 +173,7 @@ def quarantine_show(
 @quarantine_app.command("accept")
 @user_errors
 def quarantine_accept(
-    batch: Annotated[int, typer.Argument(help="batch number (`quarantine list`)")],
+    batch: BatchArgument,
     store: StoreOption = None,
     by: Annotated[str | None, typer.Option(help="who decided; recorded")] = None,
     note: Annotated[str | None, typer.Option(help="why; recorded")] = None,
@@ -180,7 +186,7 @@ def quarantine_accept(
 @quarantine_app.command("reject")
 @user_errors
 def quarantine_reject(
-    batch: Annotated[int, typer.Argument(help="batch number (`quarantine list`)")],
+    batch: BatchArgument,
     store: StoreOption = None,
     by: Annotated[str | None, typer.Option(help="who decided; recorded")] = None,
     note: Annotated[str | None, typer.Option(help="why; recorded")] = None,
@@ -191,10 +197,10 @@ def quarantine_reject(
 
 
 def _decide(batch: int, accept: bool, store: Path | None, by: str | None, note: str | None) -> tuple[int, int]:
-    from label_loop.store import LabelStore, QuarantineError
+    from label_loop.store import QuarantineError
 
     try:
-        return LabelStore(load_settings(label_store=store).label_store).decide(batch, accept, by, note)
+        return store_to_read(load_settings(label_store=store)).decide(batch, accept, by, note)
     except QuarantineError as exc:
         raise typer.BadParameter(str(exc), param_hint="BATCH") from None
 
@@ -251,10 +257,9 @@ def feedback_flush(
     """Judge waiting feedback batches now, as `labels import` judges a file: batches under
     NEEDLENS_ARRIVAL__MIN_LABELS together (admitted unjudged if still fewer), a suspicious one held (exit 1)."""
     from label_loop.feedback import FeedbackInbox
-    from label_loop.store import LabelStore
 
     settings = load_settings(label_store=store)
-    label_store = LabelStore(settings.label_store)
+    label_store = store_to_read(settings)
     inbox = FeedbackInbox(label_store, settings.arrival)
     names = annotator if annotator is not None else [b.annotator for b in inbox.waiting()]
     judged = inbox.judge_due(lambda: _arrival_check(settings, label_store, model), annotators=names)
@@ -275,6 +280,16 @@ gold_app = typer.Typer(
 group.add_typer(gold_app, name="gold")
 
 
+def _named(value: str, option: str) -> str:
+    """A name as recorded, stripped; a blank one is refused (one line, exit 2) before anything is
+    read: a required name that is empty records nobody, and " li" would be someone other than li."""
+    name = value.strip()
+    if not name:
+        err_console.print(f"[red]error:[/] {option} is blank: give a name", highlight=False)
+        raise typer.Exit(2)
+    return name
+
+
 @gold_app.command("add")
 @user_errors
 def gold_add(
@@ -284,8 +299,10 @@ def gold_add(
     text_column: TextColumn = "text",
     needs_column: Annotated[str, typer.Option(help="needs column")] = "needs",
     cause_column: Annotated[str, typer.Option(help="cause column")] = "cause",
+    encoding: EncodingOption = "auto",
 ) -> None:
     """Mark adjudicated labels as gold: judged on by every candidate, never trained on."""
+    by = _named(by, "--by")
     from dataclasses import replace
 
     from label_loop.importer import LabelColumns, read_label_rows
@@ -293,7 +310,8 @@ def gold_add(
 
     settings = load_settings(label_store=store)
     label_store = LabelStore(settings.label_store)
-    rows = read_label_rows(file, LabelColumns(text_column, needs_column, cause_column), "gold", settings.max_chars)
+    columns = LabelColumns(text_column, needs_column, cause_column)
+    rows = read_label_rows(file, columns, "gold", settings.max_chars, encoding)
     added, skipped = label_store.add_gold(replace(entry, annotator=by) for entry in rows.entries)
     console.print(f"{file}: {added} gold labels added, {skipped} already gold, {len(rows.invalid)} invalid")
     for row_no, reason in rows.invalid[:50]:
@@ -339,10 +357,9 @@ def labels_annotators(
 
     from label_loop.agreement import annotator_agreement, annotator_of
     from label_loop.feedback import FeedbackInbox
-    from label_loop.store import LabelStore
 
     settings = load_settings(label_store=store)
-    label_store = LabelStore(settings.label_store)
+    label_store = store_to_read(settings)
     held = [e.label for b in label_store.quarantine_batches() for e in label_store.held_labels(b.id)]
     waiting = FeedbackInbox(label_store, settings.arrival).waiting_labels()
     labels = [e.label for e in label_store.all_events()] + held + waiting
@@ -392,10 +409,9 @@ def labels_export(
     history: Annotated[bool, typer.Option(help="every label event, not only each text's current label")] = False,
 ) -> None:
     """Write the store's labels in the spec's record format (JSONL) or any table format."""
-    from label_loop.store import LabelStore
     from labeling.tables import write_table
 
-    label_store = LabelStore(load_settings(label_store=store).label_store)
+    label_store = store_to_read(load_settings(label_store=store))
     events = label_store.all_events() if history else label_store.current()
     rows = (
         {
@@ -422,7 +438,6 @@ def labels_stats(
 ) -> None:
     """Counts per label and source, what waits in quarantine and feedback batches, the latest corrections."""
     from label_loop.stats import print_label_stats
-    from label_loop.store import LabelStore
 
     settings = load_settings(label_store=store)
-    print_label_stats(LabelStore(settings.label_store), recent, console, settings.arrival)
+    print_label_stats(store_to_read(settings), recent, console, settings.arrival)

@@ -87,12 +87,16 @@ def _monitor(
 ) -> int:
     """The run behind `needlens monitor` over a labeled file or a store's predictions; returns how many alerts it listed."""
     assert source is not None  # the command took one of the two
+    from labeling.plan import check_writable
     from monitor.html_report import write_report
     from monitor.periods import PeriodError, TimeParser, parse_since
     from monitor.pipeline import monitor_file, write_jsonl
     from monitor.summary import print_summary
 
     settings = load_settings(flags=FLAGS, monitor=overrides).monitor  # NEEDLENS_MONITOR__* under the flags
+    if out.exists() and not out.is_dir():
+        raise SettingsError(f"--out: {out} is a file; name a folder for the monitor's files")
+    check_writable(out)  # before the input is read: a long scan should not end on an unwritable folder
     try:
         since_value = parse_since(since, TimeParser(settings.zone)) if since else None
     except PeriodError as exc:

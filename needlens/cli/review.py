@@ -8,7 +8,15 @@ from typing import Annotated
 
 import typer
 
-from needlens.cli.common import StoreOption, TextColumn, console, err_console, load_settings, user_errors
+from needlens.cli.common import (
+    EncodingOption,
+    StoreOption,
+    TextColumn,
+    console,
+    err_console,
+    load_settings,
+    user_errors,
+)
 
 
 class AccountRole(StrEnum):
@@ -28,6 +36,7 @@ def review_add(
     store: StoreOption = None,
     text_column: TextColumn = "text",
     id_column: Annotated[str | None, typer.Option(help="column holding the row id [default: id, if any]")] = None,
+    encoding: EncodingOption = "auto",
 ) -> None:
     """Queue a file's texts for review in the browser; texts already labeled or queued are skipped,
     unusable rows listed (exit 1)."""
@@ -38,7 +47,7 @@ def review_add(
     settings = load_settings(label_store=store)
     label_store = LabelStore(settings.label_store)
     labeled = {event.text_hash for event in label_store.current()}
-    found = read_queue_file(file, text_column, id_column, settings.max_chars, labeled)
+    found = read_queue_file(file, text_column, id_column, settings.max_chars, labeled, encoding)
     added, queued = ReviewQueue(label_store).enqueue(found.texts)
     console.print(
         f"{file}: {added} texts queued for review, {queued} already queued, {found.labeled} already labeled, "
@@ -50,6 +59,17 @@ def review_add(
         err_console.print(f"  … and {len(found.invalid) - 50} more")
     if found.invalid:
         raise typer.Exit(1)
+
+
+def _account_name(name: str) -> str:
+    """The name stripped, as sign-in strips what is typed (" ana" would be an account no one
+    signs in to); a blank one is refused before a password is asked: it would be an account,
+    even an admin, whose labels record nobody."""
+    stripped = name.strip()
+    if not stripped:
+        err_console.print("[red]error:[/] NAME is blank: give the account's name", highlight=False)
+        raise typer.Exit(2)
+    return stripped
 
 
 @group.command("hash-password")
@@ -65,6 +85,7 @@ def hash_password_command(
     from serve.settings import UiUser
     from serve.ui.passwords import hash_password
 
+    name = _account_name(name)
     password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
     entry = UiUser(role=role.value, password_hash=hash_password(password))
     console.print(json.dumps({name: entry.model_dump()}, ensure_ascii=False), highlight=False, soft_wrap=True)

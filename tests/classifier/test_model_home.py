@@ -13,7 +13,9 @@ from classifier.inference import Predictor
 from classifier.model_dir import find_model, resolve_model_dir
 from classifier.modeling import WEIGHTS_FILE
 from classifier.settings import Settings, default_home
+from label_loop.admission import bundled_data
 from needlens.cli import app
+from needlens.cli.common import load_settings
 from tests.needlens.test_cli import one_line_error
 
 runner = CliRunner()
@@ -94,3 +96,30 @@ def test_a_damaged_model_directory_is_one_line_naming_it_not_a_traceback(toy_mod
         app, ["label", str(tmp_path / "in.csv"), "-o", str(tmp_path / "o.csv"), "-m", str(model_dir)]
     )
     one_line_error(result, "is not a usable needlens model")
+
+
+def test_the_bundled_data_is_found_in_the_home_from_another_folder(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    for relative in (
+        "data/seed/a.jsonl",
+        "data/real/b.jsonl",
+        "data/heldout/c.jsonl",
+        "data/distill/e5-small-pool.jsonl",
+    ):
+        (home / relative).parent.mkdir(parents=True, exist_ok=True)
+        (home / relative).write_text("", encoding="utf-8")
+    (home / "data" / "sample_feedback.csv").write_text("text\n好\n", encoding="utf-8")
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "data" / "real").mkdir(parents=True)  # a folder of the current one's own wins
+    monkeypatch.chdir(elsewhere)
+    for name in ("NEEDLENS_DEFAULT_DATA", "NEEDLENS_SAMPLE_FILE", "NEEDLENS_MODEL_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NEEDLENS_HOME", str(home))
+
+    settings = load_settings(profile="fast")
+    assert settings.default_data == [home / "data" / "seed", Path("data/real")]
+    assert settings.sample_file == home / "data" / "sample_feedback.csv"
+    assert settings.training.held_out_data == (home / "data" / "heldout",)
+    assert settings.training.soft_labels == home / "data" / "distill" / "e5-small-pool.jsonl"
+    assert bundled_data(settings) == [home / "data" / "seed", Path("data/real")]
+    assert Settings(default_data=[Path("nowhere")]).default_data == [Path("nowhere")]  # found nowhere: as given

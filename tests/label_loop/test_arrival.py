@@ -95,7 +95,21 @@ def test_one_careless_annotator_is_held_while_the_others_land(tmp_path):
     (held,) = admission.held
     assert held.labels == 30 and held.reason.startswith("annotator careless: the truth disagrees with")
     assert admission.added == 90 and {e.label.annotator for e in store.current()} == {"ann", "bo", "cy"}
-    assert not admission.checks["batch"].suspicious  # a quarter of the batch careless: the batch alone passes
+    assert not admission.checks["batch"].suspicious  # the others, judged without the careless one, pass
+
+
+def test_a_careless_annotator_who_spoils_the_whole_batch_is_still_held_alone(tmp_path):
+    rows = new_toy_rows(20, 4)  # 60 texts: half careless, enough to make the whole batch suspicious
+    truth = {text: cause for text, _, cause in rows}
+    wrong = [(t, n, "none" if c != "none" else "system_error") for t, n, c in rows[1::2]]
+    careful, careless = labels(rows[::2], annotator="ana"), labels(wrong, annotator="eve")
+    check = ArrivalCheck(REFERENCE, [TruthJudge(truth)], ArrivalSettings())
+    assert check.check(records(rows[::2] + wrong)).suspicious  # judged whole, the batch would be held whole
+    store = LabelStore(tmp_path / "l.db")
+    admission = admit_batch(store, careful + careless, "import:team.csv", lambda: check)
+    (held,) = admission.held
+    assert held.labels == len(careless) and held.reason.startswith("annotator eve:")
+    assert admission.added == len(careful) and {e.label.annotator for e in store.current()} == {"ana"}
 
 
 def test_reimporting_a_held_file_adds_nothing_and_holds_nothing_new(tmp_path):
@@ -204,3 +218,15 @@ def test_cli_gold_add_marks_adjudicated_labels_and_show_prints_the_new_version(t
     after = runner.invoke(app, ["labels", "gold", "show", "--store", store])
     version = before.output.split()[2]
     assert before.exit_code == after.exit_code == 0 and version.startswith("gold-") and version not in after.output
+
+
+@pytest.mark.parametrize("command", ["show", "accept", "reject"])
+@pytest.mark.parametrize("batch", ["7", "99999999999999999999999"])
+def test_quarantine_commands_on_a_batch_that_does_not_exist_are_one_line_errors(tmp_path, command, batch):
+    store = LabelStore(tmp_path / "l.db")
+    store.hold(labels(POISON[:2]), "import:p.csv", "test")
+    result = runner.invoke(app, ["labels", "quarantine", command, batch, "--store", str(tmp_path / "l.db")])
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    said = " ".join(result.output.split())
+    assert f"no quarantine batch {batch}" in said or "less than or equal to" in said

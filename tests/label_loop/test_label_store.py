@@ -97,3 +97,40 @@ def test_cli_import_export_stats(tmp_path):
 
     result = runner.invoke(app, ["labels", "stats", "--store", store])
     assert result.exit_code == 0 and "import:labels.csv" in result.output
+
+
+def test_a_big5_label_file_is_refused_naming_the_encoding_and_imports_with_it(tmp_path):
+    store = str(tmp_path / "l.db")
+    rows = "".join(
+        f"這個產品的品質很差，客服也不回覆我的問題，希望盡快處理退款{i},surface,system_error\n" for i in range(3)
+    )
+    source = tmp_path / "big5.csv"
+    source.write_bytes(("text,needs,cause\n" + rows).encode("big5"))
+    refused = runner.invoke(app, ["labels", "import", str(source), "--store", store, "--no-check"])
+    assert refused.exit_code == 2 and "pass --encoding big5" in " ".join(refused.output.split())
+    result = runner.invoke(app, ["labels", "import", str(source), "--store", store, "--no-check", "--encoding", "big5"])
+    assert result.exit_code == 0 and "3 labels added" in result.output, result.output
+    assert all(e.label.text.startswith("這個產品") for e in LabelStore(tmp_path / "l.db").current())
+    gold = runner.invoke(
+        app, ["labels", "gold", "add", str(source), "--store", store, "--by", "lee", "--encoding", "big5"]
+    )
+    assert "3 gold labels added" in gold.output, gold.output
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["labels", "export", "-o", "out.jsonl"],
+        ["labels", "stats"],
+        ["labels", "quarantine", "list"],
+        ["labels", "quarantine", "accept", "1"],
+        ["labels", "annotators"],
+        ["labels", "feedback", "flush"],
+    ],
+)
+def test_a_mistyped_store_is_one_line_not_a_new_empty_store(tmp_path, command):
+    typo = tmp_path / "lables.db"
+    result = runner.invoke(app, [*command, "--store", str(typo)])
+    assert result.exit_code == 2, result.output
+    assert f"no label store at {typo}" in " ".join(result.output.split())
+    assert not typo.exists()

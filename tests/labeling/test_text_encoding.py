@@ -79,3 +79,11 @@ def test_gb18030_rows_read_the_same_as_their_utf8_twin(tmp_path, suffix):
     utf8 = list(iter_rows(write(tmp_path, rows.encode("utf-8"), "a" + suffix)))
     gb = list(iter_rows(write(tmp_path, rows.encode("gb18030"), "b" + suffix)))
     assert gb == utf8 and len(gb) == 40
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "gb18030"])
+@pytest.mark.parametrize("lead", ["", "a", "ab"])  # the sample's end falls in each byte of a character
+def test_a_first_line_longer_than_the_sample_is_still_its_encoding(tmp_path, encoding, lead):
+    first = '{"text": "' + lead + "长" * 400_000 + '"}\n'  # over 1 MiB in either encoding
+    data = (first + '{"text": "下一行正常"}\n').encode(encoding)
+    assert resolve_encoding(write(tmp_path, data, "in.jsonl")).name == encoding

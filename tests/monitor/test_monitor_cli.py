@@ -88,6 +88,13 @@ def test_a_missing_time_column_is_one_line_naming_it(tmp_path):
     )
 
 
+def test_an_out_that_is_a_file_is_one_line_before_anything_is_read(tmp_path):
+    source = labeled_file(tmp_path / "labeled.csv", weeks=1)
+    (tmp_path / "taken").write_text("not a folder", encoding="utf-8")
+    one_line_error(runner.invoke(app, ["monitor", str(source), "-o", str(tmp_path / "taken")]), "--out:", "is a file")
+    assert (tmp_path / "taken").read_text(encoding="utf-8") == "not a folder"
+
+
 def test_bad_flags_are_one_line_naming_the_flag(tmp_path):
     source = labeled_file(tmp_path / "labeled.csv", weeks=1)
     for flags, fragment in (

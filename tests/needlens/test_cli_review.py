@@ -10,7 +10,7 @@ from label_loop.store import LabelStore, NewLabel
 from needlens.cli import app
 from serve.settings import UiUser
 from serve.ui.passwords import verify_password
-from tests.conftest import write_csv
+from tests.conftest import read_csv, write_csv
 
 runner = CliRunner()
 
@@ -48,3 +48,41 @@ def test_hash_password_prints_an_entry_the_settings_accept_and_never_the_passwor
     assert "s3cret" not in line
     refused = runner.invoke(app, ["review", "hash-password", "x", "--role", "root"], input="a\na\n")
     assert refused.exit_code == 2
+
+
+def test_a_blank_name_is_refused_in_one_line_and_a_padded_one_is_stripped(tmp_path):
+    for name in ("", "   "):
+        refused = runner.invoke(app, ["review", "hash-password", name, "--role", "admin"], input="s3cret\ns3cret\n")
+        assert refused.exit_code == 2 and "NAME is blank" in refused.output
+        assert "{" not in refused.output and "password" not in refused.output  # refused before asking
+    padded = runner.invoke(app, ["review", "hash-password", " ana "], input="s3cret\ns3cret\n")
+    line = next(line for line in padded.output.splitlines() if line.startswith("{"))
+    assert list(json.loads(line)) == ["ana"]
+    gold = write_csv(
+        tmp_path / "gold.csv", [["屏幕坏了", "surface", "system_error"]], header=("text", "needs", "cause")
+    )
+    store_path = tmp_path / "labels.db"
+    for by in ("", "  "):
+        result = runner.invoke(app, ["labels", "gold", "add", str(gold), "--by", by, "--store", str(store_path)])
+        assert result.exit_code == 2 and result.output.strip() == "error: --by is blank: give a name"
+    assert not store_path.exists()  # refused before the store is opened
+
+
+def test_review_add_and_suggest_read_a_big5_file_given_its_encoding(toy_model, tmp_path):
+    source = tmp_path / "big5.csv"
+    texts = [
+        "這個產品的品質很差，希望盡快處理退款",
+        "客服也不回覆我的問題，讓人失望",
+        "想參加新品體驗活動，學習保養知識",
+    ]
+    source.write_bytes(("id,text\n" + "".join(f"{i},{t}\n" for i, t in enumerate(texts))).encode("big5"))
+    store = str(tmp_path / "l.db")
+    refused = runner.invoke(app, ["review", "add", str(source), "--store", store])
+    assert refused.exit_code == 2 and "pass --encoding big5" in " ".join(refused.output.split())
+    queued = runner.invoke(app, ["review", "add", str(source), "--store", store, "--encoding", "big5"])
+    assert queued.exit_code == 0 and "3 texts queued for review" in queued.output, queued.output
+    out = tmp_path / "suggested.csv"
+    args = ["suggest", str(source), "-o", str(out), "-n", "2", "--model", str(toy_model[0]), "--encoding", "big5"]
+    suggested = runner.invoke(app, args)
+    assert suggested.exit_code == 0 and "2 of 3 texts suggested" in " ".join(suggested.output.split())
+    assert {row["text"] for row in read_csv(out)} <= set(texts)  # read as the characters written

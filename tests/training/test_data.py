@@ -80,6 +80,14 @@ def test_fingerprint_ignores_order_but_not_labels(tmp_path):
     assert fingerprint(changed + records[1:]) != fingerprint(records)
 
 
+def test_a_cause_held_by_one_text_is_a_refusal_naming_it_not_a_traceback(tmp_path):
+    records = [r for r in toy_records(10) if r["cause"] != "none"]
+    records.append(next(r for r in toy_records(10) if r["cause"] == "none"))
+    dataset = to_dataset(read_records(write_jsonl(tmp_path / "t.jsonl", records)))
+    with pytest.raises(DataError, match="hold only one text of cause none: a validation split by cause needs"):
+        split_dataset(dataset, 0.25, seed=3)
+
+
 def test_split_is_deterministic_and_stratified(tmp_path):
     dataset = to_dataset(read_records(write_jsonl(tmp_path / "t.jsonl", toy_records(40))))
     first = split_dataset(dataset, 0.25, seed=3)
