@@ -7,9 +7,9 @@ part defined next to its user. Only pydantic here, so importing it loads no web 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, Field, SecretStr
 
 PASSWORD_HASH_PATTERN = r"^scrypt\$[0-9]+\$[0-9]+\$[0-9]+\$[A-Za-z0-9_=-]+\$[A-Za-z0-9_=-]+$"
 """scrypt$N$r$p$salt$hash (urlsafe base64), as `needlens review hash-password` writes it (serve/ui/passwords.py)."""
@@ -23,6 +23,17 @@ class UiUser(BaseModel):
 
     role: UiRole
     password_hash: str = Field(pattern=PASSWORD_HASH_PATTERN, description="never the password itself")
+
+
+def _account_name(name: str) -> str:
+    """Sign-in strips what is typed, so a blank or padded name here is an account nobody can use;
+    refused when the settings load, naming it, rather than found out at the sign-in page."""
+    if not name.strip() or name != name.strip():
+        raise ValueError(f"account name {name!r} is blank or has spaces around it")
+    return name
+
+
+AccountName = Annotated[str, AfterValidator(_account_name)]
 
 
 class HttpSettings(BaseModel):
@@ -66,7 +77,7 @@ class HttpSettings(BaseModel):
         2.0, ge=0.0, description="how often to check a registry's ACTIVE pointer for a new model; 0 turns it off"
     )
     log_texts: bool = Field(False, description="include request texts in logs (off: privacy)")
-    ui_users: dict[str, UiUser] = Field(
+    ui_users: dict[AccountName, UiUser] = Field(
         default_factory=dict,
         description="review UI accounts (/ui), name → role and password hash; none: nobody can sign in",
     )

@@ -71,6 +71,11 @@ def suggest(
         f"{len(result.rows)} of {result.considered} texts suggested → {output} "
         f"({result.skipped_labeled} already labeled and {result.skipped_invalid} unusable rows left out)"
     )
+    if len(result.rows) < min(n, result.considered):
+        console.print(
+            f"fewer than the {min(n, result.considered)} asked: each other text is a near-duplicate (char n-gram "
+            f"cosine over --max-similarity {max_similarity}) of one already suggested"
+        )
 
 
 @commands.command()

@@ -199,6 +199,8 @@ def quarantine_reject(
 def _decide(batch: int, accept: bool, store: Path | None, by: str | None, note: str | None) -> tuple[int, int]:
     from label_loop.store import QuarantineError
 
+    by = _named(by, "--by") if by is not None else None
+
     try:
         return store_to_read(load_settings(label_store=store)).decide(batch, accept, by, note)
     except QuarantineError as exc:

@@ -230,3 +230,12 @@ def test_quarantine_commands_on_a_batch_that_does_not_exist_are_one_line_errors(
     assert result.exception is None or isinstance(result.exception, SystemExit)
     said = " ".join(result.output.split())
     assert f"no quarantine batch {batch}" in said or "less than or equal to" in said
+
+
+def test_a_blank_decider_is_refused_before_the_batch_is_decided(tmp_path):
+    store = LabelStore(tmp_path / "l.db")
+    batch = store.hold(labels(POISON[:2]), "import:p.csv", "test")
+    args = ["labels", "quarantine", "accept", str(batch), "--store", str(tmp_path / "l.db"), "--by", " "]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and "--by is blank" in result.output
+    assert store.quarantine_batches()[0].status == "held"

@@ -86,3 +86,12 @@ def test_review_add_and_suggest_read_a_big5_file_given_its_encoding(toy_model, t
     suggested = runner.invoke(app, args)
     assert suggested.exit_code == 0 and "2 of 3 texts suggested" in " ".join(suggested.output.split())
     assert {row["text"] for row in read_csv(out)} <= set(texts)  # read as the characters written
+
+
+def test_suggest_says_why_it_suggested_fewer_texts_than_asked(toy_model, tmp_path):
+    out = tmp_path / "suggested.csv"
+    twins = tmp_path / "twins.csv"
+    twins.write_text("id,text\n1,屏幕坏了要求换货\n2,屏幕坏了要求换货！\n3,屏幕坏了要求换货。\n", encoding="utf-8")
+    result = runner.invoke(app, ["suggest", str(twins), "-o", str(out), "-n", "3", "--model", str(toy_model[0])])
+    said = " ".join(result.output.split())
+    assert "1 of 3 texts suggested" in said and "fewer than the 3 asked: each other text is a near-duplicate" in said

@@ -59,6 +59,16 @@ def test_a_blank_name_is_no_account_and_a_padded_one_is_its_account(client):
     assert "<span>ana · annotator</span>" in client.get("/ui").text
 
 
+@pytest.mark.parametrize("name", ["", "  ", " ana"])
+def test_a_blank_or_padded_account_name_is_refused_when_the_settings_load(name, monkeypatch):
+    from classifier.settings import Settings
+
+    entry = f'{{"{name}": {{"role": "admin", "password_hash": "{hash_password("pw")}"}}}}'
+    monkeypatch.setenv("NEEDLENS_UI_USERS", entry)
+    with pytest.raises(ValueError, match="is blank or has spaces around it"):
+        Settings()
+
+
 def test_wrong_passwords_past_the_limit_are_refused_per_name_and_per_address(toy_model, predictor, tmp_path):
     app = create_app(ui_settings(toy_model[0], tmp_path, ui_login_failures=3, ui_login_window_s=600), predictor)
 
