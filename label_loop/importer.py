@@ -9,6 +9,7 @@ nothing.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,7 @@ from classifier.inference import TextProblem, validate_text
 from classifier.labels import Labels
 from label_loop.admission import Admission, admit_batch
 from label_loop.arrival import ArrivalCheck
-from label_loop.store import LabelStore, NewLabel
+from label_loop.store import LabelStore, NewLabel, label_key
 from labeling.tables import PROBLEM, iter_rows, readable_table
 from labeling.text_encoding import AUTO
 from training.data import DataError
@@ -39,6 +40,9 @@ class LabelColumns:
 class LabelRows:
     entries: list[NewLabel] = field(default_factory=list)
     invalid: list[tuple[int, str]] = field(default_factory=list)
+    conflicts: list[list[int]] = field(default_factory=list)
+    """Row numbers of each text the file labels more than once, differently: the last row's labels
+    supersede the others in the store, which an analyst should know (two readings disagreed)."""
 
 
 @dataclass
@@ -47,6 +51,7 @@ class ImportReport:
     skipped: int = 0
     invalid: list[tuple[int, str]] = field(default_factory=list)
     admission: Admission = field(default_factory=Admission)
+    conflicts: list[list[int]] = field(default_factory=list)
 
 
 def read_label_rows(path: Path, columns: LabelColumns, source: str, max_chars: int, encoding: str = AUTO) -> LabelRows:
@@ -60,6 +65,7 @@ def read_label_rows(path: Path, columns: LabelColumns, source: str, max_chars: i
 
     rows = LabelRows()
     swapped = 0
+    readings: dict[str, list[tuple[int, tuple[str, ...]]]] = defaultdict(list)  # text → (row, labels) per row
     for row_no, row in enumerate(iter_rows(path, encoding=text_encoding), start=1):
         try:
             if PROBLEM in row:
@@ -71,13 +77,17 @@ def read_label_rows(path: Path, columns: LabelColumns, source: str, max_chars: i
             swapped += _reads_swapped(row, columns)
             continue
         annotator = str(row.get(columns.annotator) or "").strip() if columns.annotator else ""
-        rows.entries.append(NewLabel(text, labels, source, annotator=annotator or None))
+        entry = NewLabel(text, labels, source, annotator=annotator or None)
+        rows.entries.append(entry)
+        digest, needs, cause, _ = label_key(entry)
+        readings[digest].append((row_no, (needs, cause)))
     if swapped and swapped * 2 > len(rows.entries) + len(rows.invalid):
         raise ImportRefused(
             f"{path}: the needs and cause columns look swapped ({swapped} of {len(rows.entries) + len(rows.invalid)}"
             f" rows hold a cause in {columns.needs!r} and needs in {columns.cause!r}); nothing was imported — "
             "name the columns with --needs-column and --cause-column"
         )
+    rows.conflicts = [[n for n, _ in seen] for seen in readings.values() if len({labels for _, labels in seen}) > 1]
     return rows
 
 
@@ -94,7 +104,7 @@ def import_labels(
     source = f"import:{path.name}"
     rows = read_label_rows(path, columns, source, max_chars, encoding)
     admission = admit_batch(store, rows.entries, source, make_check, min_labels)
-    return ImportReport(admission.added, admission.skipped, rows.invalid, admission)
+    return ImportReport(admission.added, admission.skipped, rows.invalid, admission, rows.conflicts)
 
 
 def _reads_swapped(row: dict[str, object], columns: LabelColumns) -> bool:

@@ -80,6 +80,14 @@ def labels_import(
         f"{held} held in quarantine, {len(report.invalid)} invalid"
     )
     _print_admission(report.admission, settings.arrival.min_labels if check else None)
+    if report.conflicts:
+        shown = "; ".join(", ".join(map(str, rows[:-1])) + f" and {rows[-1]}" for rows in report.conflicts[:10])
+        more = f"; … and {len(report.conflicts) - 10} more" if len(report.conflicts) > 10 else ""
+        console.print(
+            f"note: {len(report.conflicts)} texts are labeled differently on more than one row, and each one's "
+            f"last row is its label now (rows {shown}{more})",
+            highlight=False,
+        )
     for row_no, reason in report.invalid[:50]:
         err_console.print(f"  row {row_no}: {reason}", highlight=False)
     if len(report.invalid) > 50:

@@ -134,3 +134,20 @@ def test_a_mistyped_store_is_one_line_not_a_new_empty_store(tmp_path, command):
     assert result.exit_code == 2, result.output
     assert f"no label store at {typo}" in " ".join(result.output.split())
     assert not typo.exists()
+
+
+def test_an_import_that_labels_a_text_twice_differently_says_which_rows_and_keeps_the_last(tmp_path):
+    rows = [
+        GOOD[0],
+        ("屏幕用了两天就坏了", "surface", "perception_mismatch"),
+        GOOD[2],
+        (" 屏幕用了两天就坏了", "surface", "none"),
+    ]
+    rows.append(GOOD[2])  # the same text with the same labels twice: no disagreement
+    source = write_csv(tmp_path / "labels.csv", rows, header=LABEL_HEADER)
+    result = runner.invoke(app, ["labels", "import", str(source), "--store", str(tmp_path / "l.db"), "--no-check"])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 0 and "note: 1 texts are labeled differently on more than one row" in said, said
+    assert "(rows 1, 2 and 4)" in said
+    current = {e.label.text.strip(): str(e.label.labels.cause) for e in LabelStore(tmp_path / "l.db").current()}
+    assert current["屏幕用了两天就坏了"] == "none"
