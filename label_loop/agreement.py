@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class LabelAgreement:
     label: str
-    kappa: float
+    kappa: float | None  # None: undefined, every judgement gave the one same value (chance agreement is 1)
     kappa_kind: str  # "cohen" or "fleiss"
     raw_agreement: float  # share of texts on which every annotator gave the same value
     positive_rate: float | None  # for needs: share of all judgements that said yes
@@ -48,21 +48,22 @@ class AgreementReport:
     labels: list[LabelAgreement]
 
 
-def fleiss_kappa(ratings: np.ndarray, categories: int) -> float:
-    """Fleiss' kappa for ``ratings`` of shape (texts, raters) holding category indices."""
+def fleiss_kappa(ratings: np.ndarray, categories: int) -> float | None:
+    """Fleiss' kappa for ``ratings`` of shape (texts, raters) holding category indices; None when
+    every rating is one value, where kappa is 0/0 (raw agreement, 100%, says what there is to say)."""
     counts = np.stack([(ratings == c).sum(axis=1) for c in range(categories)], axis=1).astype(np.float64)
     raters = ratings.shape[1]
     per_text = ((counts * (counts - 1)).sum(axis=1)) / (raters * (raters - 1))
     p_bar = per_text.mean()
     shares = counts.sum(axis=0) / counts.sum()
     p_e = float((shares**2).sum())
-    return 1.0 if p_e == 1.0 else float((p_bar - p_e) / (1 - p_e))
+    return None if p_e == 1.0 else float((p_bar - p_e) / (1 - p_e))
 
 
-def _kappa(ratings: np.ndarray, categories: int) -> tuple[float, str]:
+def _kappa(ratings: np.ndarray, categories: int) -> tuple[float | None, str]:
     if ratings.shape[1] == 2:
-        if len(np.unique(ratings)) == 1:  # everyone always said the same: perfect, but kappa is 0/0
-            return 1.0, "cohen"
+        if len(np.unique(ratings)) == 1:  # everyone always said the same: kappa is 0/0, not a figure
+            return None, "cohen"
         return float(cohen_kappa_score(ratings[:, 0], ratings[:, 1], labels=list(range(categories)))), "cohen"
     return fleiss_kappa(ratings, categories), "fleiss"
 

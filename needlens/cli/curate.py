@@ -130,7 +130,8 @@ def agreement_command(
         table.add_column(column, justify="left" if column == "label" else "right")
     for a in report.labels:
         rate = "–" if a.positive_rate is None else f"{a.positive_rate:.1%}"
-        table.add_row(a.label, f"{a.kappa:.3f} ({a.kappa_kind})", f"{a.raw_agreement:.1%}", rate)
+        kappa = "– (one value throughout)" if a.kappa is None else f"{a.kappa:.3f} ({a.kappa_kind})"
+        table.add_row(a.label, kappa, f"{a.raw_agreement:.1%}", rate)
     console.print(table)
     for path, missing in zip(report.files, report.unmatched, strict=True):
         if missing:

@@ -79,3 +79,14 @@ def test_files_without_shared_texts_are_refused(tmp_path):
         agreement([a, b])
     result = runner.invoke(app, ["agreement", str(a)])
     assert result.exit_code == 2 and "at least two" in result.output
+
+
+def test_a_label_that_never_varies_has_no_kappa_and_says_so(tmp_path):
+    same = [(["surface"], "system_error")] * 6
+    files = [labels(tmp_path / f"{n}.jsonl", same) for n in "abc"]
+    for pair in (files[:2], files):  # Cohen's and Fleiss' kappa are both 0/0 here
+        by = {x.label: x for x in agreement(pair).labels}
+        assert by["surface"].kappa is None and by["surface"].raw_agreement == 1.0
+    assert fleiss_kappa(np.zeros((4, 3), dtype=int), 2) is None
+    result = runner.invoke(app, ["agreement", *map(str, files[:2])])
+    assert result.exit_code == 0 and "one value throughout" in result.output, result.output
