@@ -19,6 +19,7 @@ from needlens.cli.common import (
     data_flag,
     existing_store,
     load_settings,
+    store_to_read,
     user_errors,
 )
 
@@ -97,8 +98,13 @@ def audit(
     from label_loop.pool import labeled_records
     from labeling.tables import write_table
 
+    if data is not None and not seed_data:
+        raise typer.BadParameter(
+            "--no-seed audits the store alone, so --data would be ignored: give one", param_hint="--data"
+        )
     settings = load_settings(default_data=data_flag(data), label_store=store)
-    records, sources = labeled_records(settings.default_data if seed_data else None, existing_store(settings))
+    label_store = store_to_read(settings) if store is not None else existing_store(settings)  # a named one must exist
+    records, sources = labeled_records(settings.default_data if seed_data else None, label_store)
     t = settings.training
     findings = audit_records(records, t.base_model, t.max_tokens, folds, confidence, t.seed)
     write_table(finding_rows(findings), output, AUDIT_COLUMNS)

@@ -38,8 +38,8 @@ def test_audit_command_writes_a_report_sorted_by_confidence(tmp_path):
     raw, flipped = planted(3)
     data = write_jsonl(tmp_path / "labels.jsonl", raw)
     out = tmp_path / "audit.csv"
-    store = tmp_path / "none.db"
-    result = runner.invoke(app, ["audit", "--data", str(data), "--store", str(store), "-o", str(out), "--folds", "3"])
+    no_store = {"NEEDLENS_LABEL_STORE": str(tmp_path / "none.db")}  # the default store, not created yet: no labels
+    result = runner.invoke(app, ["audit", "--data", str(data), "-o", str(out), "--folds", "3"], env=no_store)
     assert result.exit_code == 0, result.output
     assert f"of {len(raw)} labeled texts flagged" in result.output
     with out.open(encoding="utf-8-sig") as handle:
@@ -48,3 +48,12 @@ def test_audit_command_writes_a_report_sorted_by_confidence(tmp_path):
     confidences = [float(r["confidence"]) for r in rows]
     assert confidences == sorted(confidences, reverse=True)
     assert all(r["suggested_cause"] and r["disagreements"] for r in rows)
+
+
+def test_audit_refuses_flags_it_would_ignore(tmp_path):
+    data = write_jsonl(tmp_path / "labels.jsonl", planted(3)[0])
+    out = str(tmp_path / "audit.csv")
+    typo = runner.invoke(app, ["audit", "--data", str(data), "--store", str(tmp_path / "lables.db"), "-o", out])
+    assert typo.exit_code == 2 and "no label store at" in typo.output and not (tmp_path / "lables.db").exists()
+    both = runner.invoke(app, ["audit", "--data", str(data), "--no-seed", "-o", out])
+    assert both.exit_code == 2 and "ignored: give one" in both.output
