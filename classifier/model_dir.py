@@ -44,7 +44,9 @@ def resolve_model_dir(path: Path, home: Path | None = None) -> Path:
         return path
     version = pointer.read_text(encoding="utf-8").strip()
     target = path / VERSIONS_DIR / version
-    if not version or not (target / "config.json").is_file():
+    if version in ("", ".", "..") or any(c in version for c in "/\\\0"):  # a path would serve a model from elsewhere
+        raise ModelLoadError(f"{pointer} names {version[:200]!r}, which is not a version name in {path / VERSIONS_DIR}")
+    if not (target / "config.json").is_file():
         raise ModelLoadError(f"{pointer} names {version!r}, which is not a model in {path / VERSIONS_DIR}")
     return target
 

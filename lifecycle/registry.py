@@ -6,9 +6,11 @@ Layout under the registry root::
     ACTIVE                      the version being served (one line)
     registry.jsonl              append-only log of promotions and rollbacks, with reasons
 
-A version enters ``versions/`` by one rename of a finished directory, and ACTIVE is replaced
-by ``os.replace`` of a fully written, fsynced file, so a crash at any moment leaves ACTIVE
-naming a complete model: the old one or the new one, never a half-written one.
+A version is named by its directory's name alone: a name with a path separator or ``..`` is
+refused, so ACTIVE can never point outside ``versions/``. A version enters ``versions/`` by one
+rename of a finished directory, and ACTIVE is replaced by ``os.replace`` of a fully written,
+fsynced file, so a crash at any moment leaves ACTIVE naming a complete model: the old one or
+the new one, never a half-written one.
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ class VersionSummary:
     validation: dict[str, float | None]
     held_out: dict[str, Any] | None
     """The retrain comparison this version was judged by, if it came from ``needlens retrain``."""
+    problem: str | None = None
+    """Why this version cannot be served or its facts cannot be read (None: it is whole); one bad
+    version is listed with its problem instead of hiding every other version."""
 
 
 class ModelRegistry:
@@ -48,6 +53,18 @@ class ModelRegistry:
         self.root = root
         self.versions = root / VERSIONS_DIR
         self.log_file = root / LOG_FILE
+
+    @classmethod
+    def existing(cls, root: Path) -> ModelRegistry:
+        """The registry at ``root``, which must exist: reading a mistyped path would show an
+        empty registry as if it were a real one (only ``needlens retrain`` creates registries)."""
+        if not root.is_dir():
+            what = "is not a directory" if root.exists() else "does not exist"
+            raise RegistryError(
+                f"no model registry at {root}: it {what}; pass --registry or set NEEDLENS_REGISTRY_DIR "
+                "(`needlens retrain` creates a registry)"
+            )
+        return cls(root)
 
     def staging_dir(self) -> Path:
         """A place to build a candidate on the same file system, so adding it is one rename."""
@@ -62,14 +79,27 @@ class ModelRegistry:
         return pointer.read_text(encoding="utf-8").strip() or None
 
     def path(self, version: str) -> Path:
-        target = self.versions / version
-        if not (target / "config.json").is_file() or not (target / WEIGHTS_FILE).is_file():
+        """The complete model directory of ``version``; anything else (a path, a name not under
+        ``versions/``, a half-copied directory) is a RegistryError, so nothing else can be served."""
+        target = self.versions / _plain_name(version, self.versions)
+        if not target.is_dir():
             known = ", ".join(self.version_names()) or "none"
             raise RegistryError(f"no model version {version!r} in {self.versions} (known: {known})")
+        missing = self.missing_files(version)
+        if missing:
+            raise RegistryError(
+                f"model version {version!r} in {self.versions} is incomplete (no {', '.join(missing)}): "
+                "it cannot be served or promoted"
+            )
         return target
 
+    def missing_files(self, version: str) -> list[str]:
+        """The files a servable model directory needs that ``versions/<version>`` lacks."""
+        target = self.versions / _plain_name(version, self.versions)
+        return [name for name in ("config.json", WEIGHTS_FILE) if not (target / name).is_file()]
+
     def version_names(self) -> list[str]:
-        """Versions oldest first (names start with their creation time)."""
+        """Versions oldest first (names start with their creation time), complete or not."""
         if not self.versions.is_dir():
             return []
         return sorted(p.name for p in self.versions.iterdir() if (p / "config.json").is_file())
@@ -77,7 +107,7 @@ class ModelRegistry:
     def add(self, model_dir: Path) -> str:
         """Move a finished model directory into ``versions/`` under its model version; returns it."""
         version = NeedlensConfig.from_pretrained(model_dir).model_version
-        target = self.versions / version
+        target = self.versions / _plain_name(version, self.versions)
         if target.exists():
             raise RegistryError(f"version {version} is already registered")
         self.versions.mkdir(parents=True, exist_ok=True)
@@ -99,51 +129,103 @@ class ModelRegistry:
         self._log({"event": event, "version": version, "previous": previous, "reason": reason})
 
     def rollback(self, reason: str) -> str:
-        """Re-activate the version that was active before the current one; returns it."""
+        """Re-activate the last version made active before the current one that was not rolled back
+        from since; returns it. Walking the log this way makes a second rollback go further back
+        (v3 → v2 → v1) instead of bouncing to the version just rolled back from."""
         current = self.active()
         if current is None:
             raise RegistryError(f"{self.root}: no active model to roll back from")
-        for entry in reversed(self.history()):
-            if entry["version"] == current and entry.get("previous") and entry["previous"] != current:
-                self.promote(entry["previous"], reason, event="rollback")
-                return str(entry["previous"])
-        raise RegistryError(f"{current} has no earlier active version to roll back to")
+        target = next((v for v in self._rollback_candidates(current) if not self._unservable(v)), None)
+        if target is None:
+            raise RegistryError(
+                f"{current} has no earlier active version to roll back to that was not rolled back from "
+                f"(see {self.log_file}); promote one by name"
+            )
+        self.promote(target, reason, event="rollback")
+        return target
+
+    def _rollback_candidates(self, current: str) -> list[str]:
+        """Versions by their last activation in the log, newest first, less ``current`` and those
+        rolled back from after their last activation."""
+        last_active: dict[str, int] = {}
+        rolled_back_from: dict[str, int] = {}
+        for index, entry in enumerate(self.history()):
+            if entry.get("event") not in ("promote", "rollback") or not isinstance(entry.get("version"), str):
+                continue
+            last_active[entry["version"]] = index
+            if entry["event"] == "rollback" and isinstance(entry.get("previous"), str):
+                rolled_back_from[entry["previous"]] = index
+        ordered = sorted(last_active, key=last_active.__getitem__, reverse=True)
+        return [v for v in ordered if v != current and rolled_back_from.get(v, -1) < last_active[v]]
+
+    def _unservable(self, version: str) -> bool:
+        """A version in the log that is no longer a complete model here (removed, or a path
+        logged before names were checked): rollback passes over it."""
+        try:
+            self.path(version)
+        except RegistryError:
+            return True
+        return False
 
     def record(self, entry: dict[str, Any]) -> None:
         """Log an event that is not a switch (a rejected candidate), so the history is complete."""
         self._log(entry)
 
     def history(self) -> list[dict[str, Any]]:
+        """The log's records, oldest first; a line that is not a JSON object is a RegistryError
+        naming the file and line (a hand edit or a torn write), never a guess at what it said."""
         if not self.log_file.is_file():
             return []
-        return [json.loads(line) for line in self.log_file.read_text(encoding="utf-8").splitlines() if line.strip()]
+        entries = []
+        for number, line in enumerate(self.log_file.read_text(encoding="utf-8").splitlines(), 1):
+            if line.strip():
+                entries.append(_log_record(line, self.log_file, number))
+        return entries
 
     def summaries(self) -> list[VersionSummary]:
+        """Every version's summary; a version that is incomplete or whose facts cannot be read is
+        listed with its problem, so one bad directory does not hide the good ones."""
         active = self.active()
-        return [self.summary(name, active) for name in self.version_names()]
+        return [self._summary_or_problem(name, active) for name in self.version_names()]
 
     def summary(self, version: str, active: str | None = None) -> VersionSummary:
         path = self.path(version)
-        training = read_json_file(path / "training.json")
-        metrics = read_json_file(path / "metrics.json").get("model", {})
-        comparison = read_json_file(path / "reports" / "comparison" / "report.json")
+        training = _side_file(path / "training.json")
+        metrics = _side_file(path / "metrics.json").get("model", {})
+        comparison = _side_file(path / "reports" / "comparison" / "report.json")
         return VersionSummary(
             version=version,
             path=path,
             active=version == (active if active is not None else self.active()),
-            created_at=datetime.fromtimestamp((path / "config.json").stat().st_mtime, UTC).isoformat(
-                timespec="seconds"
-            ),
-            training_records=training.get("data", {}).get("records"),
+            created_at=_created_at(path),
+            training_records=(training.get("data") or {}).get("records"),
             validation={k: metrics.get(k) for k in ("needs_macro_f1", "cause_macro_f1")},
             held_out=comparison or None,
         )
+
+    def _summary_or_problem(self, version: str, active: str | None) -> VersionSummary:
+        try:
+            return self.summary(version, active)
+        except RegistryError as exc:
+            missing = self.missing_files(version)
+            problem = f"incomplete: no {', '.join(missing)} (cannot be served or promoted)" if missing else str(exc)
+            path = self.versions / version
+            return VersionSummary(
+                version=version,
+                path=path,
+                active=version == active,
+                created_at=_created_at(path),
+                training_records=None,
+                validation={"needs_macro_f1": None, "cause_macro_f1": None},
+                held_out=None,
+                problem=problem,
+            )
 
     def _log(self, entry: dict[str, Any]) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         line = json.dumps({"at": datetime.now(UTC).isoformat(timespec="seconds"), **entry}, ensure_ascii=False)
         with self.log_file.open("a", encoding="utf-8") as handle:
-            handle.write(line + "\n")
+            handle.write(("\n" if _ends_mid_line(self.log_file) else "") + line + "\n")
             handle.flush()
             os.fsync(handle.fileno())
 
@@ -155,3 +237,58 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _plain_name(version: str, versions: Path) -> str:
+    """``version`` if it is a bare directory name: a path (absolute, with a separator, or ``..``)
+    could make ACTIVE name a model outside the registry."""
+    if not version or version in (".", "..") or any(c in version for c in ("/", "\\", "\0")):
+        raise RegistryError(
+            f"{version[:200]!r} is not a version name: name a version in {versions} "
+            "(`needlens models list`), not a path"
+        )
+    return version
+
+
+def _log_record(line: str, log_file: Path, number: int) -> dict[str, Any]:
+    """One registry.jsonl line as its record, or a RegistryError saying where the log is broken."""
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise RegistryError(f"{log_file}, line {number}: not a JSON record ({exc.msg}); fix or remove it") from None
+    if not isinstance(record, dict):
+        raise RegistryError(f"{log_file}, line {number}: not a JSON object; fix or remove it")
+    return record
+
+
+def _side_file(path: Path) -> dict[str, Any]:
+    """A version's JSON side file (training.json, metrics.json, its comparison report), {} if
+    absent; unreadable, it is a RegistryError naming the file."""
+    try:
+        facts = read_json_file(path)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        detail = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+        raise RegistryError(f"{path.name} unreadable ({detail}): {path}") from None
+    if not isinstance(facts, dict):
+        raise RegistryError(f"{path.name} unreadable (not a JSON object): {path}")
+    return facts
+
+
+def _created_at(path: Path) -> str:
+    """When the version's config.json was written (its directory's own time moves with edits)."""
+    try:
+        mtime = (path / "config.json").stat().st_mtime
+    except OSError:
+        return ""
+    return datetime.fromtimestamp(mtime, UTC).isoformat(timespec="seconds")
+
+
+def _ends_mid_line(path: Path) -> bool:
+    """Whether a torn write left the log's last line without its newline: the next record must
+    not be glued onto it."""
+    try:
+        with path.open("rb") as handle:
+            handle.seek(-1, os.SEEK_END)
+            return handle.read(1) != b"\n"
+    except OSError:  # absent or empty
+        return False

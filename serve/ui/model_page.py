@@ -92,22 +92,27 @@ def model(request: Request, account: PageAccount, service: Service, notice: str 
     registry = served_registry(service.settings)
     served = service.served
     model_dir = served.predictor.model_dir if served is not None else None
+    versions, history, problems = [], [], []
     try:
-        versions, problem = registry.summaries(), None
+        versions = registry.summaries()
     except RegistryError as exc:  # a version directory removed under us: say so
-        versions, problem = [], str(exc)
+        problems.append(str(exc))
+    try:
+        history = list(reversed(registry.history()))[:HISTORY_SHOWN]
+    except RegistryError as exc:  # a torn or hand-edited registry.jsonl: the page still shows the rest
+        problems.append(str(exc))
     job = latest_job(registry.root)
     return page(
         request,
         "model.html",
         account,
-        notice=problem or NOTICES.get(notice),
+        notice="; ".join(problems) or NOTICES.get(notice),
         served=served.facts if served is not None else None,
         not_served=service.load_error or "The model is loading.",
         report=evaluation(model_dir),
         registry_root=str(registry.root),
         versions=versions,
-        history=list(reversed(registry.history()))[:HISTORY_SHOWN],
+        history=history,
         job=job,
         job_log=log_tail(job) if job is not None else "",
         promotion_served=promotion_served(service.settings, registry),

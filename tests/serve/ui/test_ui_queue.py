@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 
@@ -235,6 +236,15 @@ def test_the_model_page_shows_the_served_model_and_its_evaluation(client, predic
     page = client.get("/ui/model").text
     assert predictor.version in page and "Cause confusion" in page and "v1" in page and "v2" in page
     assert "promote v1: first" in page
+
+
+def test_a_torn_registry_log_is_a_notice_on_the_model_page_not_a_500(client):
+    log = Path(client.app.state.service.settings.registry_dir) / "registry.jsonl"
+    log.write_text(log.read_text(encoding="utf-8") + '{"at": "2026-', encoding="utf-8")
+    sign_in(client, "ana")
+    page = client.get("/ui/model")
+    assert page.status_code == 200
+    assert "registry.jsonl, line 2: not a JSON record" in page.text and "v2" in page.text
 
 
 def test_the_monitor_page_shows_the_stored_predictions_figures(client):
