@@ -168,6 +168,8 @@ def retrain(form: CheckedForm, account: AdminAccount, service: Service) -> Redir
         start_retrain(registry, service.settings, account.name, note)
     except RetrainJobRunning as exc:
         raise ApiError(409, "retrain_running", str(exc)) from None
+    except RegistryError as exc:  # a torn registry.jsonl, which the job's start reads
+        raise ApiError(409, "registry_unreadable", str(exc)) from None
     except OSError as exc:  # a registry folder it cannot write, no process left to start
         raise ApiError(500, "retrain_not_started", f"{type(exc).__name__}: {exc}") from None
     return RedirectResponse("/ui/model?notice=retrain-started", status_code=303)

@@ -82,3 +82,13 @@ def test_the_page_says_how_a_promoted_candidate_reaches_the_service(tmp_path):
     assert "after POST /v1/model/reload or a restart" in promotion_served(not_polling, registry)
     elsewhere = Settings(model_dir=tmp_path / "model", registry_dir=registry.root)
     assert f"needlens serve --model {registry.root}" in promotion_served(elsewhere, registry)
+
+
+def test_a_retrain_on_a_registry_with_a_torn_log_is_a_409_naming_the_line(client, monkeypatch):
+    fake_command(monkeypatch, "print('trained')")
+    log = Path(registry_root(client)) / "registry.jsonl"
+    log.write_text(log.read_text(encoding="utf-8") + '{"at": "2026-', encoding="utf-8")
+    token = sign_in(client, "root")
+    response = client.post("/ui/model/retrain", data={"csrf_token": token})
+    assert response.status_code == 409 and response.json()["error"]["code"] == "registry_unreadable"
+    assert "registry.jsonl, line 2" in response.json()["error"]["message"]
