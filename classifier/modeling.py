@@ -119,7 +119,7 @@ class NeedlensModel(nn.Module):
             )
         try:
             return cls._read(model_dir)
-        except ModelLoadError:
+        except (ModelLoadError, MemoryError):  # a machine out of memory is not a damaged model
             raise
         except Exception as exc:
             reason = (str(exc).strip().splitlines() or [""])[0][:300]

@@ -296,22 +296,19 @@ class Settings(HttpSettings, BaseSettings):
         """The bundled data (seed and real labels, held-out texts, soft labels, the sample) is
         found from any folder, as the default model is: run outside the checkout, the arrival
         checks would otherwise lose their reference mix and judges without a word, and retrain
-        and audit would fail on `data/…` paths."""
-        self.default_data = [in_home(path, self.home) for path in self.default_data]
-        self.sample_file = in_home(self.sample_file, self.home)
-        self.training = with_training_in_home(self.training, self.home)
+        and audit would fail on `data/…` paths. Set quietly: a path found is not a path the user
+        set (`needlens serve` hands its workers only what was set)."""
+        object.__setattr__(self, "default_data", [in_home(path, self.home) for path in self.default_data])
+        object.__setattr__(self, "sample_file", in_home(self.sample_file, self.home))
+        object.__setattr__(self, "training", with_training_in_home(self.training, self.home))
         return self
 
 
 def with_training_in_home(training: TrainingSettings, home: Path) -> TrainingSettings:
-    """The training data paths found as ``in_home`` finds them; fields unchanged stay unset, so a
-    training profile still fills them."""
-    moved = {
-        name: value
-        for name, value in (
-            ("soft_labels", None if training.soft_labels is None else in_home(training.soft_labels, home)),
-            ("held_out_data", tuple(in_home(path, home) for path in training.held_out_data)),
-        )
-        if value != getattr(training, name)
-    }
-    return training.model_copy(update=moved) if moved else training
+    """The training data paths found as ``in_home`` finds them, on a copy whose set fields stay
+    as they were, so a training profile still fills the fields nobody set."""
+    found = training.model_copy()
+    if training.soft_labels is not None:
+        object.__setattr__(found, "soft_labels", in_home(training.soft_labels, home))
+    object.__setattr__(found, "held_out_data", tuple(in_home(path, home) for path in training.held_out_data))
+    return found

@@ -1,11 +1,12 @@
 """Arriving labels into the store or into quarantine: the one path for `labels import` and for
 feedback batches.
 
-A batch the arrival checks find suspicious is held whole, with the check's one-line reason.
-Otherwise each annotator's share of it (when there are several annotators) is checked on its
-own, so one careless annotator's labels are held while the others' land. Held labels are not
-in the store's current labels, so nothing trains on them until an admin accepts the batch
-(`needlens labels quarantine accept`).
+When a batch names several annotators, each one's share is checked on its own first, and a
+suspicious share is held with its one-line reason; the rest of the batch is then checked
+together and held whole if it is suspicious too. So one careless annotator's labels are held
+while the others' land, even when the careless share would have made the whole look bad.
+Held labels are not in the store's current labels, so nothing trains on them until an admin
+accepts the batch (`needlens labels quarantine accept`).
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def build_arrival_check(
     measured on the gold set."""
     arrival, training = settings.arrival, settings.training
     pool = gather_labels(seed, store, settings.holdout_percent)
-    if not pool.train or not (pool.gold.records or pool.new_labels.records):  # nothing to compare with yet
+    if not pool.trainable:  # nothing labeled yet: no mix to compare with, no honest yardstick
         return ArrivalCheck([], [ModelJudge(predictor, [], arrival.confidence)] if predictor else [], arrival)
     rng = random.Random(training.seed)
     reference = rng.sample(pool.train, min(len(pool.train), arrival.reference_texts))
@@ -103,7 +104,7 @@ def admit_batch(
         if rest:
             whole = admission.checks["batch"] = check.check(_records(rest))
             if whole.suspicious:
-                suspects.append((rest, whole.summary()))
+                suspects.append((rest, f"the rest of the batch: {whole.summary()}" if suspects else whole.summary()))
     for group, reason in suspects:
         admission.held.append(HeldBatch(store.hold(group, source, reason), len(group), reason))
     held = {id(entry): batch for (group, _), batch in zip(suspects, admission.held, strict=True) for entry in group}

@@ -41,8 +41,8 @@ class LabelRows:
     entries: list[NewLabel] = field(default_factory=list)
     invalid: list[tuple[int, str]] = field(default_factory=list)
     conflicts: list[list[int]] = field(default_factory=list)
-    """Row numbers of each text the file labels more than once, differently: the last row's labels
-    supersede the others in the store, which an analyst should know (two readings disagreed)."""
+    """Row numbers of each text the file labels more than once, differently: two readings
+    disagreed (or one is a slip), which an analyst should know before the store settles it."""
 
 
 @dataclass

@@ -98,6 +98,16 @@ class LabelPool:
     new_labels: JudgingSet
     sources: dict[str, int]  # training records by origin, after corrections replaced seed labels
 
+    @property
+    def judged(self) -> int:
+        """Texts a candidate is judged on: the gold set and the held-out new labels."""
+        return len(self.gold.records) + len(self.new_labels.records)
+
+    @property
+    def trainable(self) -> bool:
+        """Something to train a candidate on and something to judge it on."""
+        return bool(self.train) and self.judged > 0
+
 
 def gather_labels(seed: Path | Sequence[Path] | None, store: LabelStore | None, holdout_percent: int) -> LabelPool:
     """Training labels, gold set and held-out new labels, by the content-hash rule."""
@@ -131,7 +141,9 @@ def gather_labels(seed: Path | Sequence[Path] | None, store: LabelStore | None, 
 def require_trainable(pool: LabelPool, holdout_percent: int) -> LabelPool:
     """A pool a candidate can be trained on and judged on. Only retraining needs both: the gold
     set can be shown, and labels checked on arrival, whatever the pool holds."""
-    judged = len(pool.gold.records) + len(pool.new_labels.records)
+    judged = pool.judged
+    if not pool.train and not judged:
+        raise DataError("no labeled texts at all: give seed data (--data) or a label store with labels (--store)")
     if not pool.train:
         raise DataError(
             f"nothing to train on: all {judged} labeled texts are gold or held out "

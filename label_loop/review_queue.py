@@ -11,9 +11,11 @@ one ``BEGIN IMMEDIATE`` transaction, so of two claims at the same moment one win
 other moves on. A save is refused while another annotator holds an unexpired lease (the page
 says "look, not save", but a request can be sent without the page); the lease check, the
 ``review`` label event and the decision are one transaction, so a claim or a save racing it
-comes wholly before or wholly after. A decision is never lost: when two annotators decide the
-same item (a lease ran out while one of them was away), both labels are kept and the later one
-says whom it crossed, which the agreement page then lists as a disagreement.
+comes wholly before or wholly after. That refuses, too, an annotator whose own lease ran out
+while away and whose item another has opened since: their save waits for that lease to end.
+When two annotators do decide the same item (each while no one else held it), both labels are
+kept and the later one says whom it crossed, which the agreement page then lists as a
+disagreement.
 
 The three tables live in the label store's SQLite file, created here if missing, and are read
 and written through the label store's connections (its damage checks, its WAL mode); the label

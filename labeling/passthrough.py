@@ -60,7 +60,7 @@ def keep_columns(
             )
     label_names, skipped = set(reserved), set(skip)
     chosen = [c for c in dict.fromkeys(available if wanted is None else wanted) if c not in skipped]
-    if len(chosen) > MAX_KEPT_COLUMNS:
+    if wanted is None and len(chosen) > MAX_KEPT_COLUMNS:  # columns named one by one are the user's choice
         raise TableError(
             f"the input has {len(chosen):,} columns to keep, more than {MAX_KEPT_COLUMNS:,}: name the ones "
             "to keep with --columns a,b (or --columns '' for none)"

@@ -95,14 +95,14 @@ class ModelRegistry:
 
     def missing_files(self, version: str) -> list[str]:
         """The files a servable model directory needs that ``versions/<version>`` lacks."""
-        target = self.versions / _plain_name(version, self.versions)
-        return [name for name in ("config.json", WEIGHTS_FILE) if not (target / name).is_file()]
+        return _missing(self.versions / _plain_name(version, self.versions))
 
     def version_names(self) -> list[str]:
-        """Versions oldest first (names start with their creation time), complete or not."""
+        """Versions oldest first (names start with their creation time), complete or not: every
+        directory under ``versions/``, so a half-copied one is listed with what it lacks."""
         if not self.versions.is_dir():
             return []
-        return sorted(p.name for p in self.versions.iterdir() if (p / "config.json").is_file())
+        return sorted(p.name for p in self.versions.iterdir() if p.is_dir())
 
     def add(self, model_dir: Path) -> str:
         """Move a finished model directory into ``versions/`` under its model version; returns it."""
@@ -155,8 +155,15 @@ class ModelRegistry:
             last_active[entry["version"]] = index
             if entry["event"] == "rollback" and isinstance(entry.get("previous"), str):
                 rolled_back_from[entry["previous"]] = index
+        if current not in last_active:  # ACTIVE written by hand: the log cannot say what came before it
+            raise RegistryError(
+                f"{self.root}: ACTIVE names {current!r}, which {self.log_file.name} never made active; "
+                "promote a version by name"
+            )
         ordered = sorted(last_active, key=last_active.__getitem__, reverse=True)
-        return [v for v in ordered if v != current and rolled_back_from.get(v, -1) < last_active[v]]
+        return [
+            v for v in ordered if last_active[v] < last_active[current] and rolled_back_from.get(v, -1) < last_active[v]
+        ]
 
     def _unservable(self, version: str) -> bool:
         """A version in the log that is no longer a complete model here (removed, or a path
@@ -207,9 +214,9 @@ class ModelRegistry:
         try:
             return self.summary(version, active)
         except RegistryError as exc:
-            missing = self.missing_files(version)
+            path = self.versions / version  # listed as found, whatever its name: one odd directory hides nothing
+            missing = _missing(path)
             problem = f"incomplete: no {', '.join(missing)} (cannot be served or promoted)" if missing else str(exc)
-            path = self.versions / version
             return VersionSummary(
                 version=version,
                 path=path,
@@ -237,6 +244,10 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _missing(model_dir: Path) -> list[str]:
+    return [name for name in ("config.json", WEIGHTS_FILE) if not (model_dir / name).is_file()]
 
 
 def _plain_name(version: str, versions: Path) -> str:

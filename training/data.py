@@ -142,7 +142,13 @@ def _stratified(dataset: Dataset, validation_fraction: float, seed: int, what: s
             f"the {what} hold only one text of cause {' and '.join(lonely)}: a validation split by cause needs at "
             "least 2 of each cause present; label more texts of it (or none)"
         )
-    return dataset.train_test_split(test_size=validation_fraction, seed=seed, stratify_by_column="cause")
+    try:
+        return dataset.train_test_split(test_size=validation_fraction, seed=seed, stratify_by_column="cause")
+    except ValueError as exc:  # e.g. a validation share smaller than the causes to validate
+        raise DataError(
+            f"the {what} ({len(dataset)}) are too few to hold {validation_fraction:.0%} out for validation with "
+            f"every cause in it ({exc}); label more texts"
+        ) from None
 
 
 def label_arrays(dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:

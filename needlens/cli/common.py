@@ -154,24 +154,42 @@ EncodingOption = Annotated[
 ]
 
 
-def existing_store(settings: Settings) -> LabelStore | None:
-    """The label store to read, or None when it has not been created yet (reading must not create it)."""
-    from label_loop.store import LabelStore
+def existing_store(settings: Settings, named: bool = False) -> LabelStore | None:
+    """The label store to read, or None when it has not been created yet (reading must not create
+    it). One the user ``named`` (--store) must exist: a mistyped name would read as an empty store."""
+    from label_loop.store import LabelStore, LabelStoreError
 
-    return LabelStore(settings.label_store) if settings.label_store.exists() else None
+    if settings.label_store.exists():
+        return LabelStore(settings.label_store)
+    if named:
+        raise LabelStoreError(f"no label store at {settings.label_store} (--store or NEEDLENS_LABEL_STORE names it)")
+    return None
 
 
 def store_to_read(settings: Settings) -> LabelStore:
-    """The label store a command reads or decides in. One that does not exist is a one-line
-    error: a mistyped --store must not create an empty store and report that it holds nothing."""
-    from label_loop.store import LabelStoreError
-
-    store = existing_store(settings)
-    if store is None:
-        raise LabelStoreError(f"no label store at {settings.label_store} (--store or NEEDLENS_LABEL_STORE names it)")
+    """The label store a command reads or decides in, which must exist whoever named it: a
+    mistyped --store must not create an empty store and report that it holds nothing."""
+    store = existing_store(settings, named=True)
+    assert store is not None
     return store
 
 
-def data_flag(data: Path | None) -> list[Path] | None:
-    """A `--data` flag as the ``default_data`` override it is (None: not given)."""
+def person_name(value: str, option: str) -> str:
+    """A name the store or an account records, stripped (sign-in strips what is typed, so " li"
+    would be someone other than li); a blank one is refused, one line and exit 2, before anything
+    is read or asked: it would record nobody, or make an account whose labels name no one."""
+    name = value.strip()
+    if not name:
+        err_console.print(f"[red]error:[/] {option} is blank: give a name", highlight=False)
+        raise typer.Exit(2)
+    return name
+
+
+def data_flag(data: Path | None, seed_data: bool = True) -> list[Path] | None:
+    """A `--data` flag as the ``default_data`` override it is (None: not given); with `--no-seed`
+    (``seed_data`` False) the seed data is left out, so a `--data` beside it is refused, not ignored."""
+    if data is not None and not seed_data:
+        raise typer.BadParameter(
+            "--no-seed leaves the seed data out, so --data would be ignored: give one", param_hint="--data"
+        )
     return [data] if data is not None else None

@@ -19,7 +19,6 @@ from needlens.cli.common import (
     data_flag,
     existing_store,
     load_settings,
-    store_to_read,
     user_errors,
 )
 
@@ -53,7 +52,7 @@ def suggest(
     from labeling.tables import write_table
 
     settings = load_settings(model_dir=model, label_store=store)
-    label_store = existing_store(settings)
+    label_store = existing_store(settings, named=store is not None)
     labeled = {e.text_hash for e in label_store.current()} if label_store else set()
     result = suggest_from_table(
         Predictor.load(settings.model_dir, settings),
@@ -98,12 +97,8 @@ def audit(
     from label_loop.pool import labeled_records
     from labeling.tables import write_table
 
-    if data is not None and not seed_data:
-        raise typer.BadParameter(
-            "--no-seed audits the store alone, so --data would be ignored: give one", param_hint="--data"
-        )
-    settings = load_settings(default_data=data_flag(data), label_store=store)
-    label_store = store_to_read(settings) if store is not None else existing_store(settings)  # a named one must exist
+    settings = load_settings(default_data=data_flag(data, seed_data), label_store=store)
+    label_store = existing_store(settings, named=store is not None)
     records, sources = labeled_records(settings.default_data if seed_data else None, label_store)
     t = settings.training
     findings = audit_records(records, t.base_model, t.max_tokens, folds, confidence, t.seed)

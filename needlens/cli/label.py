@@ -146,13 +146,14 @@ def label(
     from labeling.plan import plan_label_job
 
     plan = plan_label_job(Path(input), Path(output), text_column, id_column, column_list(columns), encoding)
-    sink = _prediction_sink(plan, settings, time_given=time_column is not None) if store is not None else None
-    run_label_job(plan, settings, progress, explain, restart, sink)
+    open_sink = _prediction_sink(plan, settings, time_given=time_column is not None) if store is not None else None
+    run_label_job(plan, settings, progress, explain, restart, open_sink)
 
 
 def _prediction_sink(plan: LabelPlan, settings: Settings, time_given: bool) -> Callable[[], PredictionSink]:
     """`--store`: the storing columns checked now, before the model loads; the store opened by
-    `run_label_job` once the model has loaded, so a refused run leaves no new store behind."""
+    `run_label_job` once the model has loaded, so a refused run leaves no new store behind (the
+    price: a store file that is not a usable database is found after the model's load, not before)."""
     from label_loop.predictions import PredictionStore
     from labeling.prediction_sink import plan_storing
 

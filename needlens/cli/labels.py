@@ -20,6 +20,7 @@ from needlens.cli.common import (
     err_console,
     existing_store,
     load_settings,
+    person_name,
     store_to_read,
     user_errors,
 )
@@ -80,20 +81,27 @@ def labels_import(
         f"{held} held in quarantine, {len(report.invalid)} invalid"
     )
     _print_admission(report.admission, settings.arrival.min_labels if check else None)
-    if report.conflicts:
-        shown = "; ".join(", ".join(map(str, rows[:-1])) + f" and {rows[-1]}" for rows in report.conflicts[:10])
-        more = f"; … and {len(report.conflicts) - 10} more" if len(report.conflicts) > 10 else ""
-        console.print(
-            f"note: {len(report.conflicts)} texts are labeled differently on more than one row, and each one's "
-            f"last row is its label now (rows {shown}{more})",
-            highlight=False,
-        )
+    _print_conflicts(report.conflicts)
     for row_no, reason in report.invalid[:50]:
         err_console.print(f"  row {row_no}: {reason}", highlight=False)
     if len(report.invalid) > 50:
         err_console.print(f"  … and {len(report.invalid) - 50} more")
     if report.invalid or report.admission.held:
         raise typer.Exit(1)
+
+
+def _print_conflicts(conflicts: list[list[int]]) -> None:
+    """Rows of one file that label the same text differently: two readings disagree (or one is a
+    slip), and which of them is the text's label afterwards depends on what was already stored."""
+    if not conflicts:
+        return
+    shown = "; ".join(", ".join(map(str, rows[:-1])) + f" and {rows[-1]}" for rows in conflicts[:10])
+    more = f"; … and {len(conflicts) - 10} more" if len(conflicts) > 10 else ""
+    console.print(
+        f"note: {len(conflicts)} texts are labeled differently on more than one row (rows {shown}{more}); "
+        "check which reading should stand (`labels export --history` shows every one recorded)",
+        highlight=False,
+    )
 
 
 def _print_admission(admission: Admission, min_labels: int | None) -> None:
@@ -207,7 +215,7 @@ def quarantine_reject(
 def _decide(batch: int, accept: bool, store: Path | None, by: str | None, note: str | None) -> tuple[int, int]:
     from label_loop.store import QuarantineError
 
-    by = _named(by, "--by") if by is not None else None
+    by = person_name(by, "--by") if by is not None else None
 
     try:
         return store_to_read(load_settings(label_store=store)).decide(batch, accept, by, note)
@@ -235,6 +243,8 @@ def feedback_list(store: StoreOption = None) -> None:
     settings = load_settings(label_store=store)
     arrival = settings.arrival
     label_store = existing_store(settings)
+    if label_store is None:
+        console.print(f"no label store at {settings.label_store} yet: no feedback has arrived there", highlight=False)
     batches = FeedbackInbox(label_store, arrival).waiting() if label_store else []
     table = Table(title=f"{sum(b.labels for b in batches)} feedback labels waiting in {len(batches)} batches")
     for column in ("batch of", "labels", "first (UTC)", "last", "admitted unjudged at"):
@@ -290,16 +300,6 @@ gold_app = typer.Typer(
 group.add_typer(gold_app, name="gold")
 
 
-def _named(value: str, option: str) -> str:
-    """A name as recorded, stripped; a blank one is refused (one line, exit 2) before anything is
-    read: a required name that is empty records nobody, and " li" would be someone other than li."""
-    name = value.strip()
-    if not name:
-        err_console.print(f"[red]error:[/] {option} is blank: give a name", highlight=False)
-        raise typer.Exit(2)
-    return name
-
-
 @gold_app.command("add")
 @user_errors
 def gold_add(
@@ -312,7 +312,7 @@ def gold_add(
     encoding: EncodingOption = "auto",
 ) -> None:
     """Mark adjudicated labels as gold: judged on by every candidate, never trained on."""
-    by = _named(by, "--by")
+    by = person_name(by, "--by")
     from dataclasses import replace
 
     from label_loop.importer import LabelColumns, read_label_rows
@@ -324,6 +324,7 @@ def gold_add(
     rows = read_label_rows(file, columns, "gold", settings.max_chars, encoding)
     added, skipped = label_store.add_gold(replace(entry, annotator=by) for entry in rows.entries)
     console.print(f"{file}: {added} gold labels added, {skipped} already gold, {len(rows.invalid)} invalid")
+    _print_conflicts(rows.conflicts)
     for row_no, reason in rows.invalid[:50]:
         err_console.print(f"  row {row_no}: {reason}", highlight=False)
     _print_gold(settings, label_store)
@@ -341,7 +342,12 @@ def gold_show(
 ) -> None:
     """The gold set's size, composition and version."""
     settings = load_settings(label_store=store)
-    _print_gold(settings, existing_store(settings), data)
+    label_store = existing_store(settings)
+    if label_store is None:
+        console.print(
+            f"no label store at {settings.label_store} yet: the gold set is the seed data's alone", highlight=False
+        )
+    _print_gold(settings, label_store, data)
 
 
 def _print_gold(settings: Settings, store: LabelStore | None, data: Path | None = None) -> None:

@@ -49,7 +49,7 @@ def retrain(
 
     settings = load_settings(
         profile=profile,
-        default_data=data_flag(data),
+        default_data=data_flag(data, seed_data),
         label_store=store,
         registry_dir=registry,
         training={"epochs": epochs},
@@ -58,7 +58,7 @@ def retrain(
     outcome = run_retrain(
         ModelRegistry(settings.registry_dir),
         settings.default_data if seed_data else None,
-        existing_store(settings),
+        existing_store(settings, named=store is not None),
         settings,
         force_reason=force,
         log=console.print,

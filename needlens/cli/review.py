@@ -15,6 +15,7 @@ from needlens.cli.common import (
     console,
     err_console,
     load_settings,
+    person_name,
     user_errors,
 )
 
@@ -61,17 +62,6 @@ def review_add(
         raise typer.Exit(1)
 
 
-def _account_name(name: str) -> str:
-    """The name stripped, as sign-in strips what is typed (" ana" would be an account no one
-    signs in to); a blank one is refused before a password is asked: it would be an account,
-    even an admin, whose labels record nobody."""
-    stripped = name.strip()
-    if not stripped:
-        err_console.print("[red]error:[/] NAME is blank: give the account's name", highlight=False)
-        raise typer.Exit(2)
-    return stripped
-
-
 @group.command("hash-password")
 def hash_password_command(
     name: Annotated[str, typer.Argument(help="the account's name (shown in the UI, recorded as the annotator)")],
@@ -85,7 +75,7 @@ def hash_password_command(
     from serve.settings import UiUser
     from serve.ui.passwords import hash_password
 
-    name = _account_name(name)
+    name = person_name(name, "NAME")
     password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
     entry = UiUser(role=role.value, password_hash=hash_password(password))
     console.print(json.dumps({name: entry.model_dump()}, ensure_ascii=False), highlight=False, soft_wrap=True)

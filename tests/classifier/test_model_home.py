@@ -39,7 +39,8 @@ def test_label_explain_and_suggest_find_the_default_model_in_the_home_from_anoth
     assert result.exit_code == 0, result.output
     assert "2 labeled" in " ".join(result.stdout.split())
     assert runner.invoke(app, ["explain", "屏幕坏了要求换货"], env=env).exit_code == 0
-    result = runner.invoke(app, ["suggest", "in.csv", "-o", "s.csv", "-n", "1", "--store", "none.db"], env=env)
+    env["NEEDLENS_LABEL_STORE"] = "none.db"  # the default store, not created yet: nothing labeled
+    result = runner.invoke(app, ["suggest", "in.csv", "-o", "s.csv", "-n", "1"], env=env)
     assert result.exit_code == 0, result.output
 
 
@@ -123,3 +124,15 @@ def test_the_bundled_data_is_found_in_the_home_from_another_folder(tmp_path, mon
     assert settings.training.soft_labels == home / "data" / "distill" / "e5-small-pool.jsonl"
     assert bundled_data(settings) == [home / "data" / "seed", Path("data/real")]
     assert Settings(default_data=[Path("nowhere")]).default_data == [Path("nowhere")]  # found nowhere: as given
+
+
+def test_paths_found_in_the_home_are_not_counted_as_set(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    (home / "data" / "seed").mkdir(parents=True)
+    (home / "data" / "heldout").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("NEEDLENS_DEFAULT_DATA", raising=False)
+    settings = Settings(home=home)
+    assert settings.default_data[0] == home / "data" / "seed"
+    assert settings.model_fields_set == {"home"}  # what `needlens serve` hands its workers
+    assert settings.training.model_fields_set == set()  # what a training profile may still fill

@@ -57,3 +57,9 @@ def test_audit_refuses_flags_it_would_ignore(tmp_path):
     assert typo.exit_code == 2 and "no label store at" in typo.output and not (tmp_path / "lables.db").exists()
     both = runner.invoke(app, ["audit", "--data", str(data), "--no-seed", "-o", out])
     assert both.exit_code == 2 and "ignored: give one" in both.output
+    retrain = runner.invoke(app, ["retrain", "--data", str(data), "--no-seed", "--registry", str(tmp_path / "r")])
+    assert retrain.exit_code == 2 and "ignored: give one" in retrain.output and not (tmp_path / "r").exists()
+    typo_retrain = runner.invoke(
+        app, ["retrain", "--store", str(tmp_path / "lables.db"), "--registry", str(tmp_path / "r")]
+    )
+    assert typo_retrain.exit_code == 2 and "no label store at" in typo_retrain.output

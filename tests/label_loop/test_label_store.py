@@ -136,7 +136,7 @@ def test_a_mistyped_store_is_one_line_not_a_new_empty_store(tmp_path, command):
     assert not typo.exists()
 
 
-def test_an_import_that_labels_a_text_twice_differently_says_which_rows_and_keeps_the_last(tmp_path):
+def test_an_import_or_gold_file_that_labels_a_text_differently_twice_says_which_rows(tmp_path):
     rows = [
         GOOD[0],
         ("屏幕用了两天就坏了", "surface", "perception_mismatch"),
@@ -148,6 +148,21 @@ def test_an_import_that_labels_a_text_twice_differently_says_which_rows_and_keep
     result = runner.invoke(app, ["labels", "import", str(source), "--store", str(tmp_path / "l.db"), "--no-check"])
     said = " ".join(result.output.split())
     assert result.exit_code == 0 and "note: 1 texts are labeled differently on more than one row" in said, said
-    assert "(rows 1, 2 and 4)" in said
-    current = {e.label.text.strip(): str(e.label.labels.cause) for e in LabelStore(tmp_path / "l.db").current()}
-    assert current["屏幕用了两天就坏了"] == "none"
+    assert "(rows 1, 2 and 4); check which reading should stand" in said
+    gold = runner.invoke(app, ["labels", "gold", "add", str(source), "--store", str(tmp_path / "l.db"), "--by", "lee"])
+    assert "(rows 1, 2 and 4)" in " ".join(gold.output.split())
+
+
+@pytest.mark.parametrize(
+    ("command", "said"),
+    [
+        (["labels", "gold", "show"], "the gold set is the seed data's alone"),
+        (["labels", "feedback", "list"], "no feedback"),
+    ],
+)
+def test_showing_what_a_store_not_yet_created_holds_says_so_and_creates_nothing(tmp_path, command, said):
+    missing = tmp_path / "labels.db"
+    result = runner.invoke(app, [*command, "--store", str(missing)])
+    assert result.exit_code == 0, result.output
+    assert f"no label store at {missing} yet" in " ".join(result.output.split()) and said in result.output
+    assert not missing.exists()

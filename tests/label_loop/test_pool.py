@@ -34,32 +34,20 @@ def test_a_store_whose_labels_are_all_gold_shows_its_gold_set_and_refuses_only_r
         require_trainable(pool, 12)
 
 
+def _import(tmp_path, texts, name) -> None:
+    source = _labels_file(tmp_path, texts, name)
+    result = runner.invoke(app, ["labels", "import", str(source), "--store", str(tmp_path / "l.db"), "--no-check"])
+    assert result.exit_code == 0 and f"{len(texts)} labels added" in result.output, result.output
+
+
 def test_retraining_needs_something_to_judge_on(tmp_path):
+    with pytest.raises(DataError, match="no labeled texts at all"):
+        require_trainable(gather_labels(None, None, 12), 12)
     store = LabelStore(tmp_path / "l.db")
-    runner.invoke(
-        app,
-        [
-            "labels",
-            "import",
-            str(_labels_file(tmp_path, KEPT[:5], "l.csv")),
-            "--store",
-            str(tmp_path / "l.db"),
-            "--no-check",
-        ],
-    )
+    _import(tmp_path, KEPT[:5], "l.csv")
     with pytest.raises(DataError, match="nothing to judge a candidate on: none of the 5 labeled texts"):
         require_trainable(gather_labels(None, store, 12), 12)
     assert HELD, "the content-hash hold-out takes some of these texts"
-    runner.invoke(
-        app,
-        [
-            "labels",
-            "import",
-            str(_labels_file(tmp_path, HELD[:2], "h.csv")),
-            "--store",
-            str(tmp_path / "l.db"),
-            "--no-check",
-        ],
-    )
+    _import(tmp_path, HELD[:2], "h.csv")
     pool = require_trainable(gather_labels(None, store, 12), 12)
     assert len(pool.train) == 5 and len(pool.new_labels.records) == 2

@@ -189,3 +189,26 @@ def test_an_active_pointer_written_by_hand_as_a_path_is_not_served(registry, tmp
     (registry.root / "ACTIVE").write_text(name + "\n", encoding="utf-8")
     with pytest.raises(ModelLoadError, match="which is not a version name"):
         resolve_model_dir(registry.root)
+
+
+def test_rollback_from_a_hand_written_active_refuses_instead_of_moving_forward(registry):
+    for version in ("v1", "v2", "v3"):
+        registry.promote(version, "next")
+    (registry.root / "ACTIVE").write_text("v1\n", encoding="utf-8")  # by hand: v1's last activation is not the latest
+    with pytest.raises(RegistryError, match="v1 has no earlier active version"):
+        registry.rollback("back")  # not forward to v3, which the old code did
+    assert registry.active() == "v1"
+    (registry.root / "ACTIVE").write_text("v4\n", encoding="utf-8")
+    fake_version(registry, "v4")
+    with pytest.raises(RegistryError, match="never made active"):
+        registry.rollback("back")
+
+
+def test_an_odd_directory_or_one_without_config_is_listed_not_fatal(registry):
+    (registry.versions / "a\\b").mkdir()
+    (registry.versions / "a\\b" / "config.json").write_text("{}", encoding="utf-8")
+    (registry.versions / "v0").mkdir()  # a copy that never got its config.json
+    result = models("list", registry=registry)
+    assert result.exit_code == 0, result.output
+    assert "v0: incomplete: no config.json" in " ".join(result.output.split())
+    assert "v1" in result.output

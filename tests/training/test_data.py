@@ -86,6 +86,19 @@ def test_a_cause_held_by_one_text_is_a_refusal_naming_it_not_a_traceback(tmp_pat
     dataset = to_dataset(read_records(write_jsonl(tmp_path / "t.jsonl", records)))
     with pytest.raises(DataError, match="hold only one text of cause none: a validation split by cause needs"):
         split_dataset(dataset, 0.25, seed=3)
+    two_each = [
+        next(r for r in toy_records(10) if r["cause"] == c) for c in ("system_error", "perception_mismatch", "none")
+    ]
+    small = to_dataset(
+        read_records(
+            write_jsonl(
+                tmp_path / "s.jsonl",
+                [*two_each, *[{**r, "id": r["id"] + "b", "text": r["text"] + "。"} for r in two_each]],
+            )
+        )
+    )
+    with pytest.raises(DataError, match=r"\(6\) are too few to hold 15% out for validation with every cause"):
+        split_dataset(small, 0.15, seed=3)
 
 
 def test_split_is_deterministic_and_stratified(tmp_path):

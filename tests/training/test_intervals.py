@@ -3,7 +3,7 @@
 import numpy as np
 from sklearn.metrics import f1_score
 
-from training.metrics import f1_intervals, resample_weights, weighted_label_f1s
+from training.metrics import f1_intervals, paired_bootstrap_delta, resample_weights, weighted_label_f1s
 
 
 def _labels(n: int, seed: int = 3) -> tuple[np.ndarray, np.ndarray]:
@@ -63,3 +63,11 @@ def test_the_lead_over_the_baseline_is_paired_and_says_when_the_texts_cannot_tel
     close = _noisy(need_true, cause_true, 0.06, seed=9)
     low, high = f1_intervals(need_true, cause_true, good, close, samples=400)["model_minus_baseline"]["cause_macro_f1"]
     assert low < 0 < high
+
+
+def test_the_gates_paired_interval_is_what_it_was_before_the_resampling_was_shared():
+    # figures of the gate's implementation before `resample_weights` (58419d1), same inputs and seed
+    need_true, cause_true = _labels(300)
+    older, newer = _noisy(need_true, cause_true, 0.2, seed=1), _noisy(need_true, cause_true, 0.15, seed=2)
+    interval = paired_bootstrap_delta(need_true, cause_true, older, newer, 500, seed=3)
+    np.testing.assert_allclose(interval, [[0.0097633, 0.0988789], [-0.00941919, 0.06795265]], rtol=1e-6)
