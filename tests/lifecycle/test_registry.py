@@ -143,18 +143,6 @@ def test_a_registry_path_that_does_not_exist_is_an_error_naming_it(tmp_path, arg
     assert not missing.exists()
 
 
-def test_retrain_still_starts_on_a_registry_that_does_not_exist_yet(tmp_path, monkeypatch):
-    seen = {}
-
-    def fake_retrain(registry, seed, store, settings, force_reason=None, log=print):
-        seen["root"] = registry.root
-        raise SystemExit(0)
-
-    monkeypatch.setattr("lifecycle.retrain.retrain", fake_retrain)
-    runner.invoke(app, ["retrain", "--registry", str(tmp_path / "new"), "--epochs", "1"])
-    assert seen["root"] == tmp_path / "new"
-
-
 def judged(registry: ModelRegistry, version: str, set_name: str) -> None:
     """Give ``version`` the comparison report of a retrain that judged it on ``set_name``."""
     report = registry.versions / version / "reports" / "comparison"

@@ -223,15 +223,16 @@ def test_retraining_never_learns_a_teachers_soft_label_of_a_text_the_gate_judges
     assert judged and facts["soft_labels"]["used"] == len(unlabeled)
 
 
-def test_retrain_trains_by_the_fast_profile_like_train_does(monkeypatch, tmp_path):
+def test_retrain_trains_by_the_fast_profile_like_train_does_on_a_registry_it_may_create(monkeypatch, tmp_path):
     seen = {}
 
     def fake_retrain(registry, seed, store, settings, force_reason=None, log=print):
-        seen["training"] = settings.training
+        seen["training"], seen["root"] = settings.training, registry.root
         raise SystemExit(0)
 
     monkeypatch.setattr("lifecycle.retrain.retrain", fake_retrain)
-    runner.invoke(app, ["retrain", "--registry", str(tmp_path / "r"), "--epochs", "2"])
+    result = runner.invoke(app, ["retrain", "--registry", str(tmp_path / "r"), "--epochs", "2"])
+    assert result.exit_code == 0 and seen["root"] == tmp_path / "r"  # no registry there yet: retrain makes it
     assert seen["training"].soft_labels is not None and seen["training"].epochs == 2
 
 
