@@ -25,6 +25,7 @@ def demo(
     settings = load_settings()
     plan = plan_label_job(settings.sample_file, output)
     if not (settings.model_dir / "config.json").is_file():
-        console.print(f"no model at {settings.model_dir}: training the default model from {settings.default_data}")
+        data = " + ".join(map(str, settings.default_data))
+        console.print(f"no model at {settings.model_dir}: training the default model from {data}", highlight=False)
         train(data=None, out=None, profile="fast", base_model=None, soft_labels=None, epochs=None, seed=None)
     run_label_job(plan, settings, progress=True)
