@@ -4,6 +4,7 @@ the ``monitor`` package."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -87,16 +88,13 @@ def _monitor(
 ) -> int:
     """The run behind `needlens monitor` over a labeled file or a store's predictions; returns how many alerts it listed."""
     assert source is not None  # the command took one of the two
-    from labeling.plan import check_writable
     from monitor.html_report import write_report
     from monitor.periods import PeriodError, TimeParser, parse_since
     from monitor.pipeline import monitor_file, write_jsonl
     from monitor.summary import print_summary
 
     settings = load_settings(flags=FLAGS, monitor=overrides).monitor  # NEEDLENS_MONITOR__* under the flags
-    if out.exists() and not out.is_dir():
-        raise SettingsError(f"--out: {out} is a file; name a folder for the monitor's files")
-    check_writable(out)  # before the input is read: a long scan should not end on an unwritable folder
+    _check_out_folder(out)
     try:
         since_value = parse_since(since, TimeParser(settings.zone)) if since else None
     except PeriodError as exc:
@@ -111,6 +109,16 @@ def _monitor(
         err_console.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
     console.print(f"wrote {', '.join(str(p) for p in [*written, *files])}", highlight=False, markup=False)
     return len(result.alerts)
+
+
+def _check_out_folder(out: Path) -> None:
+    """Before the input is read, so a long scan does not end on a folder it cannot write; the
+    folder itself is made only when there is something to write in it."""
+    if out.exists() and not out.is_dir():
+        raise SettingsError(f"--out: {out} is a file; name a folder for the monitor's files")
+    nearest = next(folder for folder in [out.absolute(), *out.absolute().parents] if folder.exists())
+    if not nearest.is_dir() or not os.access(nearest, os.W_OK | os.X_OK):
+        raise SettingsError(f"--out: cannot make or write {out} (nothing can be written in {nearest})")
 
 
 def _monitor_store(path: Path, settings: MonitorSettings, since: Since) -> MonitorResult:

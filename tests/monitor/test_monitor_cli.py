@@ -93,6 +93,9 @@ def test_an_out_that_is_a_file_is_one_line_before_anything_is_read(tmp_path):
     (tmp_path / "taken").write_text("not a folder", encoding="utf-8")
     one_line_error(runner.invoke(app, ["monitor", str(source), "-o", str(tmp_path / "taken")]), "--out:", "is a file")
     assert (tmp_path / "taken").read_text(encoding="utf-8") == "not a folder"
+    refused = runner.invoke(app, ["monitor", str(source), "--by", "地区", "-o", str(tmp_path / "new" / "out")])
+    one_line_error(refused, "no segment column '地区'")
+    assert not (tmp_path / "new").exists()  # a refused input leaves no empty output folder behind
 
 
 def test_bad_flags_are_one_line_naming_the_flag(tmp_path):

@@ -247,6 +247,16 @@ def test_a_torn_registry_log_is_a_notice_on_the_model_page_not_a_500(client):
     assert "registry.jsonl, line 2: not a JSON record" in page.text and "v2" in page.text
 
 
+def test_an_incomplete_version_shows_why_on_the_model_page_and_is_not_offered_for_promotion(client):
+    half = Path(client.app.state.service.settings.registry_dir) / "versions" / "v3"
+    half.mkdir()
+    (half / "config.json").write_text("{}", encoding="utf-8")
+    sign_in(client, "root")
+    page = client.get("/ui/model").text
+    assert "incomplete: no model.safetensors (cannot be served or promoted)" in page
+    assert '<option value="v3">' not in page and '<option value="v2">' in page
+
+
 def test_the_monitor_page_shows_the_stored_predictions_figures(client):
     for i in range(3):
         store_prediction(client, f"屏幕坏了{i}")
