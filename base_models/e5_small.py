@@ -25,6 +25,9 @@ from transformers import BertConfig, XLMRobertaTokenizerFast
 
 from base_models.e5s1 import E5File, read_e5_file
 from classifier.encoders.hf import ENCODER_FILE
+from classifier.errors import OutputPathError
+from classifier.model_dir import is_trained_model
+from classifier.output_paths import check_replaceable_folder
 
 NAME = "e5-small"
 TEXT_PREFIX = "query: "
@@ -141,8 +144,14 @@ def check_vocabulary(model: E5File, tokenizer_json: Path) -> None:
             raise BaseModelError(f"{tokenizer_json}: id {index} is {vocab[index][0]!r}, the model file says {piece!r}")
 
 
+def is_base_model(path: Path) -> bool:
+    """A folder this module wrote (and so may write again): an encoder's side file, no training facts."""
+    return (path / "config.json").is_file() and (path / ENCODER_FILE).is_file() and not is_trained_model(path)
+
+
 def install(out_dir: Path) -> Path:
     """Write the Hugging Face directory (config, safetensors, tokenizer, prefix side file) atomically."""
+    check_replaceable_folder(out_dir, is_base_model, "a base model")
     source = {
         "weights": f"{MODEL_FILE.distribution}=={MODEL_FILE.version} {MODEL_FILE.path} sha256:{MODEL_FILE.sha256}",
         "tokenizer": f"{TOKENIZER_FILE.distribution}=={TOKENIZER_FILE.version} {TOKENIZER_FILE.path} sha256:{TOKENIZER_FILE.sha256}",
@@ -168,7 +177,9 @@ def write_hf_dir(model: E5File, tokenizer_path: Path, out_dir: Path, source: dic
         if out_dir.exists():
             shutil.rmtree(out_dir)
         staging.rename(out_dir)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(exc, OSError):  # the staging folder's name would only confuse
+            raise OutputPathError(f"cannot write {NAME} to {out_dir}: {exc.strerror or exc}") from exc
         raise
     return out_dir

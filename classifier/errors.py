@@ -3,3 +3,7 @@
 
 class ModelLoadError(RuntimeError):
     """A model directory that cannot be used, with the reason in words."""
+
+
+class OutputPathError(ValueError):
+    """A place to write that cannot be written, or whose writing would destroy what it holds."""

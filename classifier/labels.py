@@ -13,7 +13,7 @@ import unicodedata
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
 def text_key(text: str) -> str:
@@ -126,6 +126,27 @@ class LabeledRecord(Labels):
             raise ValueError("text is blank (only white space, NUL or other control characters)")
         return text
 
+    @model_validator(mode="after")
+    def _valid_unicode(self) -> LabeledRecord:
+        """pydantic refuses a lone surrogate in ``text`` but let one through in ``domain`` or an
+        extra field (genre, …), and the report writer then failed on it after the scoring."""
+        for name, value in self:
+            if surrogate := _first_lone_surrogate(value):
+                raise ValueError(f"{name} has a lone surrogate (U+{ord(surrogate):04X}): not valid Unicode")
+        return self
+
+
+def _first_lone_surrogate(value: Any) -> str | None:
+    """The first lone surrogate in a string, or in the keys and values of a JSON list or object."""
+    if isinstance(value, str):
+        found = LONE_SURROGATE.search(value)
+        return found.group() if found else None
+    if isinstance(value, dict):
+        value = [*value.keys(), *value.values()]
+    if isinstance(value, list):
+        return next((s for item in value if (s := _first_lone_surrogate(item))), None)
+    return None
+
 
 class RecordError(ValueError):
     """A record that breaks the spec, with where it is so the user can fix it."""
@@ -143,5 +164,11 @@ def parse_record(raw: Any, where: str) -> LabeledRecord:
     try:
         return LabeledRecord.model_validate(raw)
     except ValidationError as exc:
-        reasons = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or 'record'}: {err['msg']}" for err in exc.errors())
-        raise RecordError(where, reasons) from None
+        raise RecordError(where, "; ".join(map(_reason, exc.errors()))) from None
+
+
+def _reason(error: Any) -> str:
+    """pydantic's line for one error, without its "Value error, " prefix; a record-wide check names its field itself."""
+    message = str(error["ctx"]["error"]) if error["type"] == "value_error" else error["msg"]
+    field = ".".join(str(part) for part in error["loc"])
+    return f"{field}: {message}" if field else message

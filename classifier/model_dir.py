@@ -17,6 +17,8 @@ from classifier.settings import Settings
 
 ACTIVE_POINTER = "ACTIVE"
 VERSIONS_DIR = "versions"
+TRAINING_FACTS = "training.json"
+"""Written by every training run and by nothing else: what tells a trained model from a base encoder."""
 
 
 def find_model(path: Path, home: Path | None = None) -> Path:
@@ -49,6 +51,11 @@ def resolve_model_dir(path: Path, home: Path | None = None) -> Path:
     if not (target / "config.json").is_file():
         raise ModelLoadError(f"{pointer} names {version!r}, which is not a model in {path / VERSIONS_DIR}")
     return target
+
+
+def is_trained_model(path: Path) -> bool:
+    """A folder ``needlens train`` wrote, which another training run may replace."""
+    return (path / "config.json").is_file() and (path / TRAINING_FACTS).is_file()
 
 
 def read_json_file(path: Path) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from classifier.model_dir import ACTIVE_POINTER, VERSIONS_DIR, read_json_file
+from classifier.model_dir import ACTIVE_POINTER, TRAINING_FACTS, VERSIONS_DIR, read_json_file
 from classifier.modeling import WEIGHTS_FILE, NeedlensConfig
 
 LOG_FILE = "registry.jsonl"
@@ -197,7 +197,7 @@ class ModelRegistry:
 
     def summary(self, version: str, active: str | None = None) -> VersionSummary:
         path = self.path(version)
-        training = _side_file(path / "training.json")
+        training = _side_file(path / TRAINING_FACTS)
         metrics = _side_file(path / "metrics.json").get("model", {})
         comparison = _side_file(path / "reports" / "comparison" / "report.json")
         return VersionSummary(

@@ -12,13 +12,13 @@ from typing import Any
 
 from classifier.inference import Predictor
 from classifier.labels import CAUSES, CHINESE_NAMES, NEEDS, SCHEMA_VERSION
-from classifier.model_dir import read_json_file
+from classifier.model_dir import TRAINING_FACTS, read_json_file
 
 
 def model_facts(predictor: Predictor) -> dict[str, Any]:
     config = predictor.config
     model_dir = predictor.model_dir or Path()
-    training = read_json_file(model_dir / "training.json")
+    training = read_json_file(model_dir / TRAINING_FACTS)
     metrics = read_json_file(model_dir / "metrics.json")
     summary_keys = ("n", "needs_macro_f1", "cause_accuracy", "cause_macro_f1", "needs_ece", "cause_ece")
     return {

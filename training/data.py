@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +13,7 @@ import numpy as np
 from datasets import ClassLabel, Dataset, DatasetDict, concatenate_datasets
 from datasets.utils.logging import disable_progress_bar
 
-from classifier.labels import CAUSES, NEEDS, UNDECODABLE_BYTE, LabeledRecord, RecordError, parse_record
+from classifier.labels import CAUSES, NEEDS, UNDECODABLE_BYTE, LabeledRecord, RecordError, parse_record, text_key
 
 disable_progress_bar()  # a few thousand rows cast in milliseconds; the bars were noise
 
@@ -37,9 +38,13 @@ def data_files(path: Path) -> list[Path]:
     return [path]
 
 
-def read_records(paths: Path | Sequence[Path], max_errors: int = 20) -> list[LabeledRecord]:
+def read_records(
+    paths: Path | Sequence[Path], max_chars: int | None = None, max_errors: int = 20
+) -> list[LabeledRecord]:
     """Read and validate every record of one or more files or directories; all problems are
-    reported together, not one per run."""
+    reported together, not one per run. ``max_chars``: the longest text the commands that
+    classify would take (``NEEDLENS_MAX_CHARS``); a longer one, which labeling refuses, is
+    refused here too rather than scored (a megabyte without punctuation took gigabytes)."""
     paths = [paths] if isinstance(paths, Path) else list(paths)
     records: list[LabeledRecord] = []
     errors: list[str] = []
@@ -61,6 +66,11 @@ def read_records(paths: Path | Sequence[Path], max_errors: int = 20) -> list[Lab
                 except RecordError as exc:
                     errors.append(str(exc))
                     continue
+                if max_chars is not None and len(record.text) > max_chars:
+                    errors.append(
+                        f"{where}: text has {len(record.text)} characters, over the limit of {max_chars} (NEEDLENS_MAX_CHARS)"
+                    )
+                    continue
                 if record.id in seen_ids:
                     errors.append(f"{where}: id {record.id!r} already used at {seen_ids[record.id]}")
                     continue
@@ -73,6 +83,31 @@ def read_records(paths: Path | Sequence[Path], max_errors: int = 20) -> list[Lab
     if not records:
         raise DataError(f"{', '.join(map(str, paths))}: no records")
     return records
+
+
+def conflicting_duplicates(records: Iterable[LabeledRecord]) -> list[list[LabeledRecord]]:
+    """Records of one text (by ``text_key``) under different labels: the data contradicts itself."""
+    by_text: dict[str, list[LabeledRecord]] = defaultdict(list)
+    for record in records:
+        by_text[text_key(record.text)].append(record)
+    return [group for group in by_text.values() if len({(tuple(r.needs), r.cause) for r in group}) > 1]
+
+
+def conflict_notes(records: Iterable[LabeledRecord], shown: int = 5) -> list[str]:
+    """Lines naming the contradicting records by id, for check-data and the training log."""
+    groups = conflicting_duplicates(records)
+    if not groups:
+        return []
+    lines = [
+        f"warning: {len(groups)} text(s) appear more than once with different labels; "
+        "a model cannot learn both readings: adjudicate them (`needlens agreement` lists disagreements)"
+    ]
+    for group in groups[:shown]:
+        readings = ", ".join(f"{r.id} {'+'.join(map(str, r.needs))}/{r.cause}" for r in group)
+        lines.append(f"  {group[0].text[:40]!r}: {readings}")
+    if len(groups) > shown:
+        lines.append(f"  … and {len(groups) - shown} more")
+    return lines
 
 
 def read_held_out(paths: Iterable[Path]) -> list[LabeledRecord]:
@@ -125,11 +160,24 @@ def split_dataset(dataset: Dataset, validation_fraction: float, seed: int) -> Sp
     real_count = int((~written).sum())
     if not written.any() or real_count * validation_fraction < MIN_REAL_VALIDATION:
         parts = _stratified(dataset, validation_fraction, seed, "labeled records")
-        return Split(train=parts["train"], validation=parts["test"])
+        return _without_trained_texts(parts["train"], parts["test"])
     real = dataset.select(np.flatnonzero(~written))
     parts = _stratified(real, validation_fraction, seed, "real (not team-written) records")
     train = concatenate_datasets([dataset.select(np.flatnonzero(written)), parts["train"]])
-    return Split(train=train, validation=parts["test"])
+    return _without_trained_texts(train, parts["test"])
+
+
+def _without_trained_texts(train: Dataset, validation: Dataset) -> Split:
+    """Validation rows whose text is also a training row move to training: validation picks the
+    epoch and fits calibration, and a text the model learned would flatter both."""
+    trained = {text_key(text) for text in train["text"]}
+    seen = np.array([text_key(text) in trained for text in validation["text"]], dtype=bool)
+    if not seen.any():
+        return Split(train=train, validation=validation)
+    return Split(
+        train=concatenate_datasets([train, validation.select(np.flatnonzero(seen))]),
+        validation=validation.select(np.flatnonzero(~seen)),
+    )
 
 
 def _stratified(dataset: Dataset, validation_fraction: float, seed: int, what: str) -> DatasetDict:

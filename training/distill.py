@@ -22,6 +22,7 @@ from datasets import ClassLabel, Dataset
 
 from classifier.inference import Predictor, TextProblem, validate_text
 from classifier.labels import CAUSES, LabeledRecord, text_key
+from classifier.model_dir import TRAINING_FACTS
 from classifier.settings import Settings
 from training.data import DataError
 
@@ -140,7 +141,7 @@ def learned_soft_texts(model_dir: Path) -> set[str] | None:
     home, where `make demo` trains), which must still hold that teacher's labels of that pool.
     Anything unreadable is a DataError naming the model."""
     try:
-        facts = json.loads((model_dir / "training.json").read_text(encoding="utf-8")).get("soft_labels")
+        facts = json.loads((model_dir / TRAINING_FACTS).read_text(encoding="utf-8")).get("soft_labels")
         if not facts:
             return set()
         if "ids" not in facts:

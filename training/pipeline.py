@@ -21,10 +21,13 @@ import numpy as np
 import torch
 from datasets import Dataset, concatenate_datasets
 
+from classifier.errors import OutputPathError
 from classifier.inference import Predictor, calibrated_probabilities, compute_logits
 from classifier.labels import LabeledRecord, text_key
 from classifier.lexical import TfidfBaseline, mix_probabilities
+from classifier.model_dir import TRAINING_FACTS, is_trained_model
 from classifier.modeling import NeedlensModel
+from classifier.output_paths import check_replaceable_folder
 from classifier.settings import TrainingSettings
 from training.calibration import (
     fit_cause_review_floor,
@@ -34,7 +37,16 @@ from training.calibration import (
     fit_review_bands,
     tune_thresholds,
 )
-from training.data import Split, fingerprint, label_arrays, read_held_out, read_records, split_dataset, to_dataset
+from training.data import (
+    Split,
+    conflict_notes,
+    fingerprint,
+    label_arrays,
+    read_held_out,
+    read_records,
+    split_dataset,
+    to_dataset,
+)
 from training.distill import read_soft_labels, soft_label_meta
 from training.evaluate import evaluation_report
 from training.model_card import render_model_card
@@ -47,10 +59,11 @@ def train_model(
     out_dir: Path,
     settings: TrainingSettings,
     log: Callable[[str], None] = print,
+    max_chars: int | None = None,
 ) -> dict[str, Any]:
-    """Train on a JSONL file or directory; returns the validation report."""
+    """Train on a JSONL file or directory; returns the validation report. ``max_chars`` as ``read_records`` takes it."""
     description = str(data_path) if isinstance(data_path, Path) else " + ".join(map(str, data_path))
-    return train_on_records(read_records(data_path), description, out_dir, settings, log)
+    return train_on_records(read_records(data_path, max_chars), description, out_dir, settings, log)
 
 
 def train_on_records(
@@ -63,11 +76,14 @@ def train_on_records(
 ) -> dict[str, Any]:
     """Train, calibrate and save a model; returns its validation report. ``judged_texts``: texts
     the model will be judged on elsewhere (the retraining gate's sets), kept out of the soft labels."""
+    check_replaceable_folder(out_dir, is_trained_model, "a needlens model")
     started = time.monotonic()
     split = split_dataset(to_dataset(records), settings.validation_fraction, settings.seed)
     log(
         f"data: {len(records)} records from {data_description} → {len(split.train)} train / {len(split.validation)} validation"
     )
+    for note in conflict_notes(records):
+        log(note)
     fit_on, soft_facts = training_set(records, split, settings, log, judged_texts)
     model, result = fit(fit_on, split.validation, settings, log)
     lexical = fit_lexical(fit_on, settings.seed, settings.cause_weight_power)
@@ -132,13 +148,16 @@ def training_set(
     labels it used. A text with a person's label, one the model is judged on, or one of the
     held-out test texts never comes in as a soft label: the teacher's reading of a text the
     candidate is measured on would teach it its yardstick."""
-    if settings.soft_labels is None:
+    if settings.soft_labels is None or settings.soft_label_texts == 0:
         return split.train, None
     known = {text_key(r.text) for r in (*records, *read_held_out(settings.held_out_data))} | {
         text_key(t) for t in judged_texts
     }
     soft = read_soft_labels(settings.soft_labels, settings.soft_label_texts, settings.seed, known)
-    log(f"soft labels: {len(soft)} texts from {settings.soft_labels} (weight {settings.soft_label_weight})")
+    log(
+        f"soft labels: {len(soft)} texts from {settings.soft_labels} (weight {settings.soft_label_weight}; "
+        "`needlens train --no-soft-labels` leaves them out)"
+    )
     facts = {
         **soft_label_meta(settings.soft_labels),
         "path": str(settings.soft_labels),
@@ -218,7 +237,7 @@ def write_model_dir(
     try:
         model.save_pretrained(staging)
         lexical.save(staging)
-        (staging / "training.json").write_text(
+        (staging / TRAINING_FACTS).write_text(
             json.dumps(training_facts, ensure_ascii=False, indent=2), encoding="utf-8"
         )
         report = evaluation_report(
@@ -228,8 +247,10 @@ def write_model_dir(
         write_report(report, staging / "reports" / "validation")
         (staging / "README.md").write_text(render_model_card(model.config, training_facts, report), encoding="utf-8")
         _replace_dir(staging, out_dir)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(exc, OSError):  # the staging folder's name would only confuse
+            raise OutputPathError(f"cannot write the model to {out_dir}: {exc.strerror or exc}") from exc
         raise
     return report
 

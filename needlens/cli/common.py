@@ -15,7 +15,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 
-from classifier.errors import ModelLoadError
+from classifier.errors import ModelLoadError, OutputPathError
 from classifier.settings import USE_M3, Profile, Settings, profile_training, with_training_in_home
 from labeling.tables import TableError
 
@@ -61,6 +61,7 @@ def _user_error_types() -> tuple[type[Exception], ...]:
         DataError,
         TableError,
         ModelLoadError,
+        OutputPathError,
         RegistryError,
         SettingsError,
         BaseModelError,

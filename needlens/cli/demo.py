@@ -27,5 +27,14 @@ def demo(
     if not (settings.model_dir / "config.json").is_file():
         data = " + ".join(map(str, settings.default_data))
         console.print(f"no model at {settings.model_dir}: training the default model from {data}", highlight=False)
-        train(data=None, out=None, profile="fast", base_model=None, soft_labels=None, epochs=None, seed=None)
+        train(
+            data=None,
+            out=None,
+            profile="fast",
+            base_model=None,
+            soft_labels=None,
+            no_soft_labels=False,
+            epochs=None,
+            seed=None,
+        )
     run_label_job(plan, settings, progress=True)

@@ -4,7 +4,6 @@ the ``monitor`` package."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -114,11 +113,13 @@ def _monitor(
 def _check_out_folder(out: Path) -> None:
     """Before the input is read, so a long scan does not end on a folder it cannot write; the
     folder itself is made only when there is something to write in it."""
-    if out.exists() and not out.is_dir():
-        raise SettingsError(f"--out: {out} is a file; name a folder for the monitor's files")
-    nearest = next(folder for folder in [out.absolute(), *out.absolute().parents] if folder.exists())
-    if not nearest.is_dir() or not os.access(nearest, os.W_OK | os.X_OK):
-        raise SettingsError(f"--out: cannot make or write {out} (nothing can be written in {nearest})")
+    from classifier.errors import OutputPathError
+    from classifier.output_paths import check_writable_folder
+
+    try:
+        check_writable_folder(out)
+    except OutputPathError as exc:
+        raise SettingsError(f"--out: {exc}") from None
 
 
 def _monitor_store(path: Path, settings: MonitorSettings, since: Since) -> MonitorResult:

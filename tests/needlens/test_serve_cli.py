@@ -1,0 +1,67 @@
+"""`needlens serve` refuses a host or port it cannot listen on in one line and exit 2, before the
+model is looked up or uvicorn started (uvicorn's own failure is exit 3, monitor's "alerts found")."""
+
+import socket
+
+import pytest
+from typer.testing import CliRunner
+
+from needlens.cli import app
+from tests.needlens.test_cli import one_line_error
+
+runner = CliRunner()
+# unset for the run and unset again after it: serve writes the settings it was given into os.environ
+CLEAN_ENV = {"NEEDLENS_HOST": None, "NEEDLENS_PORT": None, "NEEDLENS_MODEL_DIR": None}
+
+
+@pytest.fixture
+def no_start(monkeypatch):
+    """uvicorn.run and the model lookup fail the test if reached."""
+
+    def reached(*args, **kwargs):
+        pytest.fail("serve went past the host/port check")
+
+    monkeypatch.setattr("uvicorn.run", reached)
+    monkeypatch.setattr("classifier.model_dir.find_model", reached)
+
+
+@pytest.fixture
+def taken_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()[1]
+
+
+def test_a_port_in_use_is_one_line_naming_the_flag_before_the_model_is_looked_up(no_start, taken_port, tmp_path):
+    result = runner.invoke(app, ["serve", "--port", str(taken_port), "--model", str(tmp_path / "none")], env=CLEAN_ENV)
+    one_line_error(result, f"--port {taken_port}: cannot listen on 127.0.0.1:{taken_port} (address already in use)")
+    assert len(result.output.strip().splitlines()) == 1
+    assert "Errno" not in result.output and "model" not in result.output
+
+
+def test_a_port_in_use_from_the_environment_names_the_variable(no_start, taken_port):
+    result = runner.invoke(app, ["serve"], env={**CLEAN_ENV, "NEEDLENS_PORT": str(taken_port)})
+    one_line_error(result, f"NEEDLENS_PORT {taken_port}: cannot listen on", "address already in use")
+
+
+@pytest.mark.parametrize("host", ["256.1.1.1", "192.0.2.1"])  # no such address; not an address of this machine
+def test_a_host_that_cannot_be_bound_is_one_line_naming_the_flag(no_start, host, tmp_path):
+    result = runner.invoke(app, ["serve", "--host", host, "--model", str(tmp_path / "none")], env=CLEAN_ENV)
+    one_line_error(result, f"--host {host}: cannot listen on {host}:8000 (")
+    assert len(result.output.strip().splitlines()) == 1
+    assert "Errno" not in result.output and "model" not in result.output
+
+
+def test_a_free_port_and_a_model_start_uvicorn(monkeypatch, tmp_path):
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text("{}", encoding="utf-8")  # all serve itself checks; the workers load it
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    calls = []
+    monkeypatch.setattr("uvicorn.run", lambda app, **kwargs: calls.append(kwargs))
+    result = runner.invoke(app, ["serve", "--port", str(port), "--model", str(model)], env=CLEAN_ENV)
+    assert result.exit_code == 0, result.output
+    assert [(call["host"], call["port"]) for call in calls] == [("127.0.0.1", port)]
