@@ -25,9 +25,7 @@ from transformers import BertConfig, XLMRobertaTokenizerFast
 
 from base_models.e5s1 import E5File, read_e5_file
 from classifier.encoders.hf import ENCODER_FILE
-from classifier.errors import OutputPathError
-from classifier.model_dir import is_trained_model
-from classifier.output_paths import check_replaceable_folder
+from classifier.output_paths import check_replaceable_folder, write_failure
 
 NAME = "e5-small"
 TEXT_PREFIX = "query: "
@@ -145,8 +143,9 @@ def check_vocabulary(model: E5File, tokenizer_json: Path) -> None:
 
 
 def is_base_model(path: Path) -> bool:
-    """A folder this module wrote (and so may write again): an encoder's side file, no training facts."""
-    return (path / "config.json").is_file() and (path / ENCODER_FILE).is_file() and not is_trained_model(path)
+    """A folder this module wrote (and so may write again): a trained model keeps its encoder's
+    side file a level down, in ``encoder/``."""
+    return (path / "config.json").is_file() and (path / ENCODER_FILE).is_file()
 
 
 def install(out_dir: Path) -> Path:
@@ -179,7 +178,5 @@ def write_hf_dir(model: E5File, tokenizer_path: Path, out_dir: Path, source: dic
         staging.rename(out_dir)
     except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
-        if isinstance(exc, OSError):  # the staging folder's name would only confuse
-            raise OutputPathError(f"cannot write {NAME} to {out_dir}: {exc.strerror or exc}") from exc
-        raise
+        raise write_failure(exc, out_dir, staging) from exc
     return out_dir

@@ -58,6 +58,12 @@ def is_trained_model(path: Path) -> bool:
     return (path / "config.json").is_file() and (path / TRAINING_FACTS).is_file()
 
 
+def is_registered_version(path: Path) -> bool:
+    """A version in a model registry, which stays as it was trained: the registry's log and its
+    promotions name it by what it was."""
+    return path.is_dir() and path.absolute().parent.name == VERSIONS_DIR
+
+
 def read_json_file(path: Path) -> dict[str, Any]:
     """A model directory's JSON side file (training.json, metrics.json, a report), or {} if absent."""
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}

@@ -109,9 +109,12 @@ class LabelPool:
         return bool(self.train) and self.judged > 0
 
 
-def gather_labels(seed: Path | Sequence[Path] | None, store: LabelStore | None, holdout_percent: int) -> LabelPool:
-    """Training labels, gold set and held-out new labels, by the content-hash rule."""
-    seed_records = read_records(seed) if seed else []
+def gather_labels(
+    seed: Path | Sequence[Path] | None, store: LabelStore | None, holdout_percent: int, max_chars: int | None = None
+) -> LabelPool:
+    """Training labels, gold set and held-out new labels, by the content-hash rule. ``max_chars``
+    as ``read_records`` takes it, so retraining refuses the seed texts ``needlens train`` does."""
+    seed_records = read_records(seed, max_chars) if seed else []
     current = store.current() if store else []
     admin_gold = store.gold() if store else []
     gold_hashes = {g.text_hash for g in admin_gold}

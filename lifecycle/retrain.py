@@ -46,7 +46,9 @@ def retrain(
     log: Callable[[str], None] = print,
 ) -> RetrainOutcome:
     """Train a candidate, compare it with the active model on the judging sets, promote if not worse."""
-    pool = require_trainable(gather_labels(seed, store, settings.holdout_percent), settings.holdout_percent)
+    pool = require_trainable(
+        gather_labels(seed, store, settings.holdout_percent, settings.max_chars), settings.holdout_percent
+    )
     held = sum(b.labels for b in store.quarantine_batches()) if store else 0
     log(
         f"labels: {len(pool.train)} to train on ({', '.join(f'{n} from {k}' for k, n in sorted(pool.sources.items()))}); "

@@ -100,7 +100,7 @@ def conflict_notes(records: Iterable[LabeledRecord], shown: int = 5) -> list[str
         return []
     lines = [
         f"warning: {len(groups)} text(s) appear more than once with different labels; "
-        "a model cannot learn both readings: adjudicate them (`needlens agreement` lists disagreements)"
+        "a model cannot learn both readings: read them again by the spec and keep one label per text"
     ]
     for group in groups[:shown]:
         readings = ", ".join(f"{r.id} {'+'.join(map(str, r.needs))}/{r.cause}" for r in group)
@@ -174,6 +174,13 @@ def _without_trained_texts(train: Dataset, validation: Dataset) -> Split:
     seen = np.array([text_key(text) in trained for text in validation["text"]], dtype=bool)
     if not seen.any():
         return Split(train=train, validation=validation)
+    causes = np.asarray(validation["cause"], dtype=np.int64)
+    emptied = sorted(set(causes.tolist()) - set(causes[~seen].tolist()))
+    if emptied:
+        raise DataError(
+            f"every validation text of cause {' and '.join(str(CAUSES[i]) for i in emptied)} is also a training "
+            "text: the data repeats its texts; keep one record per text"
+        )
     return Split(
         train=concatenate_datasets([train, validation.select(np.flatnonzero(seen))]),
         validation=validation.select(np.flatnonzero(~seen)),

@@ -152,7 +152,7 @@ def learned_soft_texts(model_dir: Path) -> set[str] | None:
         meta = soft_label_meta(path) if path.is_file() else {}
         if any(meta.get(key) != facts.get(key) for key in ("teacher_version", "pool_sha256")):
             raise DataError(
-                f"{model_dir / 'training.json'}: its soft labels came from {facts['path']} (teacher "
+                f"{model_dir / TRAINING_FACTS}: its soft labels came from {facts['path']} (teacher "
                 f"{facts.get('teacher_version')}); that file is missing here or holds another teacher's or pool's"
             )
         ids = set(facts["ids"])
@@ -193,7 +193,7 @@ def soft_labeled_by(model_dirs: Sequence[Path]) -> SoftLabeled:
             continue
         if texts is None:
             notes.append(
-                f"{model_dir}: its training.json does not list its soft-labeled texts; a judged text may be one"
+                f"{model_dir}: its {TRAINING_FACTS} does not list its soft-labeled texts; a judged text may be one"
             )
         else:
             keys |= texts

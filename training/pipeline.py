@@ -25,9 +25,9 @@ from classifier.errors import OutputPathError
 from classifier.inference import Predictor, calibrated_probabilities, compute_logits
 from classifier.labels import LabeledRecord, text_key
 from classifier.lexical import TfidfBaseline, mix_probabilities
-from classifier.model_dir import TRAINING_FACTS, is_trained_model
+from classifier.model_dir import TRAINING_FACTS, is_registered_version, is_trained_model
 from classifier.modeling import NeedlensModel
-from classifier.output_paths import check_replaceable_folder
+from classifier.output_paths import check_replaceable_folder, write_failure
 from classifier.settings import TrainingSettings
 from training.calibration import (
     fit_cause_review_floor,
@@ -76,6 +76,10 @@ def train_on_records(
 ) -> dict[str, Any]:
     """Train, calibrate and save a model; returns its validation report. ``judged_texts``: texts
     the model will be judged on elsewhere (the retraining gate's sets), kept out of the soft labels."""
+    if is_registered_version(out_dir):
+        raise OutputPathError(
+            f"{out_dir} is a version in a model registry; name a new folder (`needlens retrain` adds versions)"
+        )
     check_replaceable_folder(out_dir, is_trained_model, "a needlens model")
     started = time.monotonic()
     split = split_dataset(to_dataset(records), settings.validation_fraction, settings.seed)
@@ -249,9 +253,7 @@ def write_model_dir(
         _replace_dir(staging, out_dir)
     except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
-        if isinstance(exc, OSError):  # the staging folder's name would only confuse
-            raise OutputPathError(f"cannot write the model to {out_dir}: {exc.strerror or exc}") from exc
-        raise
+        raise write_failure(exc, out_dir, staging) from exc
     return report
 
 

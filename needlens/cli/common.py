@@ -24,6 +24,14 @@ if TYPE_CHECKING:
 
 console = Console(soft_wrap=True)  # long paths stay on one line (and greppable)
 err_console = Console(stderr=True)
+
+
+def log_line(message: str) -> None:
+    """A job's progress line as written: it names texts and paths, where rich would read "[/b]"
+    as markup and fail, or swallow "[red]"."""
+    console.print(message, markup=False, highlight=False)
+
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 ModelOption = Annotated[
@@ -110,7 +118,7 @@ def with_installed_base_model(settings: Settings) -> Settings:
     first when missing: a resolved path, not an override the user gave."""
     from base_models.registry import resolve_base_model
 
-    base = resolve_base_model(settings.training.base_model, settings.base_models_dir, log=console.print)
+    base = resolve_base_model(settings.training.base_model, settings.base_models_dir, log=log_line)
     return settings.model_copy(update={"training": settings.training.model_copy(update={"base_model": base})})
 
 

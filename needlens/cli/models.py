@@ -15,6 +15,7 @@ from needlens.cli.common import (
     data_flag,
     existing_store,
     load_settings,
+    log_line,
     user_errors,
     with_installed_base_model,
 )
@@ -61,7 +62,7 @@ def retrain(
         existing_store(settings, named=store is not None),
         settings,
         force_reason=force,
-        log=console.print,
+        log=log_line,
     )
     print_comparison(outcome.comparison, console)
     console.print(f"comparison report: {outcome.report_dir / 'report.md'}")

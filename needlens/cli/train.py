@@ -13,6 +13,7 @@ from needlens.cli.common import (
     SettingsError,
     console,
     load_settings,
+    log_line,
     user_errors,
     with_installed_base_model,
 )
@@ -68,7 +69,7 @@ def train(
     settings = with_installed_base_model(load_settings(profile=profile, default_data=data, training=overrides))
     default_out = settings.model_dir if profile == "fast" else settings.model_dir.with_name(profile)
     report = train_model(
-        settings.default_data, out or default_out, settings.training, log=console.print, max_chars=settings.max_chars
+        settings.default_data, out or default_out, settings.training, log=log_line, max_chars=settings.max_chars
     )
     print_report(report, console)
 
@@ -99,7 +100,7 @@ def distill(
             f"--teacher: no model at {teacher}; train one (`needlens train --profile accurate`) or name another"
         ) from None
     output.parent.mkdir(parents=True, exist_ok=True)
-    count = label_pool(Predictor.load(teacher, settings), pool, output, settings, log=console.print)
+    count = label_pool(Predictor.load(teacher, settings), pool, output, settings, log=log_line)
     console.print(f"{count} texts → {output}")
 
 
@@ -116,9 +117,8 @@ def evaluate(
 
     Texts the model learned as a teacher's soft labels are left out and counted: its score on
     them would be memory."""
-    from classifier.errors import OutputPathError
     from classifier.inference import Predictor
-    from classifier.output_paths import check_writable_folder
+    from classifier.output_paths import check_writable_folder, write_failure
     from training.data import DataError, fingerprint, read_records, to_dataset
     from training.distill import leave_out_soft_labeled, soft_labeled_by
     from training.evaluate import evaluation_report
@@ -150,7 +150,7 @@ def evaluate(
     try:
         json_path, md_path = write_report(report, out_dir)
     except OSError as exc:
-        raise OutputPathError(f"cannot write the report to {out_dir}: {exc.strerror or exc}") from None
+        raise write_failure(exc, out_dir) from None
     console.print(f"wrote {json_path} and {md_path}")
 
 

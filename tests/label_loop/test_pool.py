@@ -6,7 +6,7 @@ from typer.testing import CliRunner
 from label_loop.pool import gather_labels, in_holdout, require_trainable
 from label_loop.store import LabelStore
 from needlens.cli import app
-from tests.conftest import write_csv
+from tests.conftest import write_csv, write_jsonl
 from training.data import DataError
 
 runner = CliRunner()
@@ -51,3 +51,13 @@ def test_retraining_needs_something_to_judge_on(tmp_path):
     _import(tmp_path, HELD[:2], "h.csv")
     pool = require_trainable(gather_labels(None, store, 12), 12)
     assert len(pool.train) == 5 and len(pool.new_labels.records) == 2
+
+
+def test_retraining_refuses_a_seed_text_over_the_length_limit_as_training_does(tmp_path):
+    seed = write_jsonl(
+        tmp_path / "seed.jsonl",
+        [{"id": "a", "text": "长" * 30, "needs": ["surface"], "cause": "system_error"}],
+    )
+    assert len(gather_labels(seed, None, 12).train + gather_labels(seed, None, 12).gold.records) == 1
+    with pytest.raises(DataError, match=r"seed.jsonl:1: text has 30 characters, over the limit of 20"):
+        gather_labels(seed, None, 12, max_chars=20)

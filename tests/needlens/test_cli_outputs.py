@@ -3,14 +3,16 @@ deletes a folder of someone's files, evaluation never scores and then fails to w
 conflicting or over-long record is named by its line or id."""
 
 import json
+import shutil
 
 import pytest
 from typer.testing import CliRunner
 
 from classifier.errors import OutputPathError
 from classifier.model_dir import is_trained_model
-from classifier.output_paths import check_replaceable_folder
+from classifier.output_paths import check_replaceable_folder, write_failure
 from needlens.cli import app
+from needlens.cli.common import log_line
 from tests.conftest import quick_settings, toy_records, write_jsonl
 from tests.needlens.test_cli import one_line_error
 from training import pipeline
@@ -60,9 +62,41 @@ def test_a_failed_model_write_names_the_model_folder_not_its_staging_copy(toy_da
     monkeypatch.setattr(pipeline, "_replace_dir", full_disk)
     out = tmp_path / "models" / "m"
     out.parent.mkdir()
-    with pytest.raises(OutputPathError, match=f"cannot write the model to {out}: No space left on device"):
+    with pytest.raises(OutputPathError, match=f"cannot write {out}: No space left on device"):
         train_model(toy_data, out, quick_settings(epochs=1), log=lambda _: None)
     assert list(out.parent.iterdir()) == []  # the staging copy is gone too
+
+
+def test_train_refuses_a_registered_version_the_current_folder_and_a_dangling_link(
+    no_training, toy_data, toy_model, tmp_path, monkeypatch
+):
+    version = tmp_path / "registry" / "versions" / "v1"
+    shutil.copytree(toy_model[0], version)
+    result = runner.invoke(app, ["train", "--data", str(toy_data), "--out", str(version)])
+    one_line_error(result, f"{version} is a version in a model registry; name a new folder")
+    here = tmp_path / "empty"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    one_line_error(runner.invoke(app, ["train", "--data", str(toy_data), "--out", "."]), ". holds the current folder")
+    (tmp_path / "gone").symlink_to(tmp_path / "nowhere")
+    result = runner.invoke(app, ["train", "--data", str(toy_data), "--out", str(tmp_path / "gone")])
+    one_line_error(result, "gone is a link to nothing, not a folder to write a needlens model in")
+
+
+def test_progress_lines_are_printed_as_written_not_as_markup(capsys):
+    log_line("text '[/b]好[red]' and models/[v1]")
+    assert capsys.readouterr().out == "text '[/b]好[red]' and models/[v1]\n"
+
+
+def test_a_failed_read_is_not_reported_as_a_failed_write(tmp_path):
+    unreadable = FileNotFoundError(2, "No such file or directory", str(tmp_path / "tokenizer.json"))
+    assert write_failure(unreadable, tmp_path / "out", tmp_path / ".out.tmp") is unreadable
+    in_staging = PermissionError(13, "Permission denied", str(tmp_path / ".out.tmp" / "model.safetensors"))
+    assert str(write_failure(in_staging, tmp_path / "out", tmp_path / ".out.tmp")) == (
+        f"cannot write {tmp_path / 'out'}: Permission denied"
+    )
+    interrupted = KeyboardInterrupt()
+    assert write_failure(interrupted, tmp_path / "out") is interrupted
 
 
 def test_soft_labels_and_no_soft_labels_together_are_refused(tmp_path):

@@ -171,3 +171,12 @@ def test_one_text_under_two_readings_is_named_by_its_ids(tmp_path):
     assert notes[0].startswith("warning: 1 text(s) appear more than once with different labels")
     assert notes[1:] == ["  '好': a surface/none, b emotional/perception_mismatch, c surface/none"]
     assert conflict_notes(read_records(write_jsonl(tmp_path / "ok.jsonl", [GOOD, records[3]]))) == []
+
+
+def test_a_cause_whose_validation_texts_all_repeat_training_texts_is_a_refusal(tmp_path):
+    records = toy_records(10)
+    growth = [r for r in records if r["cause"] == "none"]
+    twins = [{**r, "id": r["id"] + "-twin"} for r in growth]  # every "none" text twice
+    dataset = to_dataset(read_records(write_jsonl(tmp_path / "t.jsonl", records + twins)))
+    with pytest.raises(DataError, match="every validation text of cause none is also a training text"):
+        split_dataset(dataset, 0.25, seed=3)
