@@ -190,7 +190,10 @@ class LabelStoreError(RuntimeError):
 class LabelStore:
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a file where a folder should be, a folder that cannot be made
+            raise LabelStoreError(f"label store {path}: cannot make its folder ({exc.strerror or exc})") from None
         with self._connect() as db:
             self._check(db)
             db.executescript(_SCHEMA)  # idempotent; executescript manages its own transaction

@@ -14,11 +14,13 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from filelock import FileLock, Timeout
 from tqdm import tqdm
 
 from classifier.inference import Predictor
@@ -71,6 +73,19 @@ class LabelSummary:
         self.error_counts.update(other.error_counts)
 
 
+JOB_FACTS = {
+    "input": "the input file",
+    "signature": "the input's contents",
+    "text_column": "the text column",
+    "id_column": "the id column",
+    "columns": "the kept columns",
+    "model_version": "the model",
+    "explain": "--explain",
+    "store": "--store",
+}
+"""The job identity's keys (``LabelPlan.identity`` and what the job adds) as a user knows them."""
+
+
 class Journal:
     """The append-only record of finished rows behind a label job."""
 
@@ -94,7 +109,8 @@ class Journal:
         if saved != meta:
             changed = sorted(k for k in meta.keys() | (saved or {}).keys() if (saved or {}).get(k) != meta.get(k))
             raise TableError(
-                f"{self.path} holds an unfinished run of a different job ({', '.join(changed)} changed); "
+                f"{self.path} holds an unfinished run of a different job "
+                f"({', '.join(JOB_FACTS.get(k, k) for k in changed)} changed); "
                 "rerun with --restart to discard it and start over"
             )
         return len(lines) - 1
@@ -138,6 +154,10 @@ class LabelJob:
         unless ``restart``; ``log`` hears the plan's notes once the job is sure to start. Stops
         with ``LabelingStopped`` (finished rows kept) when the model or the disk fails; a bad
         row never stops it."""
+        with _only_job_writing(plan.output):
+            return self._run(plan, restart, progress, log)
+
+    def _run(self, plan: LabelPlan, restart: bool, progress: bool, log: Callable[[str], None] | None) -> LabelSummary:
         started = time.monotonic()
         journal = Journal(plan.output)
         meta = {**plan.identity(), "model_version": self.predictor.version, "explain": self.explain}
@@ -147,7 +167,9 @@ class LabelJob:
         for note in [*plan.notes(), *(self.sink.notes if self.sink else ())] if log else []:
             log(note)
         summary = LabelSummary(output=plan.output, resumed_rows=done)
-        rows = enumerate(iter_rows(plan.source, skip=done, encoding=plan.encoding), start=done + 1)
+        rows = enumerate(
+            iter_rows(plan.source, skip=done, encoding=plan.encoding, text_column=plan.text_column), start=done + 1
+        )
         try:
             with tqdm(total=plan.total_rows, initial=done, unit="row", disable=not progress, dynamic_ncols=True) as bar:
                 while chunk := list(islice(rows, self.chunk_rows)):
@@ -187,3 +209,23 @@ class LabelJob:
         for row in rows:
             summary.count(row)
             yield row
+
+
+@contextmanager
+def _only_job_writing(output: Path) -> Iterator[None]:
+    """Hold ``OUTPUT.lock`` for the job: two jobs on one output appended to one journal and shared
+    one staging file, so the output held rows twice and one job failed. The second is refused
+    at once. The lock file goes before the lock is let go, so a finished job leaves none."""
+    lock = FileLock(output.with_name(output.name + ".lock"), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise TableError(
+            f"{output}: another `needlens label` job is writing it (it holds {lock.lock_file}); "
+            "wait for that job, or name another output"
+        ) from None
+    try:
+        yield
+    finally:
+        Path(lock.lock_file).unlink(missing_ok=True)
+        lock.release()

@@ -101,6 +101,8 @@ def plan_label_job(
     encoding: str = AUTO,
 ) -> LabelPlan:
     """Check the job and describe it; ``columns`` names the input columns to keep (None: all)."""
+    if source.is_dir():
+        raise TableError(f"{source}: is a folder; name the file to label")
     if not source.is_file():
         raise TableError(f"{source}: no such file")
     table_format(source)
@@ -161,8 +163,10 @@ def check_writable(folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=folder):
             pass
-    except OSError as exc:
-        raise TableError(f"{folder}: cannot write the output there ({exc.strerror})") from None
+    except OSError as exc:  # "File exists" alone did not say that a file stands where a folder must
+        in_the_way = next((p for p in [folder, *folder.parents] if p.exists() and not p.is_dir()), None)
+        reason = f"{in_the_way} is a file, not a folder" if in_the_way else exc.strerror
+        raise TableError(f"{folder}: cannot write the output there ({reason})") from None
 
 
 def file_signature(path: Path) -> str:

@@ -16,6 +16,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from classifier.labels import CAUSES, NEEDS
@@ -98,6 +99,20 @@ class PredictionSink:
     def _job_key(self, model_version: str) -> str:
         digest = hashlib.sha256(json.dumps([self.job, model_version], sort_keys=True).encode("utf-8"))
         return f"label:{digest.hexdigest()[:20]}"
+
+
+def check_store_path(store: Path, plan: LabelPlan) -> None:
+    """The store is a database the job writes into chunk by chunk: as the input, the output (which
+    the job replaces at the end) or one of the job's own files beside it (journal, lock), it was
+    overwritten or corrupted them, and every prediction in it was lost."""
+    store = store.resolve()
+    if store == plan.source.resolve():
+        raise TableError(f"--store: {store} is the input; name a separate database file")
+    output = plan.output.resolve()
+    if store == output or (store.parent == output.parent and store.name.startswith(output.name + ".")):
+        raise TableError(
+            f"--store: {store} is the output or one of the job's files beside it; name a separate database file"
+        )
 
 
 def plan_storing(

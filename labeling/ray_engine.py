@@ -147,10 +147,11 @@ class InputRows(Datasource):
     so what a table format cannot hold (a lone surrogate, a date, a reader's row problem)
     reaches the actors intact."""
 
-    def __init__(self, files: Iterable[InputFile], block_rows: int) -> None:
+    def __init__(self, files: Iterable[InputFile], block_rows: int, text_column: str) -> None:
         super().__init__()
         self.files = list(files)
         self.block_rows = block_rows
+        self.text_column = text_column
 
     def estimate_inmemory_data_size(self) -> int | None:
         return None
@@ -160,17 +161,17 @@ class InputRows(Datasource):
     ) -> list[ReadTask]:
         return [
             ReadTask(
-                partial(read_blocks, source, self.block_rows),
+                partial(read_blocks, source, self.block_rows, self.text_column),
                 BlockMetadata(num_rows=None, size_bytes=None, input_files=[source.name], exec_stats=None),
             )
             for source in self.files
         ]
 
 
-def read_blocks(source: InputFile, block_rows: int) -> Iterator[pa.Table]:
-    """The file's rows, numbered from 1, in blocks of ``block_rows``."""
+def read_blocks(source: InputFile, block_rows: int, text_column: str) -> Iterator[pa.Table]:
+    """The file's rows, numbered from 1, in blocks of ``block_rows``; ``text_column`` as ``iter_rows`` takes it."""
     with local_copy(source.filesystem, source.path, source.name) as path:
-        rows = enumerate(iter_rows(path, encoding=source.encoding), start=1)
+        rows = enumerate(iter_rows(path, encoding=source.encoding, text_column=text_column), start=1)
         while chunk := list(islice(rows, block_rows)):
             yield pa.table(
                 {
@@ -297,7 +298,7 @@ def label_on_ray(
         # reading and writing take no CPU slot of their own: every CPU goes to an actor, and an
         # actor pool holding every slot would otherwise leave a read task waiting forever
         rows = ray.data.read_datasource(
-            InputRows(plan.files, settings.chunk_rows),
+            InputRows(plan.files, settings.chunk_rows, plan.text_column),
             num_cpus=0,
             concurrency=min(len(plan.files), -(-pool // READERS_PER_ACTORS)),
             override_num_blocks=len(plan.files),

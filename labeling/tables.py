@@ -105,9 +105,11 @@ def read_columns(path: Path, encoding: Encoding | None = None) -> list[str]:
             names = list(dict.fromkeys(key for row in rows if PROBLEM not in row for key in row))
         elif fmt == "xlsx":
             workbook = _open_xlsx(path)
-            header = next(workbook.active.iter_rows(max_row=1, values_only=True), ())
-            workbook.close()
-            names = [] if all(c is None for c in header) else unique_names(_xlsx_value(c) for c in header)
+            try:
+                header = _xlsx_header(workbook.active.iter_rows(values_only=True))
+            finally:
+                workbook.close()
+            names = [] if header is None else unique_names(_xlsx_value(c) for c in header)
         else:
             import pyarrow.parquet as pq
 
@@ -144,8 +146,23 @@ def check_columns(path: Path, columns: list[str], wanted: dict[str, str]) -> lis
     """``columns`` (already read from ``path``), once each wanted one is among them."""
     for role, name in wanted.items():
         if name not in columns:
-            raise TableError(f"{path}: no {role} column {name!r} (columns: {column_names(columns)})")
+            raise TableError(f"{path}: no {role} column {name!r} (columns: {column_names(columns)}{_sheet_note(path)})")
     return columns
+
+
+def _sheet_note(path: Path) -> str:
+    """``; worksheet 'Notes'`` for an XLSX file, "" otherwise: only the active worksheet is read,
+    so a workbook whose columns sit on another sheet would otherwise look like it lacks them."""
+    if table_format(path) != "xlsx":
+        return ""
+    try:
+        workbook = _open_xlsx(path)
+    except Exception:  # the error being reported matters more than this note
+        return ""
+    try:
+        return f"; worksheet {workbook.active.title!r}"
+    finally:
+        workbook.close()
 
 
 def column_names(columns: list[str], shown: int = 20) -> str:
@@ -173,16 +190,20 @@ def count_rows(path: Path, encoding: Encoding | None = None) -> int:
     return sum(1 for _ in iter_rows(path, encoding=encoding))
 
 
-def iter_rows(path: Path, skip: int = 0, encoding: Encoding | None = None) -> Iterator[dict[str, Any]]:
+def iter_rows(
+    path: Path, skip: int = 0, encoding: Encoding | None = None, text_column: str | None = None
+) -> Iterator[dict[str, Any]]:
     """Data rows as dicts, in file order, after skipping the first ``skip`` of them.
 
-    ``encoding`` is for CSV, TSV and JSONL; without it the file's encoding is detected."""
+    ``encoding`` is for CSV, TSV and JSONL; without it the file's encoding is detected. In an
+    XLSX file, a number in ``text_column`` is read as the text Excel shows (``_xlsx_text``), as
+    a CSV would give it; the other columns keep their numbers, which outputs write as numbers."""
     fmt = table_format(path)
     if fmt in TEXT_FORMATS:
         lines = _text_lines(path, encoding)
         rows = _jsonl_rows(lines) if fmt == "jsonl" else _csv_rows(lines, _delimiter(fmt))
     else:
-        rows = _xlsx_rows(path) if fmt == "xlsx" else _parquet_rows(path)
+        rows = _xlsx_rows(path, text_column) if fmt == "xlsx" else _parquet_rows(path)
     done = skip
     try:
         for row in islice(rows, skip, None):
@@ -297,15 +318,50 @@ def _xlsx_value(value: Any) -> Any:
     return value
 
 
-def _xlsx_rows(path: Path) -> Iterator[dict[str, Any]]:
+def _xlsx_text(value: Any) -> Any:
+    """A number in the text column as the text Excel shows for it (General format): a review
+    of just ``666`` or ``3.5`` is text a CSV would have given as such, so it is labeled, not
+    refused as ``not_text``. An integral float is its int form (``3.0`` shows as ``3``); other
+    floats keep Excel's 15 significant digits, so ``0.1 + 0.2`` is ``0.3`` as shown.
+
+    Booleans and dates are left as they are (the row becomes a ``not_text`` error): a TRUE or a
+    date in the text column is a misplaced or computed cell, not feedback, and what Excel shows
+    for a date depends on a number format the reader does not keep, so any text made here could
+    differ from what the user sees."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value) if isinstance(value, int) else format(value, ".15g")
+
+
+def _xlsx_blank(values: tuple[Any, ...]) -> bool:
+    """A row with no value in any cell: not a row of the table (Excel shows it as nothing)."""
+    return all(v is None for v in values)
+
+
+def _xlsx_header(rows: Iterator[tuple[Any, ...]]) -> tuple[Any, ...] | None:
+    """The first row holding a value, consumed from ``rows`` (None: the sheet has none). Excel
+    exports often start with a blank row, or several, above the header; the data rows are
+    those after it, numbered from 1 as in every format."""
+    return next((values for values in rows if not _xlsx_blank(values)), None)
+
+
+def _xlsx_rows(path: Path, text_column: str | None = None) -> Iterator[dict[str, Any]]:
     workbook = _open_xlsx(path)
     try:
         rows = workbook.active.iter_rows(values_only=True)
-        header = unique_names(_xlsx_value(c) for c in next(rows, ()))
+        header = _xlsx_header(rows)
+        if header is None:
+            return
+        names = unique_names(_xlsx_value(c) for c in header)
         for values in rows:
-            if all(v is None for v in values):
+            if _xlsx_blank(values):
                 continue
-            yield dict(zip(header, (_xlsx_value(v) for v in values), strict=False))
+            row = dict(zip(names, (_xlsx_value(v) for v in values), strict=False))
+            if text_column in row:
+                row[text_column] = _xlsx_text(row[text_column])
+            yield row
     finally:
         workbook.close()
 
@@ -427,19 +483,27 @@ def _write_jsonl(rows: Iterable[dict[str, Any]], path: Path, columns: dict[str, 
 
 def _write_xlsx(rows: Iterable[dict[str, Any]], path: Path, columns: dict[str, ColumnType], fmt: str) -> None:
     from openpyxl import Workbook
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-
-    def cell(kind: ColumnType, value: Any) -> Any:
-        value = _cell(kind, value, native_numbers=True)
-        # control characters cannot be stored in a worksheet: show where one was
-        return ILLEGAL_CHARACTERS_RE.sub("\ufffd", value) if isinstance(value, str) else value
 
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet()
-    sheet.append(list(columns))
+    sheet.append([_xlsx_cell(sheet, name) for name in columns])
     for row in rows:
-        sheet.append([cell(kind, row.get(c)) for c, kind in columns.items()])
+        sheet.append([_xlsx_cell(sheet, _cell(kind, row.get(c), native_numbers=True)) for c, kind in columns.items()])
     workbook.save(path)
+
+
+def _xlsx_cell(sheet: Any, value: Any) -> Any:
+    """``value`` as a write-only worksheet stores it, text always as text. openpyxl makes a
+    string starting with ``=`` a live formula and one like ``#N/A`` an error value: a customer's
+    ``=HYPERLINK(…)`` would run in the analyst's Excel and read back as no text at all."""
+    if not isinstance(value, str):
+        return value
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, WriteOnlyCell
+
+    # control characters cannot be stored in a worksheet: show where one was
+    cell = WriteOnlyCell(sheet, ILLEGAL_CHARACTERS_RE.sub("\ufffd", value))
+    cell.data_type = "s"
+    return cell
 
 
 def arrow_schema(columns: dict[str, ColumnType]) -> Any:

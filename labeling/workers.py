@@ -13,21 +13,67 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from classifier.inference import Predictor
-from classifier.settings import Settings
-from labeling.rows import predicted_fields
+if TYPE_CHECKING:  # imported where used: a spawned worker watches its parent before torch loads
+    from classifier.inference import Predictor
+    from classifier.settings import Settings
+
+PARENT_POLL_S = 1.0
+"""How often a worker checks that the process that started it is alive."""
 
 _predictor: Predictor | None = None
 
 
+def exit_with_parent(parent_pid: int, poll_s: float = PARENT_POLL_S) -> threading.Thread:
+    """Exit this process soon after ``parent_pid`` dies. A killed parent (SIGTERM, SIGKILL, the
+    OOM killer) cannot shut its pool down, and an orphaned worker would sit on its model's
+    memory forever, re-parented to PID 1. Polling ``os.getppid`` works on every POSIX system,
+    unlike PR_SET_PDEATHSIG, which also fires when the parent thread that spawned the worker ends."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(poll_s)
+        os._exit(1)  # no cleanup: nobody is left to hand results to
+
+    watcher = threading.Thread(target=watch, name="exit-with-parent", daemon=True)
+    watcher.start()
+    return watcher
+
+
+def _start_worker(parent_pid: int, initializer: Callable[..., None] | None, initargs: tuple[Any, ...]) -> None:
+    """A worker's first step: tie its life to the parent's, then run the pool's own initializer
+    (watching first, so a parent killed while the model loads does not leave it loading)."""
+    exit_with_parent(parent_pid)
+    if initializer is not None:
+        initializer(*initargs)
+
+
+def spawn_pool(
+    workers: int, initializer: Callable[..., None] | None = None, initargs: tuple[Any, ...] = ()
+) -> ProcessPoolExecutor:
+    """A pool of ``workers`` spawned processes that exit when this process dies, however it dies."""
+    return ProcessPoolExecutor(
+        workers,
+        # spawn, not fork: a forked copy of an OpenMP runtime that already ran threads can hang
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_start_worker,
+        initargs=(os.getpid(), initializer, initargs),
+    )
+
+
 def _start(model_dir: Path, settings: Settings) -> None:
     import torch
+
+    from classifier.inference import Predictor
 
     torch.set_num_threads(settings.threads)
     global _predictor
@@ -35,6 +81,8 @@ def _start(model_dir: Path, settings: Settings) -> None:
 
 
 def _label(texts: list[str], explain: bool) -> list[dict[str, Any]]:
+    from labeling.rows import predicted_fields
+
     assert _predictor is not None
     return predicted_fields(_predictor, texts, explain)
 
@@ -50,13 +98,7 @@ def balanced_parts(texts: list[str], parts: int) -> list[list[str]]:
 class WorkerPool:
     def __init__(self, model_dir: Path, settings: Settings, workers: int) -> None:
         self.workers = workers
-        self.pool = ProcessPoolExecutor(
-            workers,
-            # spawn, not fork: a forked copy of an OpenMP runtime that already ran threads can hang
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_start,
-            initargs=(model_dir, settings.model_copy(update={"threads": 1})),
-        )
+        self.pool = spawn_pool(workers, _start, (model_dir, settings.model_copy(update={"threads": 1})))
 
     def label(self, texts: list[str], explain: bool) -> list[dict[str, Any]]:
         """The output-row label fields of each text, in input order."""

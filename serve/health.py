@@ -15,11 +15,15 @@ from serve.schemas import error_responses
 router = APIRouter(tags=["health"])
 
 
+# HEAD too (load balancers and uptime checkers probe with it, and got 405), out of the schema,
+# where it would be a second operation of the same id
+@router.head("/healthz", include_in_schema=False)
 @router.get("/healthz")
 def healthz() -> dict[str, str]:
     return {"status": "alive"}
 
 
+@router.head("/readyz", include_in_schema=False)
 @router.get("/readyz", responses=error_responses(503))
 def readyz(served: Ready, service: Service) -> dict[str, str]:
     if service.store_error:  # classify still answers; an operator must see that feedback cannot

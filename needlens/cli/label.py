@@ -155,8 +155,9 @@ def _prediction_sink(plan: LabelPlan, settings: Settings, time_given: bool) -> C
     `run_label_job` once the model has loaded, so a refused run leaves no new store behind (the
     price: a store file that is not a usable database is found after the model's load, not before)."""
     from label_loop.predictions import PredictionStore
-    from labeling.prediction_sink import plan_storing
+    from labeling.prediction_sink import check_store_path, plan_storing
 
+    check_store_path(settings.label_store, plan)
     monitor = settings.monitor
     make_sink = plan_storing(plan, settings.prediction_store_text, monitor.time_column, monitor.by, time_given)
     return lambda: make_sink(PredictionStore(settings.label_store, settings.prediction_retention_days))

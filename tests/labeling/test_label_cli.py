@@ -5,6 +5,7 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from filelock import FileLock
 from openpyxl import Workbook, load_workbook
 from typer.testing import CliRunner
 
@@ -50,8 +51,38 @@ def test_a_file_without_an_id_column_is_refused_saying_how_and_labeled_with_an_e
 def test_an_output_folder_that_cannot_be_made_is_one_line(toy_model, tmp_path):
     source = write_csv(tmp_path / "in.csv", [["1", TEXTS[0]]])
     (tmp_path / "taken").write_text("a file, not a folder", encoding="utf-8")
-    one_line_error(label(toy_model, source, tmp_path / "taken" / "out.csv"), "cannot write the output there")
+    one_line_error(
+        label(toy_model, source, tmp_path / "taken" / "out.csv"),
+        f"cannot write the output there ({tmp_path / 'taken'} is a file, not a folder)",
+    )
     one_line_error(label(toy_model, source, tmp_path), "is a folder")
+    one_line_error(label(toy_model, tmp_path, tmp_path / "o.csv"), f"{tmp_path}: is a folder; name the file to label")
+
+
+def test_a_second_job_on_the_same_output_is_refused_while_the_first_runs(toy_model, tmp_path):
+    source = write_csv(tmp_path / "in.csv", [[str(i), TEXTS[i % 4]] for i in range(6)])
+    output = tmp_path / "out.csv"
+    with FileLock(tmp_path / "out.csv.lock"):  # what a running job holds
+        one_line_error(label(toy_model, source, output), "another `needlens label` job is writing it")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "out.csv.lock"]
+    result = label(toy_model, source, output)
+    assert result.exit_code == 0, result.output
+    assert len(read_csv(output)) == 6
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "out.csv"]  # no lock file left
+
+
+@pytest.mark.parametrize("store", ["in.csv", "out.csv", "out.csv.partial.jsonl", "out.csv.lock"])
+def test_the_store_cannot_be_the_input_the_output_or_the_jobs_own_files(toy_model, tmp_path, store):
+    source = write_csv(tmp_path / "in.csv", [["1", TEXTS[0]]])
+    result = label(toy_model, source, tmp_path / "out.csv", "--store", str(tmp_path / store))
+    one_line_error(result, f"--store: {tmp_path / store} is the", "name a separate database file")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+
+
+def test_a_store_under_a_file_is_one_line(toy_model, tmp_path):
+    source = write_csv(tmp_path / "in.csv", [["1", TEXTS[0]]])
+    result = label(toy_model, source, tmp_path / "out.csv", "--store", str(tmp_path / "in.csv" / "x.db"))
+    one_line_error(result, f"label store {tmp_path / 'in.csv' / 'x.db'}: cannot make its folder")
 
 
 def test_unknown_columns_and_encodings_are_refused_by_name(toy_model, tmp_path):
@@ -149,7 +180,7 @@ def test_a_stale_partial_output_says_how_to_start_over_and_restart_does(toy_mode
     output = tmp_path / "out.csv"
     journal = tmp_path / "out.csv.partial.jsonl"
     journal.write_text('{"_meta": {"input": "the file before it was fixed"}}\n{"row": 1}\n', encoding="utf-8")
-    one_line_error(label(toy_model, source, output), "different job", "--restart")
+    one_line_error(label(toy_model, source, output), "different job", "the input file", "--restart")
     result = label(toy_model, source, output, "--restart")
     assert result.exit_code == 0, result.output
     assert len(read_csv(output)) == 6 and not journal.exists()

@@ -143,7 +143,7 @@ def test_resuming_with_other_storing_options_is_refused_as_another_job(predictor
     meta = {**plan.identity(), "model_version": predictor.version, "explain": False}
     Journal(output).resume(meta, restart=True)
     job = LabelJob(predictor, 5, 1000, sink=sink_for(source, output, tmp_path / "labels.db"))
-    with pytest.raises(Exception, match=r"different job \(store changed\)"):
+    with pytest.raises(Exception, match=r"different job \(--store changed\)"):
         run(job, source, output)
 
 

@@ -238,6 +238,6 @@ def test_a_file_behind_a_uri_is_checked_on_its_head_and_read_whole(tmp_path):
         encoding, columns = check_input(head)
     assert encoding is not None and encoding.name == "gb18030" and columns == ["id", "text"]
     source = InputFile(remote, "bucket/excel.csv", "mock://bucket/excel.csv", Encoding("gb18030"), "")
-    read = [row for block in read_blocks(source, 7) for row in block.to_pylist()]
+    read = [row for block in read_blocks(source, 7, "text") for row in block.to_pylist()]
     assert [r["row"] for r in read] == list(range(1, 41)) and read[0]["file"] == "mock://bucket/excel.csv"
     assert [pickle.loads(r["record"]) for r in read] == list(iter_rows(original, encoding=Encoding("gb18030")))

@@ -126,6 +126,8 @@ def test_api_key_guards_v1_but_not_health(toy_model, predictor, tmp_path):
         wait_ready(c)
         assert c.get("/healthz").status_code == 200
         assert c.get("/readyz").status_code == 200
+        head = c.head("/readyz")
+        assert head.status_code == 200 and head.content == b""
         assert_error(c.post("/v1/classify", json={"texts": ["好"]}), 401, "unauthorized")
         wrong = c.post("/v1/classify", json={"texts": ["好"]}, headers={"Authorization": "Bearer nope"})
         assert_error(wrong, 401, "unauthorized")
@@ -137,8 +139,10 @@ def test_unloadable_model_is_alive_but_not_ready(tmp_path):
     settings = Settings(model_dir=tmp_path / "missing", label_store=tmp_path / "labels.db")
     with TestClient(create_app(settings)) as c:
         assert c.get("/healthz").status_code == 200
+        assert c.head("/healthz").status_code == 200  # as load balancers probe
         time.sleep(0.2)
         assert_error(c.get("/readyz"), 503, "not_ready", "not a needlens model directory")
+        assert c.head("/readyz").status_code == 503
         response = c.post("/v1/classify", json={"texts": ["好"]})
         assert_error(response, 503, "not_ready")
         assert response.headers["retry-after"] == "5"

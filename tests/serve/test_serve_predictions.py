@@ -84,6 +84,9 @@ def test_texts_are_kept_only_when_the_request_or_the_setting_asks(client, tmp_pa
         (b'{"score": NaN}', ["items.0.metadata.score"]),
         (b"{%s}" % b",".join(b'"f%d": 1' % i for i in range(33)), ["items.0.metadata", "32"]),
         (b'"app"', ["items.0.metadata"]),
+        (b'{"time": "2026-13-45"}', ["items.0.metadata", "'2026-13-45' is not a time", "ISO 8601"]),
+        (b'{"time": "notadate"}', ["items.0.metadata", "'notadate' is not a time"]),
+        (b'{"time": true}', ["items.0.metadata", "not a time"]),
     ],
 )
 def test_hostile_metadata_is_refused_naming_the_field_and_stores_nothing(client, tmp_path, metadata, fragments):
