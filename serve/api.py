@@ -111,7 +111,8 @@ def feedback(body: FeedbackRequest, service: Service) -> FeedbackResponse:
     try:
         text = validate_text(body.text, limit)
     except TextProblem as problem:
-        raise ApiError(422, f"text_{problem.code}", f"text: {problem}", {"limit": limit}) from None
+        details = {"limit": limit} if problem.code == "too_long" else {}  # a limit explains only that one
+        raise ApiError(422, f"text_{problem.code}", f"text: {problem}", details) from None
     # after the text's check, as classify reads the model after its own
     entry = NewLabel(text, body, FEEDBACK, annotator=body.annotator, note=body.note, model_version=body.model_version)
     return FeedbackResponse(**asdict(take_feedback(service, entry)))

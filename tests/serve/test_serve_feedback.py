@@ -123,6 +123,8 @@ def test_hostile_feedback_gets_its_own_4xx_records_nothing_and_fails_no_one_else
     ]
     for body, *expected in hostile:
         assert_error(client.post("/v1/feedback", content=body, headers=JSON), *expected)
+    empty = assert_error(client.post("/v1/feedback", content=hostile[6][0], headers=JSON), 422, "text_empty")
+    assert "limit" not in (empty.get("details") or {})  # the length limit explains only text_too_long
     assert_error(client.get("/v1/feedback/99"), 404, "not_found", "no feedback 99")
     for bad in ("0", "-1", "abc", str(2**63)):
         assert_error(client.get(f"/v1/feedback/{bad}"), 422, "invalid_request", "feedback_id")
