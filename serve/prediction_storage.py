@@ -14,9 +14,11 @@ import asyncio
 import logging
 import sqlite3
 from collections.abc import Sequence
+from datetime import UTC
 
-from label_loop.predictions import SOURCE_API, NewPrediction
+from label_loop.predictions import SOURCE_API, TIME_FIELD, NewPrediction
 from label_loop.store import LabelStoreError
+from monitor.periods import TimeParser
 from serve.schemas import Classification, Item, StorageResult
 from serve.state import ServiceState
 
@@ -56,4 +58,15 @@ async def store_results(
     except (LabelStoreError, sqlite3.Error) as exc:  # damage after start-up, a lock held too long, a full disk
         log.error("predictions not stored: %s", exc)
         return StorageResult(stored=False, ids=[], text_stored=False, error=f"{type(exc).__name__}: {exc}")
-    return StorageResult(stored=True, ids=ids, text_stored=keep)
+    return StorageResult(stored=True, ids=ids, text_stored=keep, unreadable_times=unreadable_times(items))
+
+
+def unreadable_times(items: Sequence[Item]) -> list[int]:
+    """Items whose ``time`` the monitor will skip. Not refused: the schema cannot say which strings
+    are times, and an item the schema allows must not be turned away (the fuzzer checks that)."""
+    readable = TimeParser(UTC)
+    return [
+        index
+        for index, item in enumerate(items)
+        if (moment := (item.metadata or {}).get(TIME_FIELD)) is not None and readable(moment) is None
+    ]

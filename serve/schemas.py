@@ -6,7 +6,6 @@ field, not an option silently ignored.
 
 from __future__ import annotations
 
-from datetime import UTC
 from typing import Annotated, Any
 
 from pydantic import (
@@ -25,8 +24,6 @@ from pydantic import (
 
 from classifier.labels import Labels
 from label_loop.feedback import FeedbackStatus
-from label_loop.predictions import TIME_FIELD
-from monitor.periods import TimeParser
 
 
 def _encodable(value: str) -> str:
@@ -82,19 +79,6 @@ class Item(BaseModel):
     @classmethod
     def _echoable(cls, value: str | int | None) -> str | int | None:
         return _encodable(value) if isinstance(value, str) else value  # here, not on the union: a plain field path
-
-    @field_validator("metadata")
-    @classmethod
-    def _time_is_a_time(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        """A time monitoring cannot read was stored without a word and skipped later as a bad time,
-        where the client no longer hears of it. Missing or null is fine: the text has no time."""
-        moment = (value or {}).get(TIME_FIELD)
-        if moment is not None and TimeParser(UTC)(moment) is None:
-            raise ValueError(
-                f"{TIME_FIELD} {str(moment)[:40]!r} is not a time: give ISO 8601 (2026-01-05T10:00:00+08:00) "
-                "or epoch seconds or milliseconds"
-            )
-        return value
 
 
 class ClassifyRequest(BaseModel):
@@ -163,6 +147,11 @@ class StorageResult(BaseModel):
     ids: list[int] = Field(description="the stored predictions' ids, in item order")
     text_stored: bool = Field(description="the texts were kept beside their hashes")
     error: str | None = Field(None, description="why nothing was stored")
+    unreadable_times: list[int] = Field(
+        [],
+        description="indexes of the items stored with a metadata 'time' that is not a time (ISO 8601 or epoch "
+        "seconds or milliseconds): monitoring skips them, so the caller hears of it now rather than never",
+    )
 
 
 class ClassifyResponse(BaseModel):
