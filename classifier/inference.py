@@ -6,7 +6,6 @@ these functions, so a text gets the same answer on every path.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,12 +73,6 @@ class Segment:
     need_probs: dict[str, float]
     cause: str
     cause_probs: dict[str, float]
-
-
-HAN_CHARACTER = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
-"""A text without one is outside what the model learned to read ("asdf", "🙂", "。。。", an English
-review) and got confident labels all the same (surface at 0.87-0.99), so every label of it goes
-to review: its probabilities say nothing about it."""
 
 
 @dataclass(frozen=True)
@@ -241,7 +234,6 @@ class Predictor:
             ],
             axis=1,
         )
-        review[[not HAN_CHARACTER.search(text) for text in texts]] = True
         return DocumentScores(
             need_probs=need_probs,
             cause_probs=cause_probs,

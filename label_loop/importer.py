@@ -66,7 +66,7 @@ def read_label_rows(path: Path, columns: LabelColumns, source: str, max_chars: i
     rows = LabelRows()
     swapped = 0
     readings: dict[str, list[tuple[int, tuple[str, ...]]]] = defaultdict(list)  # text → (row, labels) per row
-    for row_no, row in enumerate(iter_rows(path, encoding=text_encoding), start=1):
+    for row_no, row in enumerate(iter_rows(path, encoding=text_encoding, text_column=columns.text), start=1):
         try:
             if PROBLEM in row:
                 raise ValueError(row[PROBLEM])

@@ -28,6 +28,8 @@ from label_loop.store import LabelStore, text_hash
 SOURCE_API = "api"
 """The source of predictions stored by `POST /v1/classify`."""
 TIME_FIELD = "time"
+MISSING_TIMES = (None, "")
+"""Stored ``time`` values that mean "not given": the prediction's own storing time stands in."""
 """The metadata field that holds the text's own time (when the feedback was written): ISO 8601 text
 or epoch seconds. Every other metadata field is a segment (channel, region, …)."""
 SCAN_PAGE = 1000

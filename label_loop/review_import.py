@@ -42,7 +42,7 @@ def read_queue_file(
     texts: list[QueuedText] = []
     invalid: list[tuple[int, str]] = []
     labeled = 0
-    for row_no, row in enumerate(iter_rows(path, encoding=text_encoding), start=1):
+    for row_no, row in enumerate(iter_rows(path, encoding=text_encoding, text_column=text_column), start=1):
         if PROBLEM in row:
             invalid.append((row_no, row[PROBLEM].message))
             continue

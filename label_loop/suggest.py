@@ -104,7 +104,7 @@ def suggest_from_table(
     texts: list[str] = []
     ids: list[str] = []
     invalid = labeled = 0
-    for row_no, row in enumerate(iter_rows(path, encoding=text_encoding), start=1):
+    for row_no, row in enumerate(iter_rows(path, encoding=text_encoding, text_column=text_column), start=1):
         try:
             text = validate_text(row.get(text_column), max_chars)
         except TextProblem:

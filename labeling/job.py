@@ -27,7 +27,7 @@ from classifier.inference import Predictor
 from labeling.plan import LabelPlan
 from labeling.resilient import LabelingStopped
 from labeling.rows import NumberedRow, RowSpec, label_rows, predicted_fields
-from labeling.tables import TableError, iter_rows, write_table
+from labeling.tables import STAGING_SUFFIX, TableError, iter_rows, write_table
 
 if TYPE_CHECKING:
     from labeling.prediction_sink import PredictionSink
@@ -86,11 +86,16 @@ JOB_FACTS = {
 """The job identity's keys (``LabelPlan.identity`` and what the job adds) as a user knows them."""
 
 
+JOURNAL_SUFFIX, LOCK_SUFFIX = ".partial.jsonl", ".lock"
+JOB_FILE_SUFFIXES = (JOURNAL_SUFFIX, LOCK_SUFFIX, STAGING_SUFFIX)
+"""What a job writes beside ``OUTPUT``: its journal, its lock, the staging copy of the output."""
+
+
 class Journal:
     """The append-only record of finished rows behind a label job."""
 
     def __init__(self, output: Path) -> None:
-        self.path = output.with_name(output.name + ".partial.jsonl")
+        self.path = output.with_name(output.name + JOURNAL_SUFFIX)
 
     def resume(self, meta: dict[str, Any], restart: bool = False) -> int:
         """Rows already done by an earlier run of this same job (0 when starting fresh);
@@ -154,10 +159,6 @@ class LabelJob:
         unless ``restart``; ``log`` hears the plan's notes once the job is sure to start. Stops
         with ``LabelingStopped`` (finished rows kept) when the model or the disk fails; a bad
         row never stops it."""
-        with _only_job_writing(plan.output):
-            return self._run(plan, restart, progress, log)
-
-    def _run(self, plan: LabelPlan, restart: bool, progress: bool, log: Callable[[str], None] | None) -> LabelSummary:
         started = time.monotonic()
         journal = Journal(plan.output)
         meta = {**plan.identity(), "model_version": self.predictor.version, "explain": self.explain}
@@ -212,11 +213,12 @@ class LabelJob:
 
 
 @contextmanager
-def _only_job_writing(output: Path) -> Iterator[None]:
-    """Hold ``OUTPUT.lock`` for the job: two jobs on one output appended to one journal and shared
-    one staging file, so the output held rows twice and one job failed. The second is refused
-    at once. The lock file goes before the lock is let go, so a finished job leaves none."""
-    lock = FileLock(output.with_name(output.name + ".lock"), timeout=0)
+def only_job_writing(output: Path) -> Iterator[None]:
+    """Hold ``OUTPUT.lock`` for a job, from before its model loads: two jobs on one output appended
+    to one journal and shared one staging file, so the output held rows twice. The second is
+    refused at once. The lock file stays: deleting it while held lets a waiting process lock the
+    old file as a third creates a new one (filelock's own warning)."""
+    lock = FileLock(output.with_name(output.name + LOCK_SUFFIX), timeout=0)
     try:
         lock.acquire()
     except Timeout:
@@ -227,5 +229,4 @@ def _only_job_writing(output: Path) -> Iterator[None]:
     try:
         yield
     finally:
-        Path(lock.lock_file).unlink(missing_ok=True)
         lock.release()

@@ -22,6 +22,7 @@ from typing import Any
 from classifier.labels import CAUSES, NEEDS
 from label_loop.predictions import TIME_FIELD, NewPrediction, PredictionStore, label_source
 from label_loop.store import LabelStoreError
+from labeling.job import JOB_FILE_SUFFIXES
 from labeling.passthrough import writable
 from labeling.plan import LabelPlan
 from labeling.resilient import LabelingStopped
@@ -102,14 +103,15 @@ class PredictionSink:
 
 
 def check_store_path(store: Path, plan: LabelPlan) -> None:
-    """The store is a database the job writes into chunk by chunk: as the input, the output (which
-    the job replaces at the end) or one of the job's own files beside it (journal, lock), it was
-    overwritten or corrupted them, and every prediction in it was lost."""
+    """The store is a database the job writes chunk by chunk. Named as the input, the output (which
+    the job replaces at the end) or one of the job's files beside it, it overwrote them or was
+    overwritten, and every prediction in it was lost."""
     store = store.resolve()
+    output = plan.output.resolve()
+    own_files = {output.with_name(output.name + suffix) for suffix in JOB_FILE_SUFFIXES}
     if store == plan.source.resolve():
         raise TableError(f"--store: {store} is the input; name a separate database file")
-    output = plan.output.resolve()
-    if store == output or (store.parent == output.parent and store.name.startswith(output.name + ".")):
+    if store == output or store in own_files:
         raise TableError(
             f"--store: {store} is the output or one of the job's files beside it; name a separate database file"
         )

@@ -22,6 +22,9 @@ from typing import Any, Literal
 from classifier.labels import LONE_SURROGATE
 from labeling.text_encoding import AUTO, Encoding, EncodingError, TextLines, resolve_encoding, undecodable_index
 
+STAGING_SUFFIX = ".tmp"
+"""The output is written beside itself under this suffix, then renamed over it whole."""
+
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".xlsx": "xlsx", ".parquet": "parquet"}
 TEXT_FORMATS = {"csv", "tsv", "jsonl"}
 """Formats read as encoded text (``--encoding`` applies); XLSX and Parquet carry their own."""
@@ -196,7 +199,7 @@ def iter_rows(
     """Data rows as dicts, in file order, after skipping the first ``skip`` of them.
 
     ``encoding`` is for CSV, TSV and JSONL; without it the file's encoding is detected. In an
-    XLSX file, a number in ``text_column`` is read as the text Excel shows (``_xlsx_text``), as
+    XLSX file, a number in ``text_column`` is read as text (``_xlsx_text``), as
     a CSV would give it; the other columns keep their numbers, which outputs write as numbers."""
     fmt = table_format(path)
     if fmt in TEXT_FORMATS:
@@ -319,10 +322,11 @@ def _xlsx_value(value: Any) -> Any:
 
 
 def _xlsx_text(value: Any) -> Any:
-    """A number in the text column as the text Excel shows for it (General format): a review
-    of just ``666`` or ``3.5`` is text a CSV would have given as such, so it is labeled, not
-    refused as ``not_text``. An integral float is its int form (``3.0`` shows as ``3``); other
-    floats keep Excel's 15 significant digits, so ``0.1 + 0.2`` is ``0.3`` as shown.
+    """A number in the text column as text: a review of just ``666`` or ``3.5`` is text a CSV
+    would have given as such, so it is labeled, not refused as ``not_text``. Integers, and
+    integral floats (``3.0`` is ``3``), are written out in full; other floats with Excel's 15
+    significant digits, so ``0.1 + 0.2`` is ``0.3``. Excel's own General format would show a
+    long number in exponent form (1E+16); a review of such a number is rare enough not to copy it.
 
     Booleans and dates are left as they are (the row becomes a ``not_text`` error): a TRUE or a
     date in the text column is a misplaced or computed cell, not feedback, and what Excel shows
@@ -441,7 +445,7 @@ def write_table(rows: Iterable[dict[str, Any]], path: Path, columns: dict[str, C
     """Stream rows into ``path`` in its format. Flat formats (CSV, TSV, XLSX) get lists as ``a|b``
     and nested values as JSON text; JSONL keeps both nested; Parquet has list columns and JSON text."""
     fmt = table_format(path)
-    staging = path.with_name(path.name + ".tmp")
+    staging = path.with_name(path.name + STAGING_SUFFIX)
     try:
         _WRITERS[fmt](rows, staging, columns, fmt)
         os.replace(staging, path)

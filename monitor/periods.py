@@ -114,7 +114,10 @@ class TimeParser:
         if isinstance(value, date):
             return datetime(value.year, value.month, value.day)
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return self._from_epoch(float(value))
+            try:
+                return self._from_epoch(float(value))
+            except OverflowError:  # an int of hundreds of digits, which JSON and the API allow
+                return None
         if isinstance(value, str):
             text = value.strip()
             if not text:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from label_loop.predictions import TIME_FIELD, PredictionStore, StoredPrediction
+from label_loop.predictions import MISSING_TIMES, TIME_FIELD, PredictionStore, StoredPrediction
 from monitor.pipeline import Since, monitor_rows
 from monitor.records import MonitorResult
 from monitor.settings import MonitorSettings
@@ -23,7 +23,7 @@ def stored_rows(predictions: Iterable[StoredPrediction], settings: MonitorSettin
     for stored in predictions:
         row: dict[str, Any] = dict(stored.metadata)
         moment = stored.metadata.get(TIME_FIELD)
-        row[settings.time_column] = stored.created_at if moment in (None, "") else moment
+        row[settings.time_column] = stored.created_at if moment in MISSING_TIMES else moment
         row[settings.id_column] = stored.id
         row["needs"], row["cause"] = stored.needs, stored.cause
         row.update({f"p_{label}": probability for label, probability in stored.probabilities.items()})

@@ -28,7 +28,8 @@ def request_texts(items: Sequence[Item], settings: Settings) -> list[str]:
                 422,
                 f"text_{problem.code}",
                 f"item {index}{'' if item.id is None else f' (id {item.id!r})'}: {problem}",
-                {"index": index, "id": item.id, "limit": settings.api_max_chars},
+                {"index": index, "id": item.id}
+                | ({"limit": settings.api_max_chars} if problem.code == "too_long" else {}),
             ) from None
     return texts
 

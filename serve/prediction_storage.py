@@ -16,7 +16,7 @@ import sqlite3
 from collections.abc import Sequence
 from datetime import UTC
 
-from label_loop.predictions import SOURCE_API, TIME_FIELD, NewPrediction
+from label_loop.predictions import MISSING_TIMES, SOURCE_API, TIME_FIELD, NewPrediction
 from label_loop.store import LabelStoreError
 from monitor.periods import TimeParser
 from serve.schemas import Classification, Item, StorageResult
@@ -68,5 +68,5 @@ def unreadable_times(items: Sequence[Item]) -> list[int]:
     return [
         index
         for index, item in enumerate(items)
-        if (moment := (item.metadata or {}).get(TIME_FIELD)) is not None and readable(moment) is None
+        if (moment := (item.metadata or {}).get(TIME_FIELD)) not in MISSING_TIMES and readable(moment) is None
     ]

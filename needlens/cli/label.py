@@ -21,6 +21,7 @@ from needlens.cli.common import (
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from labeling.job import LabelSummary
     from labeling.plan import LabelPlan
     from labeling.prediction_sink import PredictionSink
     from labeling.ray_plan import RayPlan
@@ -207,12 +208,28 @@ def run_label_job(
     restart: bool = False,
     open_sink: Callable[[], PredictionSink] | None = None,
 ) -> None:
-    """Run a checked label job: the model loads only after every check on the files has passed,
-    and the prediction store (``open_sink``, `--store`) opens only once the model has loaded."""
+    """Run a checked label job: the model loads only after every check on the files has passed
+    and the output's lock is held, and the prediction store (``open_sink``, `--store`) opens only
+    once the model has loaded."""
+    from labeling.job import only_job_writing
+    from needlens.summary import print_label_summary
+
+    with only_job_writing(plan.output):
+        summary = _label(plan, settings, progress, explain, restart, open_sink)
+    print_label_summary(summary, console)
+
+
+def _label(
+    plan: LabelPlan,
+    settings: Settings,
+    progress: bool,
+    explain: bool,
+    restart: bool,
+    open_sink: Callable[[], PredictionSink] | None,
+) -> LabelSummary:
     from classifier.inference import Predictor
     from labeling.job import LabelJob
     from labeling.resilient import LabelingStopped
-    from needlens.summary import print_label_summary
 
     predictor = Predictor.load(settings.model_dir, settings)
     sink = open_sink() if open_sink is not None else None
@@ -236,4 +253,4 @@ def run_label_job(
     finally:
         if pool is not None:
             pool.close()
-    print_label_summary(summary, console)
+    return summary

@@ -142,16 +142,6 @@ def test_predictions_inside_the_band_are_flagged(toy_model):
     assert prediction.needs_review == ["surface", "cause"]
 
 
-def test_a_text_without_chinese_goes_to_review_whole(toy_model):
-    predictor = Predictor.load(toy_model[0])
-    predictor.config.need_review_bands = [0.0, 0.0, 0.0]  # nothing is near a threshold
-    predictor.config.cause_review_below = 0.0  # every cause is sure enough
-    texts = ["asdf", "🙂", "。。。。", "1", "waste of my money", SURFACE_SYS[1], "𠀀"]
-    flagged = [p.needs_review for p in predictor.predict(texts)]
-    every = ["surface", "emotional", "growth", "cause"]
-    assert flagged == [every] * 5 + [[], []]
-
-
 def test_batch_explain_writes_evidence_and_review_columns(predictor, tmp_path):
     source = tmp_path / "in.jsonl"
     source.write_text(json.dumps({"id": "a", "text": SURFACE_SYS[2]}, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -64,19 +64,35 @@ def test_a_second_job_on_the_same_output_is_refused_while_the_first_runs(toy_mod
     output = tmp_path / "out.csv"
     with FileLock(tmp_path / "out.csv.lock"):  # what a running job holds
         one_line_error(label(toy_model, source, output), "another `needlens label` job is writing it")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "out.csv.lock"]
+    assert not output.exists() and not (tmp_path / "out.csv.partial.jsonl").exists()
     result = label(toy_model, source, output)
     assert result.exit_code == 0, result.output
     assert len(read_csv(output)) == 6
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "out.csv"]  # no lock file left
 
 
-@pytest.mark.parametrize("store", ["in.csv", "out.csv", "out.csv.partial.jsonl", "out.csv.lock"])
+def test_a_refused_second_job_loads_no_model(toy_model, tmp_path, monkeypatch):
+    source = write_csv(tmp_path / "in.csv", [["1", TEXTS[0]]])
+
+    def loaded(*args, **kwargs):
+        pytest.fail("the model loaded for a job that could not run")
+
+    monkeypatch.setattr(Predictor, "load", loaded)
+    with FileLock(tmp_path / "out.csv.lock"):
+        one_line_error(label(toy_model, source, tmp_path / "out.csv"), "another `needlens label` job")
+
+
+@pytest.mark.parametrize("store", ["in.csv", "out.csv", "out.csv.partial.jsonl", "out.csv.lock", "out.csv.tmp"])
 def test_the_store_cannot_be_the_input_the_output_or_the_jobs_own_files(toy_model, tmp_path, store):
     source = write_csv(tmp_path / "in.csv", [["1", TEXTS[0]]])
     result = label(toy_model, source, tmp_path / "out.csv", "--store", str(tmp_path / store))
     one_line_error(result, f"--store: {tmp_path / store} is the", "name a separate database file")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+
+
+def test_a_store_named_after_the_output_is_only_a_name(toy_model, tmp_path):
+    source = write_csv(tmp_path / "in.csv", [["1", TEXTS[0]]])
+    result = label(toy_model, source, tmp_path / "out.csv", "--store", str(tmp_path / "out.csv.labels.db"))
+    assert result.exit_code == 0, result.output
 
 
 def test_a_store_under_a_file_is_one_line(toy_model, tmp_path):

@@ -94,7 +94,7 @@ def test_a_sheet_with_only_blank_rows_has_no_columns_and_no_rows(tmp_path):
     assert list(iter_rows(source)) == []
 
 
-def test_numbers_in_the_text_column_are_read_as_the_text_excel_shows(tmp_path):
+def test_numbers_in_the_text_column_are_read_as_text_as_a_csv_would_give_them(tmp_path):
     when = datetime(2024, 5, 1, 12, 0)
     values = [666, 3.0, 3.5, 1 / 3, -2, 1e16, 1.5e-7, True, when, "好评"]
     source = write_xlsx(tmp_path / "in.xlsx", [["text", "score"], *([v, v] for v in values)])

@@ -74,8 +74,9 @@ def test_limits_name_the_limit_and_the_item(client):
         "item 1 (id 'long')",
         "limit of 30",
     )
-    assert error["details"]["index"] == 1
-    assert_error(client.post("/v1/classify", json={"texts": ["好", "  "]}), 422, "text_empty", "item 1")
+    assert error["details"]["index"] == 1 and error["details"]["limit"] == 30
+    empty = assert_error(client.post("/v1/classify", json={"texts": ["好", "  "]}), 422, "text_empty", "item 1")
+    assert "limit" not in empty["details"]  # the length limit explains only text_too_long
 
 
 def test_body_over_the_limit_is_refused_before_parsing(client):
