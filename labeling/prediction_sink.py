@@ -14,7 +14,7 @@ import hashlib
 import json
 import sqlite3
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from labeling.plan import LabelPlan
 from labeling.resilient import LabelingStopped
 from labeling.rows import NumberedRow
 from labeling.tables import TableError
+from monitor.periods import is_unreadable_time
 
 LABELS = tuple(str(label) for label in (*NEEDS, *CAUSES))
 PREDICTION_FIELDS = (
@@ -51,6 +52,8 @@ class PredictionSink:
     job: dict[str, Any]
     """The label job's identity (``LabelPlan.identity``): with the model version, what a row's origin names."""
     notes: tuple[str, ...] = ()
+    unreadable_time_rows: list[int] = field(default_factory=list)
+    """Rows stored this run whose time the monitor will skip, for the job to say so at its end."""
 
     def identity(self) -> dict[str, Any]:
         """What the job's journal records, so that resuming with other storing options is refused as another job."""
@@ -64,15 +67,19 @@ class PredictionSink:
     def store_chunk(self, chunk: Sequence[NumberedRow], records: Sequence[dict[str, Any]]) -> None:
         """Store the labeled rows of a chunk in one transaction; a store that fails stops the job,
         its finished rows kept."""
-        entries = [
-            self._entry(row_no, row, record)
+        entries_by_row = [
+            (row_no, self._entry(row_no, row, record))
             for (row_no, row), record in zip(chunk, records, strict=True)
             if not record.get("error_code")
         ]
+        entries = [entry for _, entry in entries_by_row]
         if not entries:
             return
         try:
             self.store.add(entries)
+            self.unreadable_time_rows.extend(
+                row_no for row_no, entry in entries_by_row if is_unreadable_time(entry.metadata.get(TIME_FIELD))
+            )
         except (LabelStoreError, sqlite3.Error) as exc:
             raise LabelingStopped(
                 f"{self.store.path}: cannot store predictions ({exc}); finished rows are kept, "
@@ -91,7 +98,7 @@ class PredictionSink:
             cause=record["cause"],
             probabilities={label: record[f"p_{label}"] for label in LABELS},
             needs_review=bool(record["needs_review"]),
-            prediction={field: record.get(field) for field in PREDICTION_FIELDS},
+            prediction={name: record.get(name) for name in PREDICTION_FIELDS},
             metadata=metadata,
             keep_text=self.keep_text,
             origin=f"{self._job_key(record['model_version'])}:{row_no}",

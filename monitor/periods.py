@@ -10,8 +10,10 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
+
+from label_loop.predictions import MISSING_TIMES
 
 ORIGIN = datetime(2000, 1, 3)
 """A Monday at midnight: window k covers [ORIGIN + k·span, ORIGIN + (k+1)·span)."""
@@ -169,3 +171,9 @@ def window_number(moment: datetime, span: timedelta) -> int:
 
 def window_start(number: int, span: timedelta) -> datetime:
     return ORIGIN + number * span
+
+
+def is_unreadable_time(value: Any) -> bool:
+    """A stored ``time`` the monitor will skip as a bad time, said when it is stored (by the API and
+    `needlens label --store`) rather than only when monitoring runs. Null and "" are a time not given."""
+    return value not in MISSING_TIMES and TimeParser(UTC)(value) is None

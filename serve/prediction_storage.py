@@ -14,11 +14,10 @@ import asyncio
 import logging
 import sqlite3
 from collections.abc import Sequence
-from datetime import UTC
 
-from label_loop.predictions import MISSING_TIMES, SOURCE_API, TIME_FIELD, NewPrediction
+from label_loop.predictions import SOURCE_API, TIME_FIELD, NewPrediction
 from label_loop.store import LabelStoreError
-from monitor.periods import TimeParser
+from monitor.periods import is_unreadable_time
 from serve.schemas import Classification, Item, StorageResult
 from serve.state import ServiceState
 
@@ -64,9 +63,4 @@ async def store_results(
 def unreadable_times(items: Sequence[Item]) -> list[int]:
     """Items whose ``time`` the monitor will skip. Not refused: the schema cannot say which strings
     are times, and an item the schema allows must not be turned away (the fuzzer checks that)."""
-    readable = TimeParser(UTC)
-    return [
-        index
-        for index, item in enumerate(items)
-        if (moment := (item.metadata or {}).get(TIME_FIELD)) not in MISSING_TIMES and readable(moment) is None
-    ]
+    return [index for index, item in enumerate(items) if is_unreadable_time((item.metadata or {}).get(TIME_FIELD))]

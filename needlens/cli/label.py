@@ -253,4 +253,13 @@ def _label(
     finally:
         if pool is not None:
             pool.close()
+    if sink is not None and (rows := sink.unreadable_time_rows):
+        shown = ", ".join(map(str, rows[:5])) + (", …" if len(rows) > 5 else "")
+        err_console.print(
+            f"warning: {len(rows)} stored row(s) have a {sink.time_column!r} that is not a time (rows {shown}); "
+            "`needlens monitor` will skip them",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
     return summary

@@ -68,6 +68,20 @@ def test_store_writes_each_labeled_row_with_its_time_and_segments_not_the_error_
         assert "created" not in kept.prediction, "the kept input columns are metadata, not the prediction"
 
 
+def test_rows_stored_with_a_time_that_is_not_one_are_named_when_the_job_ends(toy_model, tmp_path):
+    rows = [*feedback_rows(3), ["x1", TEXTS[0], "2024-13-45", "app"], ["x2", TEXTS[1], "", "app"]]
+    source = write_csv(tmp_path / "in.csv", [*rows, ["x3", TEXTS[2], "notadate", "web"]], header=HEADER)
+    result = label(toy_model, source, tmp_path / "out.csv", "--store", str(tmp_path / "labels.db"),
+                   "--time-column", "created")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    message = " ".join(result.output.split())
+    assert "warning: 2 stored row(s) have a 'created' that is not a time (rows 4, 6); `needlens monitor`" in message
+    assert PredictionStore(tmp_path / "labels.db").count() == 6  # stored all the same, as the API stores them
+    clean = write_csv(tmp_path / "clean.csv", feedback_rows(3), header=HEADER)
+    quiet = label(toy_model, clean, tmp_path / "clean_out.csv", "--store", str(tmp_path / "labels.db"))
+    assert quiet.exit_code == 0 and "not a time" not in quiet.output
+
+
 def test_a_job_stopped_in_the_model_and_resumed_stores_every_row_once(predictor, tmp_path):
     source = write_csv(tmp_path / "in.csv", feedback_rows(23), header=HEADER)
     output, store_path = tmp_path / "out.csv", tmp_path / "labels.db"
