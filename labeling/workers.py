@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -51,7 +52,11 @@ def exit_with_parent(parent_pid: int, poll_s: float = PARENT_POLL_S) -> threadin
 
 def _start_worker(parent_pid: int, initializer: Callable[..., None] | None, initargs: tuple[Any, ...]) -> None:
     """A worker's first step: tie its life to the parent's, then run the pool's own initializer
-    (watching first, so a parent killed while the model loads does not leave it loading)."""
+    (watching first, so a parent killed while the model loads does not leave it loading).
+
+    Ctrl-C reaches the whole process group; the parent alone handles it (it keeps the finished
+    rows and shuts the pool), so a worker ignores it instead of printing a traceback of its own."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     exit_with_parent(parent_pid)
     if initializer is not None:
         initializer(*initargs)

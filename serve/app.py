@@ -22,7 +22,7 @@ from serve.body_guard import BodyGuardMiddleware
 from serve.errors import install_error_handlers
 from serve.memory import configure_allocator, trim_heap_every
 from serve.middleware import AccessLogMiddleware
-from serve.openapi import document_limits
+from serve.openapi import document_settings
 from serve.state import ServiceState
 
 
@@ -55,7 +55,7 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
     )
     app.state.service = ServiceState(settings, predictor)
     install_error_handlers(app)
-    document_limits(app, settings)
+    document_settings(app, settings)
     app.add_middleware(BodyGuardMiddleware, max_bytes=settings.max_body_bytes, read_timeout_s=settings.body_timeout_s)
     app.add_middleware(AccessLogMiddleware)
     app.include_router(health.router)

@@ -78,3 +78,10 @@ def test_workers_exit_when_their_parent_is_killed(how, tmp_path):
         for pid in pids:  # the workers this test started, if the assertion above failed
             if _running(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_workers_leave_ctrl_c_to_the_parent():
+    from labeling.workers import spawn_pool
+
+    with spawn_pool(1) as pool:
+        assert pool.submit(signal.getsignal, signal.SIGINT).result(timeout=60) == signal.SIG_IGN

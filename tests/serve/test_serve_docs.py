@@ -28,3 +28,14 @@ def test_docs_pages_reference_only_assets_the_service_serves(client, page):
     assert not [u for u in urls if re.match(r"(https?:)?//", u)], urls
     for url in urls:
         assert client.get(url).status_code == 200, url
+
+
+def test_a_key_guarding_v1_is_in_the_schema_and_the_health_routes_stay_open(client, tmp_path):
+    assert "securitySchemes" not in client.get("/openapi.json").json()["components"]  # no key, no scheme
+    settings = Settings(model_dir=tmp_path / "none", label_store=tmp_path / "l.db", api_key="s3cret")
+    with TestClient(create_app(settings)) as guarded:
+        schema = guarded.get("/openapi.json").json()
+    assert schema["components"]["securitySchemes"] == {"bearer": {"type": "http", "scheme": "bearer"}}
+    for path, operations in schema["paths"].items():
+        for operation in operations.values():
+            assert (operation.get("security") == [{"bearer": []}]) == path.startswith("/v1/"), path
