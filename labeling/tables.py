@@ -487,27 +487,26 @@ def _write_jsonl(rows: Iterable[dict[str, Any]], path: Path, columns: dict[str, 
 
 def _write_xlsx(rows: Iterable[dict[str, Any]], path: Path, columns: dict[str, ColumnType], fmt: str) -> None:
     from openpyxl import Workbook
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, WriteOnlyCell
 
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet()
-    sheet.append([_xlsx_cell(sheet, name) for name in columns])
+
+    def cell(value: Any) -> Any:
+        """``value`` as the worksheet stores it, text always as text. openpyxl makes a string
+        starting with ``=`` a live formula and one like ``#N/A`` an error value: a customer's
+        ``=HYPERLINK(…)`` would run in the analyst's Excel and read back as no text at all."""
+        if not isinstance(value, str):
+            return value
+        # control characters cannot be stored in a worksheet: show where one was
+        text = WriteOnlyCell(sheet, ILLEGAL_CHARACTERS_RE.sub("\ufffd", value))
+        text.data_type = "s"
+        return text
+
+    sheet.append([cell(name) for name in columns])
     for row in rows:
-        sheet.append([_xlsx_cell(sheet, _cell(kind, row.get(c), native_numbers=True)) for c, kind in columns.items()])
+        sheet.append([cell(_cell(kind, row.get(c), native_numbers=True)) for c, kind in columns.items()])
     workbook.save(path)
-
-
-def _xlsx_cell(sheet: Any, value: Any) -> Any:
-    """``value`` as a write-only worksheet stores it, text always as text. openpyxl makes a
-    string starting with ``=`` a live formula and one like ``#N/A`` an error value: a customer's
-    ``=HYPERLINK(…)`` would run in the analyst's Excel and read back as no text at all."""
-    if not isinstance(value, str):
-        return value
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, WriteOnlyCell
-
-    # control characters cannot be stored in a worksheet: show where one was
-    cell = WriteOnlyCell(sheet, ILLEGAL_CHARACTERS_RE.sub("\ufffd", value))
-    cell.data_type = "s"
-    return cell
 
 
 def arrow_schema(columns: dict[str, ColumnType]) -> Any:
