@@ -168,7 +168,23 @@ def parse_record(raw: Any, where: str) -> LabeledRecord:
 
 
 def _reason(error: Any) -> str:
-    """pydantic's line for one error, without its "Value error, " prefix; a record-wide check names its field itself."""
-    message = str(error["ctx"]["error"]) if error["type"] == "value_error" else error["msg"]
+    """A record-wide check names its field itself, so only a field's error is prefixed with it."""
+    message = validation_message(error)
     field = ".".join(str(part) for part in error["loc"])
     return f"{field}: {message}" if field else message
+
+
+def validation_message(error: Any) -> str:
+    """pydantic's line for one error, as data files and the API both show it: without the
+    "Value error, " prefix, and a wrong label name answered with the Chinese names beside the
+    English ones, since both are accepted and analysts write either."""
+    if error["type"] == "value_error":
+        return str(error["ctx"]["error"])
+    if error["type"] == "enum":
+        names = re.findall(r"'([^']*)'", str(error["ctx"]["expected"]))
+        if names and all(name in CHINESE_NAMES for name in names):
+            accepted = ", ".join(f"{name} ({CHINESE_NAMES[name]})" for name in names)
+            given = repr(error["input"])
+            given = given if len(given) <= 40 else f"{given[:37]}..."
+            return f"{given} is not a label name; use one of {accepted}"
+    return str(error["msg"])

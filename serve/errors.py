@@ -10,6 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from classifier.labels import validation_message
+
 log = logging.getLogger("needlens.serve")
 
 
@@ -59,7 +61,8 @@ def install_error_handlers(app: FastAPI) -> None:
         if errors and errors[0]["type"] == "json_invalid":
             return _invalid_json(errors[0])
         details = [
-            {"field": ".".join(str(p) for p in err["loc"] if p != "body"), "message": err["msg"]} for err in errors
+            {"field": ".".join(str(p) for p in err["loc"] if p != "body"), "message": validation_message(err)}
+            for err in errors
         ]
         first = details[0] if details else {"field": "body", "message": "invalid"}
         return error_response(422, "invalid_request", f"{first['field'] or 'body'}: {first['message']}", details)

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from classifier.errors import ModelLoadError, OutputPathError
+from classifier.labels import validation_message
 from classifier.settings import USE_M3, Profile, Settings, profile_training, with_training_in_home
 from labeling.tables import TableError
 
@@ -132,7 +133,9 @@ def _given(overrides: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _problems(exc: ValidationError, given: Mapping[str, Any], flags: Mapping[str, str]) -> str:
-    problems = [f"{_source(tuple(map(str, error['loc'])), given, flags)}: {error['msg']}" for error in exc.errors()]
+    problems = [
+        f"{_source(tuple(map(str, error['loc'])), given, flags)}: {validation_message(error)}" for error in exc.errors()
+    ]
     from_environment = any(problem.startswith("NEEDLENS_") for problem in problems)
     return ("bad configuration: " if from_environment else "") + "; ".join(problems)
 

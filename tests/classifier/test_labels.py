@@ -48,6 +48,15 @@ def test_invalid_records_name_the_field_and_place(raw, field):
     assert f"{field}:" in message
 
 
+def test_a_wrong_label_name_is_answered_with_every_accepted_name_in_both_languages():
+    with pytest.raises(RecordError) as info:
+        parse_record({"id": "a", "text": "x", "needs": ["表层"], "cause": "refund" * 20}, "data.jsonl:7")
+    message = str(info.value)
+    assert "needs.0: '表层' is not a label name; use one of surface (表层需求), emotional (情感需求)" in message
+    assert "cause: 'refundrefund" in message and "..." in message and "none (非投诉)" in message
+    assert "refund" * 10 not in message  # a long wrong value is cut, not echoed whole
+
+
 def test_non_object_record_is_rejected():
     with pytest.raises(RecordError, match="expected a JSON object, got list"):
         parse_record(["surface"], "x:1")

@@ -125,6 +125,12 @@ def test_a_bad_setting_is_one_line_naming_the_variable(toy_model, tmp_path):
     assert not (tmp_path / "out.csv").exists()
 
 
+def test_a_bad_variable_checked_by_its_own_rule_reads_as_that_rule(tmp_path):
+    result = runner.invoke(app, ["monitor", str(tmp_path / "none.csv")], env={"NEEDLENS_MONITOR__WINDOW": "a week"})
+    one_line_error(result, "NEEDLENS_MONITOR__WINDOW: 'a week' is not a duration")
+    assert "Value error" not in result.output
+
+
 def test_a_bad_flag_value_is_one_line_naming_the_flag_not_a_variable(tmp_path):
     result = runner.invoke(app, ["serve", "--port", "70000", "--model", str(tmp_path / "none")])
     one_line_error(result, "--port:", "65535")

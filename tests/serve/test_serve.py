@@ -119,7 +119,8 @@ def test_feedback_is_validated_and_waits_in_its_annotators_batch_out_of_training
     assert store.history(body["text"]) == [earlier]  # not a training label until its batch is judged
 
     assert_error(client.post("/v1/feedback", json={**body, "needs": []}), 422, "invalid_request", "needs")
-    assert_error(client.post("/v1/feedback", json={**body, "cause": "bad"}), 422, "invalid_request", "cause")
+    wrong = assert_error(client.post("/v1/feedback", json={**body, "cause": "bad"}), 422, "invalid_request", "cause")
+    assert "认知错位" in wrong["message"] and "Value error" not in str(wrong)
 
 
 def test_api_key_guards_v1_but_not_health(toy_model, predictor, tmp_path):
