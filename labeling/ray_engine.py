@@ -48,7 +48,7 @@ from classifier.model_dir import read_json_file, resolve_model_dir
 from classifier.modeling import WEIGHTS_FILE
 from classifier.settings import Settings
 from labeling.job import LabelSummary
-from labeling.ray_plan import MANIFEST, InputFile, RayPlan, local_copy
+from labeling.ray_plan import MANIFEST, InputFile, RayPlan, is_run_file, local_copy
 from labeling.resilient import LabelingStopped
 from labeling.rows import RowSpec, label_rows, predicted_fields
 from labeling.tables import ColumnType, TableError, arrow_schema, arrow_table, iter_rows, jsonl_line
@@ -285,12 +285,12 @@ def label_on_ray(
         log(note)
     own_ray = not ray.is_initialized()
     if own_ray:
-        ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING, configure_logging=True)
+        _start_ray(address)
     try:
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = progress
         context.enable_operator_progress_bars = progress
-        pool = actors or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        pool = _actor_pool(actors, address, log)
         if restart:
             _clear(plan)
         spec = RowSpec(plan.text_column, plan.id_column, plan.kept.names, settings.max_chars, packed.version)
@@ -319,7 +319,7 @@ def label_on_ray(
             num_cpus=1,  # Ray Data's actors restart when killed and retry the batch they held
         )
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), _ray_data_console_quiet():
                 # Ray counts a pool's inputs as read tasks, not as the many blocks one file's task yields
                 warnings.filterwarnings("ignore", "The minimum number of concurrent actors", UserWarning)
                 labeled.write_datasink(sink, ray_remote_args={"num_cpus": 0})
@@ -331,6 +331,48 @@ def label_on_ray(
     assert sink.summary is not None
     sink.summary.seconds = time.monotonic() - started
     return sink.summary
+
+
+def _start_ray(address: str | None) -> None:
+    """Ray started here, or joined at ``address``; failing that, one line naming the address
+    rather than Ray's traceback (no cluster at "auto", Ray Client not installed)."""
+    try:
+        ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING, configure_logging=True)
+    except Exception as exc:
+        reason = " ".join(str(exc).split())
+        where = f"the Ray cluster at {address!r}" if address else "Ray on this machine"
+        raise LabelingStopped(f"cannot start or reach {where} ({reason[:300]})") from None
+
+
+def _actor_pool(actors: int | None, address: str | None, log: Callable[[str], None] | None) -> int:
+    """One actor per CPU by default. A Ray started here has no autoscaler, so actors beyond its
+    CPUs never get one (1,000 of them aborted workers); a cluster may grow, so there more are
+    only noted."""
+    cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    if actors is None or actors <= cpus:
+        return actors or cpus
+    if address is None:
+        if log:
+            log(f"running {cpus} actors, not {actors}: Ray started here has {cpus} CPUs, one actor each")
+        return cpus
+    if log:
+        log(f"{actors} actors asked for; the cluster has {cpus} CPUs now, so some wait until it grows")
+    return actors
+
+
+@contextmanager
+def _ray_data_console_quiet() -> Iterator[None]:
+    """Ray Data prints a failed task's traceback on the console, twice, and notices meant for its
+    Python users; the job ends in one line of ours instead. Its session log file keeps it all."""
+    console = [h for h in logging.getLogger("ray.data").handlers if isinstance(h, logging.StreamHandler)]
+    levels = [h.level for h in console]
+    for handler in console:
+        handler.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for handler, level in zip(console, levels, strict=True):
+            handler.setLevel(level)
 
 
 def _manifest_head(plan: RayPlan, packed: PackedModel, explain: bool, actors: int) -> dict[str, Any]:
@@ -351,10 +393,15 @@ def _manifest_head(plan: RayPlan, packed: PackedModel, explain: bool, actors: in
 
 
 def _clear(plan: RayPlan) -> None:
-    """Remove an earlier run's shards and manifest (``--restart``); the folder itself stays."""
+    """Remove an earlier run's shards and manifest (``--restart``), and nothing else: the plan
+    refused a folder holding other files, and one that appeared since is left alone."""
     fs = plan.output_filesystem
-    if fs.get_file_info(plan.output_path).type == pafs.FileType.Directory:
-        fs.delete_dir_contents(plan.output_path)
+    if fs.get_file_info(plan.output_path).type != pafs.FileType.Directory:
+        return
+    selector = pafs.FileSelector(plan.output_path, recursive=False)
+    for info in fs.get_file_info(selector):
+        if info.type == pafs.FileType.File and is_run_file(plan.output_path, info.path):
+            fs.delete_file(info.path)
 
 
 def _one_line(exc: BaseException) -> Exception:

@@ -43,6 +43,8 @@ MANIFEST = "_manifest.json"
 FILE_COLUMN: dict[str, ColumnType] = {"file": "string"}
 """First in every output row when INPUT is a folder or a glob: the file the row came from."""
 _GLOB = re.compile(r"[*?]")
+_RUN_FILE = re.compile(r"(?:part-\d{5,}\.(?:parquet|jsonl)|" + re.escape(MANIFEST) + ")")
+"""What a run writes into its output folder, and all that ``--restart`` may delete there."""
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,7 @@ class RayPlan:
     many: bool
     """INPUT named a folder or a glob: the output says which file each row came from."""
     skipped: int
-    """Files of other types in the folder or glob, left alone."""
+    """Files in the folder or glob left alone: other types, empty, hidden, Office lock files."""
 
     @property
     def shard_format(self) -> str:
@@ -104,7 +106,10 @@ class RayPlan:
             notes.append(f"reading {listed}; --encoding overrides")
         notes.extend(renamed_columns_note(self.kept))
         if self.skipped:
-            notes.append(f"not reading {self.skipped} file(s) of other types in {self.input}")
+            notes.append(
+                f"not reading {self.skipped} other file(s) in {self.input} "
+                "(not a table type, empty, hidden, or an Office lock file ~$…)"
+            )
         return notes
 
 
@@ -120,7 +125,7 @@ def plan_ray_job(
     """Check the job and describe it; ``columns`` names the input columns to keep (None: all).
     ``restart`` lets an output folder that holds an earlier run be replaced (by the engine)."""
     output_fs, output_path = filesystem(output)
-    _check_output(output, output_fs, output_path, restart)
+    check_output(output, output_fs, output_path, restart)
     input_fs, input_path = filesystem(input)
     many, paths, skipped = _expand(input, input_fs, input_path, output_path)
     files: list[InputFile] = []
@@ -163,7 +168,10 @@ def _name(spec: str, path: str) -> str:
     return f"{parsed.scheme}://{host}{path}"
 
 
-def _check_output(output: str, fs: Any, path: str, restart: bool) -> None:
+def check_output(output: str, fs: Any, path: str, restart: bool) -> None:
+    """The output folder must be new, empty, or hold an earlier run and nothing else: ``--restart``
+    deletes a run's shards and manifest, and a folder holding anything more (a user's files, this
+    job's own input) is refused even then, since emptying it lost them."""
     if PurePosixPath(path).suffix.lower() not in SHARD_FORMATS:
         raise TableError(
             f"{output}: the ray engine writes a folder of Parquet or JSONL shards; name it with their "
@@ -172,7 +180,16 @@ def _check_output(output: str, fs: Any, path: str, restart: bool) -> None:
     kind = _kind(fs, path, output)
     if kind == pafs.FileType.File:
         raise TableError(f"{output}: is a file; the ray engine writes a folder of shards there")
-    if kind == pafs.FileType.Directory and _listing(fs, path, output) and not restart:
+    if kind != pafs.FileType.Directory:
+        return
+    listed = [info.path for info in _listing(fs, path, output)]
+    if foreign := sorted(p for p in listed if not is_run_file(path, p)):
+        shown = ", ".join(p[len(path) :].lstrip("/") for p in foreign[:5]) + (", …" if len(foreign) > 5 else "")
+        raise TableError(
+            f"{output}: holds {len(foreign)} file(s) no label run wrote ({shown}); the ray engine "
+            "writes only its shards and _manifest.json there: name a new or empty folder"
+        )
+    if listed and not restart:
         finished = _kind(fs, f"{path}/{MANIFEST}", output) == pafs.FileType.File
         raise TableError(
             f"{output}: holds {'a finished' if finished else 'an unfinished'} earlier run; "
@@ -180,12 +197,18 @@ def _check_output(output: str, fs: Any, path: str, restart: bool) -> None:
         )
 
 
+def is_run_file(folder: str, path: str) -> bool:
+    """A shard or the manifest of a run, directly inside its output ``folder``."""
+    name = path[len(folder.rstrip("/")) + 1 :] if path.startswith(folder.rstrip("/") + "/") else ""
+    return _RUN_FILE.fullmatch(name) is not None
+
+
 def _expand(spec: str, fs: Any, path: str, output_path: str) -> tuple[bool, list[str], int]:
     """Whether INPUT names several files, the table files it names (sorted), and how many others it holds."""
     if wildcard := _GLOB.search(path):
         base = path[: wildcard.start()].rpartition("/")[0] or "/"
         pattern = _glob_pattern(path)
-        listed = [info.path for info in _listing(fs, base, spec) if pattern.fullmatch(info.path)]
+        listed = [info for info in _listing(fs, base, spec) if pattern.fullmatch(info.path)]
     else:
         kind = _kind(fs, path, spec)
         if kind == pafs.FileType.File:
@@ -193,13 +216,26 @@ def _expand(spec: str, fs: Any, path: str, output_path: str) -> tuple[bool, list
             return False, [path], 0
         if kind != pafs.FileType.Directory:
             raise TableError(f"{spec}: no such file or folder")
-        listed = [info.path for info in _listing(fs, path, spec)]
-    outside = [p for p in listed if not (p == output_path or p.startswith(output_path.rstrip("/") + "/"))]
-    tables = sorted(p for p in outside if PurePosixPath(p).suffix.lower() in FORMATS)
+        listed = _listing(fs, path, spec)
+    outside = [info for info in listed if not _inside(info.path, output_path)]
+    tables = sorted(info.path for info in outside if _is_table(info))
     if not tables:
         kinds = ", ".join(sorted(FORMATS))
-        raise TableError(f"{spec}: no table files ({kinds}) here ({len(outside)} files of other types)")
+        raise TableError(f"{spec}: no table files ({kinds}) here ({len(outside)} other files)")
     return True, tables, len(outside) - len(tables)
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def _is_table(info: Any) -> bool:
+    """A file a folder or glob input labels: a table type, not empty, and neither hidden nor the
+    ``~$name.xlsx`` lock file Excel keeps beside an open workbook (as Spark and pyarrow skip
+    hidden files), so one such file does not fail every good file beside it."""
+    name = PurePosixPath(info.path).name
+    hidden = name.startswith((".", "~$"))
+    return not hidden and info.size != 0 and PurePosixPath(name).suffix.lower() in FORMATS
 
 
 def _kind(fs: Any, path: str, spec: str) -> Any:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
@@ -11,6 +13,7 @@ from classifier.settings import Settings
 from needlens.cli.common import (
     EncodingOption,
     ModelOption,
+    SettingsError,
     TextColumn,
     console,
     err_console,
@@ -146,9 +149,22 @@ def label(
         return
     from labeling.plan import plan_label_job
 
+    _check_workers(settings.label_workers, "--workers" if workers is not None else "NEEDLENS_LABEL_WORKERS")
     plan = plan_label_job(Path(input), Path(output), text_column, id_column, column_list(columns), encoding)
     open_sink = _prediction_sink(plan, settings, time_given=time_column is not None) if store is not None else None
     run_label_job(plan, settings, progress, explain, restart, open_sink)
+
+
+def _check_workers(workers: int, source: str) -> None:
+    """Each worker is single-threaded and loads its own model (~600 MB): more of them than the
+    CPUs this process may use only slows the job, and 300 made a 2-core machine unusable for
+    minutes before the first row."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if workers > cpus:
+        raise SettingsError(
+            f"{source} {workers}: this job may use {cpus} CPU(s), and each worker is single-threaded "
+            f"with its own copy of the model; use at most {cpus}"
+        )
 
 
 def _prediction_sink(plan: LabelPlan, settings: Settings, time_given: bool) -> Callable[[], PredictionSink]:
@@ -174,23 +190,33 @@ def _require_ray() -> None:
 
 
 def _label_on_ray(plan: RayPlan, settings: Settings, progress: bool, explain: bool, restart: bool) -> None:
-    """Run a checked Ray label job on the cluster (or on a Ray started here)."""
+    """Run a checked Ray label job on the cluster (or on a Ray started here). A local output
+    folder is locked as the local engine locks its output: two jobs wrote shards of the same
+    names, and one job's rows were lost with both exiting 0. Behind a URI there is no lock."""
+    from pyarrow.fs import LocalFileSystem
+
+    from labeling.job import only_job_writing
     from labeling.ray_engine import label_on_ray
+    from labeling.ray_plan import check_output
     from labeling.resilient import LabelingStopped
     from needlens.summary import print_label_summary
 
+    local = isinstance(plan.output_filesystem, LocalFileSystem)
     try:
-        summary = label_on_ray(
-            plan,
-            settings,
-            settings.model_dir,
-            actors=settings.ray_actors,
-            address=settings.ray_address,
-            explain=explain,
-            progress=progress,
-            restart=restart,
-            log=lambda note: err_console.print(note, highlight=False, soft_wrap=True),
-        )
+        with only_job_writing(Path(plan.output_path)) if local else nullcontext():
+            # what another job wrote between the plan's check and the lock is refused, not replaced
+            check_output(plan.output, plan.output_filesystem, plan.output_path, restart)
+            summary = label_on_ray(
+                plan,
+                settings,
+                settings.model_dir,
+                actors=settings.ray_actors,
+                address=settings.ray_address,
+                explain=explain,
+                progress=progress,
+                restart=restart,
+                log=lambda note: err_console.print(note, highlight=False, soft_wrap=True),
+            )
     except KeyboardInterrupt:
         err_console.print("interrupted: the Ray job stopped unfinished; rerun with --restart to label from the start")
         raise typer.Exit(130) from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import pickle
 import signal
@@ -19,7 +20,14 @@ ray = pytest.importorskip("ray", reason="Ray is not installed: pip install 'need
 
 from classifier.settings import Settings  # noqa: E402
 from labeling.plan import check_input  # noqa: E402
-from labeling.ray_engine import RowLabeler, label_on_ray, read_blocks  # noqa: E402
+from labeling.ray_engine import (  # noqa: E402
+    RowLabeler,
+    _actor_pool,
+    _clear,
+    _ray_data_console_quiet,
+    label_on_ray,
+    read_blocks,
+)
 from labeling.ray_plan import MANIFEST, InputFile, local_copy, plan_ray_job  # noqa: E402
 from labeling.tables import iter_rows  # noqa: E402
 from labeling.text_encoding import Encoding  # noqa: E402
@@ -125,6 +133,9 @@ def test_a_folder_of_files_is_labeled_into_jsonl_shards_that_name_each_rows_file
     lake = inbox / "2024" / "part.parquet"
     pq.write_table(pa.table({"id": ["p1", "p2"], "text": [TEXTS[0], ""], "file": ["a", "b"]}), lake)
     (inbox / "README.txt").write_text("not a table", encoding="utf-8")
+    (inbox / "~$excel.xlsx").write_bytes(b"\x0bowner")  # Excel's lock file beside an open workbook: not a zip
+    (inbox / ".draft.csv").write_text("id,body\n1,x\n", encoding="utf-8")  # hidden, and without a text column
+    (inbox / "2024" / "empty.csv").touch()
     output = tmp_path / "labeled.jsonl"
     output.mkdir()
     (output / "part-99999.jsonl").write_text('{"row": 1}\n', encoding="utf-8")  # a run that never finished
@@ -132,7 +143,7 @@ def test_a_folder_of_files_is_labeled_into_jsonl_shards_that_name_each_rows_file
     one_line_error(label(toy_model, inbox, output, "--engine", "ray"), "holds an unfinished earlier run", "--restart")
     result = label(toy_model, inbox, output, "--engine", "ray", "--restart", env=SMALL_JOBS)
     assert result.exit_code == 0, result.output
-    assert "1 file(s) as gb18030" in result.stderr and "not reading 1 file(s) of other types" in result.stderr
+    assert "1 file(s) as gb18030" in result.stderr and "not reading 4 other file(s)" in result.stderr
 
     rows = shard_rows(output)
     assert [(r["file"], r["row"], r["id"]) for r in rows] == [(str(lake), 1, "p1"), (str(lake), 2, "p2")] + [
@@ -206,6 +217,73 @@ def test_unreadable_inputs_and_unusable_outputs_are_one_line(toy_model, tmp_path
     one_line_error(
         label(toy_model, good, tmp_path / "o.jsonl", "--engine", "ray", "-m", str(tmp_path)), "not a needlens model"
     )
+
+
+def test_restart_deletes_only_an_earlier_runs_files_and_refuses_a_folder_holding_others(toy_model, tmp_path):
+    output = tmp_path / "labeled.parquet"
+    output.mkdir()
+    (output / "part-00000.parquet").write_bytes(b"an earlier run's shard")
+    (output / MANIFEST).write_text("{}", encoding="utf-8")
+    notes = output / "notes.txt"
+    notes.write_text("mine", encoding="utf-8")
+    inside = write_csv(output / "input.csv", [["1", TEXTS[0]]])
+    for source in (inside, write_csv(tmp_path / "in.csv", [["1", TEXTS[0]]])):
+        result = label(toy_model, source, output, "--engine", "ray", "--restart")
+        one_line_error(result, "file(s) no label run wrote", "input.csv", "notes.txt")
+    assert (
+        notes.read_text(encoding="utf-8") == "mine" and inside.exists()
+    )  # --restart emptied the folder, input included
+    notes.unlink()
+    one_line_error(label(toy_model, inside, output, "--engine", "ray"), "file(s) no label run wrote (input.csv)")
+    inside.rename(tmp_path / "moved.csv")
+
+    plan = plan_ray_job(str(tmp_path / "moved.csv"), str(output), restart=True)
+    (output / "later.txt").write_text("appeared after the plan", encoding="utf-8")
+    _clear(plan)
+    assert sorted(p.name for p in output.iterdir()) == ["later.txt"]
+
+
+def test_a_second_job_on_an_output_a_job_holds_is_refused_before_ray_starts(toy_model, tmp_path):
+    from filelock import FileLock
+
+    source = write_csv(tmp_path / "in.csv", [["1", TEXTS[0]]])
+    output = tmp_path / "labeled.parquet"
+    with FileLock(tmp_path / "labeled.parquet.lock"):  # the lock a running job holds
+        result = label(toy_model, source, output, "--engine", "ray")
+    one_line_error(result, "another `needlens label` job is writing it")
+    assert not ray.is_initialized() or not list(output.glob("*"))
+
+
+def test_a_ray_that_cannot_be_started_or_reached_is_one_line(toy_model, tmp_path, monkeypatch):
+    def unreachable(**_):
+        raise ConnectionError("Could not find any running Ray instance.\nPlease specify the one to connect to")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", unreachable)
+    source = write_csv(tmp_path / "in.csv", [["1", TEXTS[0]]])
+    result = label(toy_model, source, tmp_path / "out.parquet", "--engine", "ray", "--address", "auto")
+    assert result.exit_code == 1, result.output
+    assert result.output.strip().splitlines()[-1:] == [
+        "error: cannot start or reach the Ray cluster at 'auto' (Could not find any running Ray instance. "
+        "Please specify the one to connect to)"
+    ]
+
+
+def test_a_ray_started_here_runs_no_more_actors_than_its_cpus(local_ray):
+    notes: list[str] = []
+    assert _actor_pool(None, None, notes.append) == 2 and _actor_pool(1, None, notes.append) == 1 and not notes
+    assert _actor_pool(1000, None, notes.append) == 2
+    assert notes == ["running 2 actors, not 1000: Ray started here has 2 CPUs, one actor each"]
+    assert _actor_pool(5, "auto", notes.append) == 5 and "until it grows" in notes[-1]  # a cluster may scale up
+
+
+def test_ray_datas_console_stays_quiet_during_a_job_and_is_restored():
+    console = [h for h in logging.getLogger("ray.data").handlers if isinstance(h, logging.StreamHandler)]
+    assert console, "Ray Data logs to the console: the job must quiet it"
+    before = [h.level for h in console]
+    with _ray_data_console_quiet():
+        assert all(h.level == logging.CRITICAL for h in console)
+    assert [h.level for h in console] == before
 
 
 def test_a_glob_matches_as_a_shell_does(tmp_path):

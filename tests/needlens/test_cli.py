@@ -1,6 +1,7 @@
 """The console command: user mistakes are one line and exit code 2; jobs leave their files."""
 
 import json
+import os
 import shutil
 
 from typer.testing import CliRunner
@@ -129,6 +130,17 @@ def test_a_bad_variable_checked_by_its_own_rule_reads_as_that_rule(tmp_path):
     result = runner.invoke(app, ["monitor", str(tmp_path / "none.csv")], env={"NEEDLENS_MONITOR__WINDOW": "a week"})
     one_line_error(result, "NEEDLENS_MONITOR__WINDOW: 'a week' is not a duration")
     assert "Value error" not in result.output
+
+
+def test_more_label_workers_than_cpus_are_refused_before_any_starts(toy_model, tmp_path, monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0, 1}, raising=False)
+    source = tmp_path / "in.csv"
+    source.write_text("id,text\n1,屏幕坏了\n", encoding="utf-8")
+    args = ["label", str(source), "-o", str(tmp_path / "out.csv"), "--model", str(toy_model[0])]
+    one_line_error(runner.invoke(app, [*args, "--workers", "3"]), "--workers 3: this job may use 2 CPU(s)")
+    result = runner.invoke(app, args, env={"NEEDLENS_LABEL_WORKERS": "300"})
+    one_line_error(result, "NEEDLENS_LABEL_WORKERS 300:", "use at most 2")
+    assert not (tmp_path / "out.csv").exists() and not (tmp_path / "out.csv.lock").exists()
 
 
 def test_a_bad_flag_value_is_one_line_naming_the_flag_not_a_variable(tmp_path):
