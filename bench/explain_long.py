@@ -16,16 +16,21 @@ import re
 import time
 from pathlib import Path
 
-from bench.common import cpu_description, sample_texts
+from bench.common import BenchParser, cpu_description, one_line_errors, positive_int, sample_texts
 from classifier.inference import Predictor
 from classifier.settings import Settings
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = BenchParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=Path("models/default"))
-    parser.add_argument("--chars", type=int, nargs="+", default=[300, 1000, 2000, 4000])
-    args = parser.parse_args()
+    parser.add_argument("--chars", type=positive_int, nargs="+", default=[300, 1000, 2000, 4000])
+    return parser.parse_args(argv)
+
+
+@one_line_errors
+def main() -> None:
+    args = parse_args()
     predictor = Predictor.load(args.model, Settings())
     joined = re.sub(r"[。！？!?；;…\n]+", "，", "，".join(sample_texts()))
     pool = joined * (max(args.chars) // len(joined) + 1)

@@ -16,16 +16,22 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.common import BenchParser, existing_path, one_line_errors
 from classifier.inference import Predictor
 from training.data import read_records
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, required=True)
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = BenchParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=existing_path, required=True)
     parser.add_argument("--model", type=Path, default=Path("models/default"))
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+@one_line_errors
+def main() -> None:
+    args = parse_args()
 
     rng = random.Random(args.seed)
     predictor = Predictor.load(args.model)

@@ -26,6 +26,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import cross_val_predict
 
+from bench.common import BenchParser, existing_path, int_at_least, one_line_errors
 from bench.real_accuracy import unseen
 from classifier.encoders.base import embed_texts
 from classifier.inference import Predictor
@@ -33,18 +34,25 @@ from classifier.settings import Settings
 from training.data import read_records
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = BenchParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", type=Path)
-    parser.add_argument("--data", type=Path, nargs="+", required=True, help="labeled sets; the first is the reference")
+    parser.add_argument(
+        "--data", type=existing_path, nargs="+", required=True, help="labeled sets; the first is the reference"
+    )
     parser.add_argument(
         "--reference-texts",
-        type=int,
+        type=int_at_least(2, " (one half fits the covariance, the other sets its 99th percentile)"),
         default=12000,
         help="training texts sampled: half fit the covariance, half set its 99th percentile",
     )
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+@one_line_errors
+def main() -> None:
+    args = parse_args()
     settings = Settings()
     predictor = Predictor.load(args.model, settings)
 

@@ -22,7 +22,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.common import Server, sample_texts
+from bench.common import BenchParser, Server, one_line_errors, positive_float, positive_int, sample_texts
+from classifier.model_dir import resolve_model_dir
+
+HEADER = ["mode", "request", "conc.", "done", "errors", "req/s", "texts/s", "p50 ms", "p95 ms", "p99 ms"]
+"""The table's columns, also naming each figure of the progress line printed after each scenario."""
 
 
 @dataclass
@@ -43,10 +47,10 @@ class Result:
     latencies_ms: list[float]
 
     def row(self) -> list[str]:
-        lat = sorted(self.latencies_ms) or [float("nan")]
+        lat = sorted(self.latencies_ms)
 
-        def pct(p: float) -> float:
-            return lat[min(len(lat) - 1, int(p / 100 * len(lat)))]
+        def pct(p: float) -> str:  # no request answered in time: no latency, not nan
+            return f"{lat[min(len(lat) - 1, int(p / 100 * len(lat)))]:.1f}" if lat else "–"
 
         rps = self.done / self.seconds
         return [
@@ -57,9 +61,9 @@ class Result:
             str(self.errors),
             f"{rps:.1f}",
             f"{rps * self.scenario.texts_per_request:.0f}",
-            f"{statistics.median(lat):.1f}",
-            f"{pct(95):.1f}",
-            f"{pct(99):.1f}",
+            f"{statistics.median(lat):.1f}" if lat else "–",
+            pct(95),
+            pct(99),
         ]
 
 
@@ -125,13 +129,19 @@ async def run_scenario(url: str, scenario: Scenario, texts: list[str], time_limi
     return Result(scenario, mode, len(latencies), errors, seconds, latencies)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = BenchParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=Path("models/default"))
-    parser.add_argument("--requests", type=int, default=400, help="requests per single-text scenario")
-    parser.add_argument("--batch-requests", type=int, default=40, help="requests per 64-text scenario")
-    parser.add_argument("--time-limit", type=float, default=30.0, help="seconds per scenario at most")
-    args = parser.parse_args()
+    parser.add_argument("--requests", type=positive_int, default=400, help="requests per single-text scenario")
+    parser.add_argument("--batch-requests", type=positive_int, default=40, help="requests per 64-text scenario")
+    parser.add_argument("--time-limit", type=positive_float, default=30.0, help="seconds per scenario at most")
+    return parser.parse_args(argv)
+
+
+@one_line_errors
+def main() -> None:
+    args = parse_args()
+    resolve_model_dir(args.model)  # a missing model is one line now, not a server that exits at start
 
     texts = sample_texts()
     scenarios = [
@@ -148,11 +158,11 @@ def main() -> None:
             with Server(args.model, Path(tmp) / "labels.db", env) as server:
                 for scenario in scenarios:
                     results.append(asyncio.run(run_scenario(server.url, scenario, texts, args.time_limit, mode)))
-                    print("  ".join(results[-1].row()), flush=True)
+                    row = results[-1].row()
+                    print(", ".join(f"{name} {value}" for name, value in zip(HEADER, row, strict=True)), flush=True)
                 memory.append((mode, *server.memory_mb()))
 
-    header = ["mode", "request", "conc.", "done", "errors", "req/s", "texts/s", "p50 ms", "p95 ms", "p99 ms"]
-    print("\n| " + " | ".join(header) + " |\n|" + "---|" * len(header))
+    print("\n| " + " | ".join(HEADER) + " |\n|" + "---|" * len(HEADER))
     for result in results:
         print("| " + " | ".join(result.row()) + " |")
     for mode, now, peak in memory:

@@ -12,7 +12,8 @@ Reported per threshold: detection delay (windows from the shift's first week to 
 alert; 0 = caught in that week), shifts missed (no alert within ``--horizon`` windows),
 repeat alerts for a shift already caught, and false alarms per 100 judged windows (windows
 with an index and at least ``min_volume`` texts, in stationary stretches), plus alerts in
-the tiny segment (should be none).
+the tiny segment (should be none). A run has at least 28 weeks (``MIN_WEEKS``): shifts start
+in week 20 to 40, after the 90-day baseline has filled, and each gets at least 8 weeks to be caught.
 
     python -m bench.monitor_sim [--runs 30] [--weeks 52] [--noise 0.15] [--shift perception_mismatch:2]
                                 [--sweep 3,3.5,4,4.5,5] [--seed 0]
@@ -31,6 +32,17 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from statistics import median
 
+from bench.common import (
+    BenchParser,
+    comma_list,
+    int_at_least,
+    non_negative_float,
+    one_line_errors,
+    positive_float,
+    positive_int,
+    share,
+)
+from classifier.labels import CAUSES, NEEDS
 from labeling.tables import ColumnType, write_table
 from monitor.pipeline import monitor_rows
 from monitor.settings import MonitorSettings
@@ -39,6 +51,10 @@ ROOT = Path(__file__).resolve().parent.parent
 START = datetime(2025, 1, 6)  # a Monday, so week k is window k
 SEGMENTS = {"books": 20, "phone": 60, "clothing": 150, "food_delivery": 400, "hotel": 1000}
 """Domain → mean texts per week: a tiny segment, small, medium, large, very large."""
+FIRST_SHIFT_WEEK, LAST_SHIFT_WEEK, WEEKS_AFTER_SHIFT = 20, 40, 8
+"""A shift starts in a random week from 20 (the 90-day baseline has filled by then) to 40, and
+at least 8 weeks before the run ends, so it can be caught."""
+MIN_WEEKS = FIRST_SHIFT_WEEK + WEEKS_AFTER_SHIFT
 
 
 @dataclass(frozen=True)
@@ -48,8 +64,13 @@ class Shift:
 
     @classmethod
     def parse(cls, text: str) -> Shift:
+        """``--shift``'s LABEL:FACTOR (factor 2 if left out); an unknown label would plant nothing
+        and a factor of 0 or less no share, so both are refused."""
         label, _, factor = text.partition(":")
-        return cls(label, float(factor or 2.0))
+        labels = [str(name) for name in (*NEEDS, *CAUSES)]
+        if label not in labels:
+            raise argparse.ArgumentTypeError(f"{label!r} is not a label; one of {', '.join(labels)}")
+        return cls(label, positive_float(factor) if factor else 2.0)
 
     def weight(self, base_share: float) -> float:
         """Sampling weight of rows carrying the label that multiplies its share by ``factor`` (capped at 95%)."""
@@ -84,7 +105,8 @@ def build_run(
 ) -> Run:
     everything = [r for pool in reviews.values() for r in pool]
     judged = [s for s, volume in SEGMENTS.items() if volume >= 50]
-    shifted, shift_week = rng.choice(judged), rng.randint(20, min(40, weeks - 8))
+    last_start = min(LAST_SHIFT_WEEK, weeks - WEEKS_AFTER_SHIFT)
+    shifted, shift_week = rng.choice(judged), rng.randint(FIRST_SHIFT_WEEK, last_start)
     rows: list[dict] = []
     for segment, volume in SEGMENTS.items():
         pool = reviews[segment]
@@ -131,10 +153,9 @@ class Tally:
 
 def score(run: Run, settings: MonitorSettings, horizon: int, tally: Tally) -> None:
     result = monitor_rows(run.rows, settings)
-    week = {START + timedelta(weeks=k): k for k in range(200)}
     caught: int | None = None
     for figures in result.windows:
-        segment, k = figures.segment["channel"], week[figures.window_start]
+        segment, k = figures.segment["channel"], (figures.window_start - START) // timedelta(weeks=1)
         shifted_now = segment == run.shifted and k >= run.shift_week
         if SEGMENTS[segment] < 50 and figures.alert:
             tally.tiny_alerts += 1
@@ -167,31 +188,55 @@ def write_stream(run: Run, path: Path, shift: Shift) -> None:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=30)
-    parser.add_argument("--weeks", type=int, default=52)
-    parser.add_argument("--noise", type=float, default=0.15, help="share of rows with another review's labels")
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = BenchParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=positive_int, default=30)
     parser.add_argument(
-        "--jitter", type=float, default=0.1, help="week-to-week wobble of each cause's weight (sd of its log)"
+        "--weeks",
+        type=int_at_least(
+            MIN_WEEKS,
+            f" (a shift starts in week {FIRST_SHIFT_WEEK} or later and gets {WEEKS_AFTER_SHIFT} weeks to be caught)",
+        ),
+        default=52,
+        help=f"weekly windows per run, at least {MIN_WEEKS}",
     )
-    parser.add_argument("--shift", default="perception_mismatch:2", help="LABEL:FACTOR, the planted change of share")
-    parser.add_argument("--horizon", type=int, default=6, help="windows after the shift in which an alert counts")
-    parser.add_argument("--sweep", default="", help="thresholds to compare, e.g. 3,3.5,4,4.5,5 (default: settings)")
-    parser.add_argument("--cooldown", type=int, help="cooldown_windows to use instead of the default")
+    parser.add_argument("--noise", type=share, default=0.15, help="share of rows with another review's labels")
+    parser.add_argument(
+        "--jitter",
+        type=non_negative_float,
+        default=0.1,
+        help="week-to-week wobble of each cause's weight (sd of its log)",
+    )
+    parser.add_argument(
+        "--shift", type=Shift.parse, default="perception_mismatch:2", help="LABEL:FACTOR, the planted change of share"
+    )
+    parser.add_argument(
+        "--horizon", type=positive_int, default=6, help="windows after the shift in which an alert counts"
+    )
+    parser.add_argument(
+        "--sweep",
+        type=comma_list(positive_float),
+        help="thresholds to compare, e.g. 3,3.5,4,4.5,5 (default: settings)",
+    )
+    parser.add_argument("--cooldown", type=positive_int, help="cooldown_windows to use instead of the default")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--write-stream",
         type=Path,
         help="instead: write one run's texts (id, time, channel, text; no labels) as CSV, for `needlens label`",
     )
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+@one_line_errors
+def main() -> None:
+    args = parse_args()
     base = MonitorSettings(by=["channel"], window="7d", baseline="90d")
     if args.cooldown:
         base = base.model_copy(update={"cooldown_windows": args.cooldown})
-    thresholds = [float(t) for t in args.sweep.split(",")] if args.sweep else [base.threshold]
+    thresholds = args.sweep or [base.threshold]
     reviews = load_reviews()
-    shift = Shift.parse(args.shift)
+    shift = args.shift
     rng = random.Random(args.seed)
     if args.write_stream:
         write_stream(build_run(reviews, shift, args.weeks, 0.0, args.jitter, rng), args.write_stream, shift)
@@ -207,7 +252,7 @@ def main() -> None:
         f"{args.runs} runs × {args.weeks} weekly windows, segments {SEGMENTS} texts/week, "
         f"shift {shift.label} ×{shift.factor}, label noise {args.noise:.0%}, weekly jitter {args.jitter}, baseline {base.baseline} rolling, "
         f"min_volume {base.min_volume}, min_change {base.min_change}, cooldown {base.cooldown_windows} "
-        f"({time.monotonic() - started:.0f} s)"
+        f"(simulated in {time.monotonic() - started:.0f} s)"
     )
     print(
         "| threshold | median delay (windows) | caught in window 0 / 1 / ≤3 | missed | repeat alerts | false alarms / 100 windows | tiny-segment alerts |"

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import f1_score
 
+from bench.common import BenchParser, existing_path, one_line_errors, positive_int
 from bench.real_accuracy import unseen
 from classifier.inference import Predictor
 from classifier.labels import CAUSES, LabeledRecord
@@ -118,16 +119,32 @@ def figures_line(name: str, figures: dict[str, float]) -> str:
     return f"{name:<43}" + "".join("  " + "".join(f"{figures[key]:>6.3f}" for key in keys) for keys in pairs)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+LEGEND = (
+    "share error (sum over causes of |estimated - true share|) of CC: counting the tags, PCC: the mean "
+    "probability, EM: the EM estimate; F1 (cause macro-F1), acc (accuracy), ECE: of the model's "
+    "probabilities, →EM: the same after EM's re-weighting"
+)
+"""The printed table's column names, explained in one line above it."""
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = BenchParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", type=Path)
-    parser.add_argument("data", nargs="+", type=Path, help="labeled JSONL files, each split into batches by domain")
-    parser.add_argument("--min-texts", type=int, default=30, help="smaller domain parts are left out [30]")
-    args = parser.parse_args()
+    parser.add_argument(
+        "data", nargs="+", type=existing_path, help="labeled JSONL files, each split into batches by domain"
+    )
+    parser.add_argument("--min-texts", type=positive_int, default=30, help="smaller domain parts are left out [30]")
+    return parser.parse_args(argv)
+
+
+@one_line_errors
+def main() -> None:
+    args = parse_args()
     predictor = Predictor.load(args.model)
     source = validation_prior(predictor, args.model)
     print(f"calibration mix ({', '.join(CAUSES)}): {np.round(source, 3).tolist()}")
     rows: list[dict[str, float]] = []
+    print(LEGEND)
     print(
         f"{'batch':<38}{'n':>5}  {'CC':>6}{'PCC':>6}{'EM':>6}  {'F1':>6}{'→EM':>6}  {'acc':>6}{'→EM':>6}  {'ECE':>6}{'→EM':>6}"
     )

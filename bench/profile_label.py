@@ -22,7 +22,7 @@ from typing import get_args
 
 import torch
 
-from bench.common import benchmark_texts
+from bench.common import BenchParser, benchmark_texts, non_negative_int, one_line_errors, positive_int
 from classifier.encoders.base import length_batches
 from classifier.inference import Predictor, calibrated_probabilities, compute_logits
 from classifier.runtime import resolve_runtime
@@ -39,13 +39,18 @@ def timed(label: str, n: int, fn) -> object:  # type: ignore[no-untyped-def]
     return out
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = BenchParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=Path("models/default"))
-    parser.add_argument("--texts", type=int, default=5000)
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--texts", type=positive_int, default=5000)
+    parser.add_argument("--threads", type=non_negative_int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--runtime", default="auto", choices=get_args(Runtime))
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+@one_line_errors
+def main() -> None:
+    args = parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     predictor = Predictor.load(args.model, Settings(runtime=args.runtime))

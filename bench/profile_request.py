@@ -26,7 +26,7 @@ from typing import TypeVar
 
 import httpx
 
-from bench.common import Server, sample_texts
+from bench.common import BenchParser, Server, one_line_errors, positive_int, sample_texts
 from classifier.encoders.base import length_batches
 from classifier.inference import Predictor
 from serve.api import classification
@@ -69,11 +69,16 @@ def stage_times(predictor: Predictor, bodies: list[bytes], requests: int) -> dic
     return stages
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = BenchParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=Path("models/default"))
-    parser.add_argument("--requests", type=int, default=300)
-    args = parser.parse_args()
+    parser.add_argument("--requests", type=positive_int, default=300)
+    return parser.parse_args(argv)
+
+
+@one_line_errors
+def main() -> None:
+    args = parse_args()
 
     texts = sample_texts()
     bodies = [json.dumps({"texts": [t]}, ensure_ascii=False).encode() for t in texts]

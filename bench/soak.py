@@ -22,8 +22,14 @@ from pathlib import Path
 
 import psutil
 
-from bench.common import Server, benchmark_texts
+from bench.common import BenchParser, Server, benchmark_texts, one_line_errors, positive_float, positive_int, refuse
 from bench.http_load import Connection
+from classifier.model_dir import resolve_model_dir
+
+MIN_INTERVALS = 3
+"""Memory sample intervals a soak must span: it then has a sample at the start, one at half time
+and a later one at the end; with fewer the second half has no growth to measure, and its
++0.0% would read like a pass."""
 
 
 def request_mix(texts: list[str], seed: int = 0) -> list[tuple[str, bytes]]:
@@ -85,7 +91,10 @@ async def sample(pid: int, every_s: float, until: float, curve: list[tuple[float
         await asyncio.sleep(every_s)
 
 
-async def soak(server: Server, seconds: float, concurrency: int, every_s: float) -> None:
+async def soak(
+    server: Server, seconds: float, concurrency: int, every_s: float
+) -> tuple[Counter[tuple[str, int]], list[tuple[float, float]]]:
+    """The answers by (kind, status) and the server's memory curve (seconds, MB)."""
     mix = request_mix(benchmark_texts(5000))
     until = time.perf_counter() + seconds
     curve: list[tuple[float, float]] = []
@@ -93,10 +102,21 @@ async def soak(server: Server, seconds: float, concurrency: int, every_s: float)
     answers, _ = await asyncio.gather(
         load(server.url, mix, concurrency, until), sample(server.process.pid, every_s, until, curve)
     )
+    return answers, curve
+
+
+def report(answers: Counter[tuple[str, int]], curve: list[tuple[float, float]]) -> None:
+    """The answers and the memory growth; a soak that sent nothing, or whose second half has no
+    sample of its own, is refused: its growth would be +0.0%, which reads like a pass."""
     print("\nanswers (kind, status: count):")
     for (kind, status), count in sorted(answers.items()):
         print(f"  {kind:8s} {status}: {count}")
-    half = next(rss for t, rss in curve if t >= curve[-1][0] / 2)
+    if not answers:
+        refuse("no request was answered: nothing was soaked, so the memory curve is no result", 1)
+    half_index = next(i for i, (t, _) in enumerate(curve) if t >= curve[-1][0] / 2)
+    if half_index == len(curve) - 1:
+        refuse(f"{len(curve)} memory sample(s): too few for a second half to grow in; soak longer", 1)
+    half = curve[half_index][1]
     first, peak, last = curve[0][1], max(rss for _, rss in curve), curve[-1][1]
     print(
         f"\nresident memory: {first:.0f} MB at the start, {half:.0f} MB at half time, {last:.0f} MB at the end "
@@ -104,17 +124,33 @@ async def soak(server: Server, seconds: float, concurrency: int, every_s: float)
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = BenchParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=Path("models/default"))
-    parser.add_argument("--minutes", type=float, default=10.0)
-    parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--sample-s", type=float, default=10.0, help="seconds between memory samples")
+    parser.add_argument("--minutes", type=positive_float, default=10.0)
+    parser.add_argument("--concurrency", type=positive_int, default=16)
+    parser.add_argument("--sample-s", type=positive_float, default=10.0, help="seconds between memory samples")
     parser.add_argument("--env", nargs="*", default=[], help="server settings, e.g. NEEDLENS_MMAP_THRESHOLD_KIB=0")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    if args.minutes * 60 < MIN_INTERVALS * args.sample_s:
+        parser.error(
+            f"argument --minutes: must be at least {MIN_INTERVALS * args.sample_s / 60:g} "
+            f"({MIN_INTERVALS} × --sample-s {args.sample_s:g} s, so the second half has memory samples), not {args.minutes:g}"
+        )
+    bad = [item for item in args.env if "=" not in item]
+    if bad:
+        parser.error(f"argument --env: KEY=VALUE, not {bad[0]!r}")
+    return args
+
+
+@one_line_errors
+def main() -> None:
+    args = parse_args()
+    resolve_model_dir(args.model)  # a missing model is one line now, not a server that exits at start
     env = dict(item.split("=", 1) for item in args.env)
     with tempfile.TemporaryDirectory() as tmp, Server(args.model, Path(tmp) / "labels.db", env) as server:
-        asyncio.run(soak(server, args.minutes * 60, args.concurrency, args.sample_s))
+        answers, curve = asyncio.run(soak(server, args.minutes * 60, args.concurrency, args.sample_s))
+    report(answers, curve)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import benchmark_texts, cpu_description
+from bench.common import BenchParser, benchmark_texts, cpu_description, one_line_errors, positive_int, refuse
+from classifier.model_dir import resolve_model_dir
 
 RUNS = {
     "torch": "PyTorch eager, float32",
@@ -58,10 +59,12 @@ def run_one(name: str, model: Path, n: int, threads: int, out: Path) -> None:
         seconds = time.perf_counter() - start
         decisions = None
     elif name == "tfidf":
+        from classifier.errors import ModelLoadError
         from classifier.lexical import TfidfBaseline
 
-        baseline = TfidfBaseline.load(model)
-        assert baseline is not None
+        baseline = TfidfBaseline.load(resolve_model_dir(model))  # a registry or NEEDLENS_HOME, as Predictor.load
+        if baseline is None:
+            raise ModelLoadError(f"{model} has no TF-IDF baseline")
         baseline.predict(texts[:32])
         start = time.perf_counter()
         need_probs, cause_probs, needs, cause = baseline.predict(texts)
@@ -88,19 +91,39 @@ def run_one(name: str, model: Path, n: int, threads: int, out: Path) -> None:
     out.write_text(json.dumps({"seconds": seconds, "peak_rss_mb": peak_mb}))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def run_child(name: str, command: list[str]) -> None:
+    """Run one runtime's child, its stderr passed through as it comes; a failed child ends the
+    benchmark with the child's last error line (its reason), not the parent's traceback of
+    `CalledProcessError`, which says only that a child failed."""
+    with subprocess.Popen(command, stderr=subprocess.PIPE, text=True, errors="replace") as child:
+        assert child.stderr is not None
+        last = ""
+        for line in child.stderr:
+            sys.stderr.write(line)
+            last = line.strip() or last
+    if child.returncode:
+        last = last.removeprefix(f"{Path(sys.argv[0]).name}: error: ")  # the child's own refusal, said once here
+        refuse(f"the {name} run failed (exit {child.returncode}): {last or 'no error output'}", code=1)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = BenchParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=Path("models/default"))
-    parser.add_argument("--texts", type=int, default=5000)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--texts", type=positive_int, default=5000)
+    parser.add_argument("--threads", type=positive_int, default=2)
     parser.add_argument("--only", nargs="*", choices=list(RUNS), help="run these rows only")
     parser.add_argument("--one", choices=list(RUNS), help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+@one_line_errors
+def main() -> None:
+    args = parse_args()
     if args.one:
         run_one(args.one, args.model, args.texts, args.threads, args.out)
         return
-
+    resolve_model_dir(args.model)  # a missing model is one line now, not a failed child after the texts are built
     texts = benchmark_texts(args.texts)
     print(
         f"{len(texts)} texts ({sum(map(len, texts)) / len(texts):.0f} characters on average, longest {max(map(len, texts))}),"
@@ -116,7 +139,7 @@ def main() -> None:
             out = Path(tmp) / name
             command = [sys.executable, "-m", "bench.throughput", "--one", name, "--out", str(out)]
             command += ["--model", str(args.model), "--texts", str(args.texts), "--threads", str(args.threads)]
-            subprocess.run(command, check=True)
+            run_child(name, command)
             results[name] = json.loads(out.read_text())
             if out.with_suffix(".npz").is_file():
                 results[name]["decisions"] = dict(np.load(out.with_suffix(".npz")))

@@ -18,24 +18,35 @@ from pathlib import Path
 
 import torch
 
-from bench.common import cpu_description
+from bench.common import BenchParser, cpu_description, one_line_errors, positive_int, refuse
 from classifier.modeling import NeedlensModel
 from classifier.settings import TrainingSettings, profile_training
 from training.data import read_records, to_dataset
 from training.trainer import fine_tune
 
 REAL = Path(__file__).resolve().parent.parent / "data" / "real"
+VALIDATION_TEXTS = 64
 
 
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = BenchParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--texts", type=positive_int, default=3200)
+    parser.add_argument("--threads", type=positive_int, default=2)
+    return parser.parse_args(argv)
+
+
+@one_line_errors
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--texts", type=int, default=3200)
-    parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
+    args = parse_args()
     torch.set_num_threads(args.threads)
     records = read_records(REAL)
+    if args.texts + VALIDATION_TEXTS > len(records):  # fewer would time a shorter epoch than asked, unsaid
+        refuse(
+            f"argument --texts: must be at most {len(records) - VALIDATION_TEXTS} ({len(records)} labeled "
+            f"texts, {VALIDATION_TEXTS} kept for validation), not {args.texts}"
+        )
     train = to_dataset(records[: args.texts])
-    validation = to_dataset(records[args.texts : args.texts + 64])
+    validation = to_dataset(records[args.texts : args.texts + VALIDATION_TEXTS])
     print(f"{cpu_description()}; {args.threads} threads")
     print("| training | texts | steps | seconds | seconds per step |")
     print("|---|---:|---:|---:|---:|")
