@@ -29,7 +29,7 @@ class TrainingSettings(BaseModel):
     Unknown names are refused: a misspelt or retired knob (NEEDLENS_TRAINING__FREEZE_LOWER_LAYERS
     became ..._FROZEN_LOWER_EPOCHS) would otherwise train quietly without it."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     base_model: str = Field(USE_M3, description=f"'{USE_M3}' or a local Hugging Face encoder directory")
     seed: int = 13
@@ -130,6 +130,8 @@ class TrainingSettings(BaseModel):
 class ArrivalSettings(BaseModel):
     """When a batch of arriving labels (`labels import`, a feedback batch) is held in quarantine."""
 
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # a misspelled limit is refused, not ignored
+
     min_labels: int = Field(20, ge=1, description="smaller batches (and annotators' shares) are admitted unjudged")
     max_share_gap: float = Field(
         0.5, gt=0.0, le=1.0, description="hold a batch whose share of a label differs from the reference's by this"
@@ -222,7 +224,12 @@ def default_home() -> Path:
 class Settings(HttpSettings, BaseSettings):
     """Run-time configuration shared by the CLI, the batch labeler and the HTTP service."""
 
-    model_config = SettingsConfigDict(env_prefix="NEEDLENS_", env_nested_delimiter="__")
+    # an empty variable is unset, as shells and compose files mean it (NEEDLENS_HOST=${HOST} with HOST
+    # unset listened on every interface); infinity and NaN are no setting's value (an infinite wait
+    # timed out every request, an infinite session broke every /ui page)
+    model_config = SettingsConfigDict(
+        env_prefix="NEEDLENS_", env_nested_delimiter="__", env_ignore_empty=True, allow_inf_nan=False
+    )
 
     model_dir: Path = Path("models/default")
     home: Path = Field(
@@ -250,7 +257,7 @@ class Settings(HttpSettings, BaseSettings):
     segment_over_chars: int = Field(300, ge=20, description="longer texts are classified sentence by sentence")
     segment_min_chars: int = Field(8, ge=1, description="shorter sentence fragments join their neighbour")
     evidence_spans: int = Field(3, ge=1, description="evidence spans returned per label when explaining")
-    threads: int = Field(0, ge=0, description="torch intra-op threads; 0 keeps torch's default")
+    threads: int = Field(0, ge=0, le=1024, description="torch intra-op threads; 0 keeps torch's default")
     runtime: Runtime = Field(
         "auto", description="what computes the logits: PyTorch (eager or token-feature cache), or ONNX Runtime"
     )

@@ -194,6 +194,8 @@ class LabelStore:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:  # a file where a folder should be, a folder that cannot be made
             raise LabelStoreError(f"label store {path}: cannot make its folder ({exc.strerror or exc})") from None
+        if path.is_dir():  # sqlite says "unable to open database file", and restoring a backup is no advice
+            raise LabelStoreError(f"label store {path}: is a folder; name the store's file, e.g. {path / 'labels.db'}")
         with self._connect() as db:
             self._check(db)
             db.executescript(_SCHEMA)  # idempotent; executescript manages its own transaction

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import pickle
 import shutil
 import tempfile
@@ -277,20 +278,23 @@ def label_on_ray(
 ) -> LabelSummary:
     """Run a checked Ray label job; Ray is started here unless it already runs in this process
     or ``address`` names a cluster; ``log`` hears the plan's notes once the model is found.
-    ``restart`` empties the output folder first. Stops with ``LabelingStopped`` (one line)
+    ``restart`` deletes an earlier run's shards and manifest first. Stops with ``LabelingStopped`` (one line)
     when Ray gives up, with ``TableError`` when an input turns out unreadable past its header."""
     started = time.monotonic()
     packed = PackedModel.pack(model, settings.home)
     for note in plan.notes() if log else []:
         log(note)
     own_ray = not ray.is_initialized()
+    # a Ray started here has no autoscaler; RAY_ADDRESS (Ray Jobs set it) or a Ray this process
+    # already runs may be a cluster that grows
+    local = own_ray and address is None and not os.environ.get("RAY_ADDRESS")
     if own_ray:
-        _start_ray(address)
+        _start_ray(address, local)
     try:
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = progress
         context.enable_operator_progress_bars = progress
-        pool = _actor_pool(actors, address, log)
+        pool = _actor_pool(actors, local, log)
         if restart:
             _clear(plan)
         spec = RowSpec(plan.text_column, plan.id_column, plan.kept.names, settings.max_chars, packed.version)
@@ -333,25 +337,27 @@ def label_on_ray(
     return sink.summary
 
 
-def _start_ray(address: str | None) -> None:
-    """Ray started here, or joined at ``address``; failing that, one line naming the address
-    rather than Ray's traceback (no cluster at "auto", Ray Client not installed)."""
+def _start_ray(address: str | None, local: bool) -> None:
+    """Ray started here, or joined at ``address`` (or RAY_ADDRESS); failing that, one line naming
+    it rather than Ray's traceback (no cluster at "auto", Ray Client not installed), and no
+    half-started Ray left behind."""
     try:
         ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING, configure_logging=True)
     except Exception as exc:
+        ray.shutdown()
         reason = " ".join(str(exc).split())
-        where = f"the Ray cluster at {address!r}" if address else "Ray on this machine"
+        where = "Ray on this machine" if local else f"the Ray cluster at {address or os.environ.get('RAY_ADDRESS')!r}"
         raise LabelingStopped(f"cannot start or reach {where} ({reason[:300]})") from None
 
 
-def _actor_pool(actors: int | None, address: str | None, log: Callable[[str], None] | None) -> int:
+def _actor_pool(actors: int | None, local: bool, log: Callable[[str], None] | None) -> int:
     """One actor per CPU by default. A Ray started here has no autoscaler, so actors beyond its
     CPUs never get one (1,000 of them aborted workers); a cluster may grow, so there more are
     only noted."""
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
     if actors is None or actors <= cpus:
         return actors or cpus
-    if address is None:
+    if local:
         if log:
             log(f"running {cpus} actors, not {actors}: Ray started here has {cpus} CPUs, one actor each")
         return cpus

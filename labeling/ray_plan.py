@@ -206,9 +206,9 @@ def is_run_file(folder: str, path: str) -> bool:
 def _expand(spec: str, fs: Any, path: str, output_path: str) -> tuple[bool, list[str], int]:
     """Whether INPUT names several files, the table files it names (sorted), and how many others it holds."""
     if wildcard := _GLOB.search(path):
-        base = path[: wildcard.start()].rpartition("/")[0] or "/"
+        root = path[: wildcard.start()].rpartition("/")[0] or "/"
         pattern = _glob_pattern(path)
-        listed = [info for info in _listing(fs, base, spec) if pattern.fullmatch(info.path)]
+        listed = [info for info in _listing(fs, root, spec) if pattern.fullmatch(info.path)]
     else:
         kind = _kind(fs, path, spec)
         if kind == pafs.FileType.File:
@@ -216,9 +216,10 @@ def _expand(spec: str, fs: Any, path: str, output_path: str) -> tuple[bool, list
             return False, [path], 0
         if kind != pafs.FileType.Directory:
             raise TableError(f"{spec}: no such file or folder")
+        root = path
         listed = _listing(fs, path, spec)
     outside = [info for info in listed if not _inside(info.path, output_path)]
-    tables = sorted(info.path for info in outside if _is_table(info))
+    tables = sorted(info.path for info in outside if _is_table(info, root))
     if not tables:
         kinds = ", ".join(sorted(FORMATS))
         raise TableError(f"{spec}: no table files ({kinds}) here ({len(outside)} other files)")
@@ -229,13 +230,14 @@ def _inside(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip("/") + "/")
 
 
-def _is_table(info: Any) -> bool:
-    """A file a folder or glob input labels: a table type, not empty, and neither hidden nor the
-    ``~$name.xlsx`` lock file Excel keeps beside an open workbook (as Spark and pyarrow skip
-    hidden files), so one such file does not fail every good file beside it."""
-    name = PurePosixPath(info.path).name
-    hidden = name.startswith((".", "~$"))
-    return not hidden and info.size != 0 and PurePosixPath(name).suffix.lower() in FORMATS
+def _is_table(info: Any, base: str) -> bool:
+    """A file a folder or glob input labels: a table type, not empty, neither hidden nor in a
+    hidden folder below ``base`` (.git, .ipynb_checkpoints: as Spark and pyarrow skip them), and
+    not the ``~$name.xlsx`` lock file Excel keeps beside an open workbook, so one such file does
+    not fail every good file beside it, nor a checkpoint copy label its rows twice."""
+    below = PurePosixPath(info.path).relative_to(base).parts if _inside(info.path, base) else ()
+    hidden = any(part.startswith((".", "~$")) for part in below)
+    return not hidden and info.size != 0 and PurePosixPath(info.path).suffix.lower() in FORMATS
 
 
 def _kind(fs: Any, path: str, spec: str) -> Any:

@@ -11,13 +11,15 @@ from __future__ import annotations
 from datetime import timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from monitor.periods import Baseline, parse_baseline, parse_duration
 
 
 class MonitorSettings(BaseModel):
     """What `needlens monitor` groups by, compares against, and when it alerts."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # a misspelled alert limit is refused, not ignored
 
     time_column: str = Field("time", description="column holding each text's timestamp")
     by: list[str] = Field(default_factory=list, description="segment columns (a JSON list in the environment)")

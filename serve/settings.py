@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, Field, SecretStr, model_validator
 
 PASSWORD_HASH_PATTERN = r"^scrypt\$[0-9]+\$[0-9]+\$[0-9]+\$[A-Za-z0-9_=-]+\$[A-Za-z0-9_=-]+$"
 """scrypt$N$r$p$salt$hash (urlsafe base64), as `needlens review hash-password` writes it (serve/ui/passwords.py)."""
@@ -39,7 +39,7 @@ AccountName = Annotated[str, AfterValidator(_account_name)]
 class HttpSettings(BaseModel):
     """`needlens serve`: address, limits, micro-batching, explain budget, deadlines, memory."""
 
-    host: str = "127.0.0.1"
+    host: str = Field("127.0.0.1", min_length=1, description="an address or name; 0.0.0.0 listens on every interface")
     port: int = Field(8000, ge=0, le=65535)
     workers: int = Field(1, ge=1)
     api_key: SecretStr | None = Field(None, description="when set, every /v1 route needs 'Authorization: Bearer KEY'")
@@ -94,3 +94,14 @@ class HttpSettings(BaseModel):
     ui_lease_s: float = Field(
         900.0, gt=0.0, description="a review-queue item opened by an annotator is nobody else's for this long"
     )
+
+    @model_validator(mode="after")
+    def _batch_wait_within_deadline(self) -> HttpSettings:
+        """A micro-batch that waits out the request deadline answers nothing: every classify
+        request would end in 503 while the service looked ready."""
+        if self.micro_batching and self.batch_max_wait_ms >= self.request_timeout_s * 1000:
+            raise ValueError(
+                f"NEEDLENS_BATCH_MAX_WAIT_MS ({self.batch_max_wait_ms:g} ms) must be under NEEDLENS_REQUEST_TIMEOUT_S "
+                f"({self.request_timeout_s:g} s): a batch waiting that long answers no request in time"
+            )
+        return self

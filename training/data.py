@@ -50,13 +50,16 @@ def read_records(
     errors: list[str] = []
     seen_ids: dict[str, str] = {}
     for file in [file for path in paths for file in data_files(path)]:
+        undecodable: list[str] = []
+        lines = 0
         with file.open(encoding="utf-8-sig", errors="surrogateescape") as handle:  # Notepad's BOM
             for line_no, line in enumerate(handle, start=1):
                 if not line.strip():
                     continue
+                lines += 1
                 where = f"{file}:{line_no}"
                 if bad := UNDECODABLE_BYTE.search(line):  # one GBK line must not hide the file's other problems
-                    errors.append(f"{where}: not UTF-8 text (an undecodable byte at character {bad.start() + 1})")
+                    undecodable.append(f"{where}: not UTF-8 text (an undecodable byte at character {bad.start() + 1})")
                     continue
                 try:
                     record = parse_record(json.loads(line), where)
@@ -76,13 +79,25 @@ def read_records(
                     continue
                 seen_ids[record.id] = where
                 records.append(record)
+        errors.extend(_undecodable_errors(file, undecodable, lines))
     if errors:
         shown = "\n  ".join(errors[:max_errors])
         more = f"\n  … and {len(errors) - max_errors} more" if len(errors) > max_errors else ""
-        raise DataError(f"{len(errors)} invalid record(s):\n  {shown}{more}")
+        raise DataError(f"{len(errors)} problem(s) in the labeled data:\n  {shown}{more}")
     if not records:
         raise DataError(f"{', '.join(map(str, paths))}: no records")
     return records
+
+
+def _undecodable_errors(file: Path, undecodable: list[str], lines: int) -> list[str]:
+    """A file not one of whose lines is UTF-8 was saved in another encoding (GBK, from Excel or
+    WPS on Chinese Windows): one line saying so and how to fix it, not one per record."""
+    if undecodable and len(undecodable) == lines:
+        return [
+            f"{file}: not UTF-8 text (labeled data is UTF-8 JSONL); save it as UTF-8, "
+            f"e.g. iconv -f GB18030 -t UTF-8 {file} > {file.stem}.utf8.jsonl"
+        ]
+    return undecodable
 
 
 def conflicting_duplicates(records: Iterable[LabeledRecord]) -> list[list[LabeledRecord]]:

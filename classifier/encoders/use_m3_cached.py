@@ -41,7 +41,9 @@ class TokenFeatureCache:
     def __init__(self, encoder: UseM3Encoder, max_bytes: int, bfloat16: bool = False) -> None:
         self.encoder = encoder
         self.conv_dtype = torch.bfloat16 if bfloat16 else torch.float32
-        self.capacity = max(2, max_bytes // ROW_BYTES)
+        # never more rows than ids (plus the padding row): a larger budget was allocated up front
+        # and failed to start at all
+        self.capacity = max(2, min(max_bytes // ROW_BYTES, encoder.table.shape[0] + 1))
         self.lock = threading.Lock()  # the service may call one runner from several threads
         with torch.inference_mode():
             # (out, in, 1, order) kernels for a channels-last conv2d over (batch, channels, 1, time):

@@ -7,12 +7,17 @@ one line on stderr and exit code 2; no command module knows how labeling or trai
 from __future__ import annotations
 
 import functools
+import json
+import os
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from types import UnionType
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, Union, get_args, get_origin
 
 import typer
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
+from pydantic_settings import SettingsError as PydanticSettingsError
 from rich.console import Console
 
 from classifier.errors import ModelLoadError, OutputPathError
@@ -95,10 +100,13 @@ def load_settings(
     over both: flag, then environment, then profile, then default.
     """
     given = _given(overrides)
+    _refuse_empty_secrets()
     try:
         settings = Settings(**given)
     except ValidationError as exc:
         raise SettingsError(_problems(exc, given, flags or {})) from None
+    except PydanticSettingsError as exc:  # a list or mapping variable that is not JSON
+        raise SettingsError(_not_json(exc)) from None
     if profile is not None:
         training = profile_training(settings.training, profile, **given.get("training", {}))
         settings = settings.model_copy(update={"training": with_training_in_home(training, settings.home)})
@@ -132,12 +140,87 @@ def _given(overrides: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+_SECRETS = ("NEEDLENS_API_KEY",)
+"""Variables whose emptiness must not pass for unset: an empty variable counts as unset, and an
+unset key serves /v1 to anyone, where NEEDLENS_API_KEY=${KEY} with KEY unset meant a key."""
+
+
+def _refuse_empty_secrets() -> None:
+    for name, value in os.environ.items():
+        if name.upper() in _SECRETS and not value.strip():
+            raise SettingsError(
+                f"bad configuration: {name} is set but empty; give the key, or unset it to serve /v1 without one"
+            )
+
+
+def check_training_device(device: str, flag_given: bool) -> None:
+    """``cuda`` without a GPU is refused before data is read, a base model installed or a
+    baseline fitted, not minutes later when fine-tuning starts."""
+    import torch
+
+    if device == "cuda" and not torch.cuda.is_available():
+        source = "--device" if flag_given else "NEEDLENS_TRAINING__DEVICE"
+        raise SettingsError(f"{source} cuda: torch sees no CUDA GPU here; use auto or cpu")
+
+
+def _not_json(exc: Exception) -> str:
+    """pydantic-settings names only the section ("monitor") whose variable is not JSON; name the
+    variables themselves: the set ones under it whose values JSON cannot read."""
+    field = re.search(r'field "([^"]+)"', str(exc))
+    prefix = "NEEDLENS_" + (field.group(1).upper() if field else "")
+    suspects = sorted(
+        name
+        for name, value in os.environ.items()
+        if name.upper().startswith(prefix) and _expects_json(name.upper()) and not _json(value)
+    )
+    named = ", ".join(suspects) or prefix + "…"
+    return (
+        f"bad configuration: {named}: a list or mapping variable is JSON, e.g. "
+        '\'["channel", "region"]\' or \'{"ana": {...}}\', and this is not'
+    )
+
+
+def _expects_json(variable: str) -> bool:
+    """Whether the settings field a NEEDLENS_ variable sets is a list, a mapping or a section:
+    what pydantic-settings reads as JSON."""
+    model: type[BaseModel] = Settings
+    parts = variable.removeprefix("NEEDLENS_").lower().split("__")
+    for depth, part in enumerate(parts, 1):
+        field = model.model_fields.get(part)
+        if field is None:
+            return False
+        kinds = (
+            get_args(field.annotation) if get_origin(field.annotation) in (Union, UnionType) else (field.annotation,)
+        )
+        section = next((k for k in kinds if isinstance(k, type) and issubclass(k, BaseModel)), None)
+        if depth == len(parts):
+            return section is not None or any(get_origin(k) in (list, dict, tuple, set) for k in kinds)
+        if section is None:
+            return False
+        model = section
+    return False
+
+
+def _json(value: str) -> bool:
+    try:
+        json.loads(value)
+    except ValueError:
+        return False
+    return True
+
+
 def _problems(exc: ValidationError, given: Mapping[str, Any], flags: Mapping[str, str]) -> str:
-    problems = [
-        f"{_source(tuple(map(str, error['loc'])), given, flags)}: {validation_message(error)}" for error in exc.errors()
-    ]
+    problems = [_problem(error, given, flags) for error in exc.errors()]
     from_environment = any(problem.startswith("NEEDLENS_") for problem in problems)
     return ("bad configuration: " if from_environment else "") + "; ".join(problems)
+
+
+def _problem(error: Any, given: Mapping[str, Any], flags: Mapping[str, str]) -> str:
+    """One error, after the flag or variable that gave the value; a check across fields names them itself."""
+    loc = tuple(map(str, error["loc"]))
+    if not loc or (error["type"] == "value_error" and _expects_json(f"NEEDLENS_{'__'.join(loc).upper()}")):
+        return validation_message(error)  # a check across a section's fields: no one variable to blame
+    return f"{_source(loc, given, flags)}: {validation_message(error)}"
 
 
 def _source(loc: tuple[str, ...], given: Mapping[str, Any], flags: Mapping[str, str]) -> str:

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from classifier.settings import Settings
 from needlens.cli.common import console, load_settings, user_errors
 from needlens.cli.label import run_label_job
 from needlens.cli.train import train
@@ -24,7 +25,9 @@ def demo(
 
     settings = load_settings()
     plan = plan_label_job(settings.sample_file, output)
-    if not (settings.model_dir / "config.json").is_file():
+    # found as `needlens label` finds it, from any folder and in a registry: run elsewhere, a model
+    # in the home's models/default was missed and ten minutes spent training another
+    if not _has_model(settings):
         data = " + ".join(map(str, settings.default_data))
         console.print(f"no model at {settings.model_dir}: training the default model from {data}", highlight=False)
         train(
@@ -38,3 +41,13 @@ def demo(
             seed=None,
         )
     run_label_job(plan, settings, progress=True)
+
+
+def _has_model(settings: Settings) -> bool:
+    from classifier.errors import ModelLoadError
+    from classifier.model_dir import resolve_model_dir
+
+    try:
+        return (resolve_model_dir(settings.model_dir, settings.home) / "config.json").is_file()
+    except ModelLoadError:
+        return False

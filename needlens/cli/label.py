@@ -13,7 +13,6 @@ from classifier.settings import Settings
 from needlens.cli.common import (
     EncodingOption,
     ModelOption,
-    SettingsError,
     TextColumn,
     console,
     err_console,
@@ -149,22 +148,23 @@ def label(
         return
     from labeling.plan import plan_label_job
 
-    _check_workers(settings.label_workers, "--workers" if workers is not None else "NEEDLENS_LABEL_WORKERS")
     plan = plan_label_job(Path(input), Path(output), text_column, id_column, column_list(columns), encoding)
     open_sink = _prediction_sink(plan, settings, time_given=time_column is not None) if store is not None else None
     run_label_job(plan, settings, progress, explain, restart, open_sink)
 
 
-def _check_workers(workers: int, source: str) -> None:
+def _workers_within_cpus(settings: Settings) -> Settings:
     """Each worker is single-threaded and loads its own model (~600 MB): more of them than the
     CPUs this process may use only slows the job, and 300 made a 2-core machine unusable for
-    minutes before the first row."""
+    minutes before the first row. As many as the CPUs run instead, as a Ray started here does."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    if workers > cpus:
-        raise SettingsError(
-            f"{source} {workers}: this job may use {cpus} CPU(s), and each worker is single-threaded "
-            f"with its own copy of the model; use at most {cpus}"
-        )
+    if settings.label_workers <= cpus:
+        return settings
+    err_console.print(
+        f"running {cpus} worker(s), not {settings.label_workers}: this job may use {cpus} CPU(s), one worker each",
+        highlight=False,
+    )
+    return settings.model_copy(update={"label_workers": cpus})
 
 
 def _prediction_sink(plan: LabelPlan, settings: Settings, time_given: bool) -> Callable[[], PredictionSink]:
@@ -241,7 +241,7 @@ def run_label_job(
     from needlens.summary import print_label_summary
 
     with only_job_writing(plan.output):
-        summary = _label(plan, settings, progress, explain, restart, open_sink)
+        summary = _label(plan, _workers_within_cpus(settings), progress, explain, restart, open_sink)
     print_label_summary(summary, console)
 
 

@@ -11,6 +11,7 @@ from classifier.settings import Profile
 from needlens.cli.common import (
     RegistryOption,
     StoreOption,
+    check_training_device,
     console,
     data_flag,
     existing_store,
@@ -55,6 +56,7 @@ def retrain(
         registry_dir=registry,
         training={"epochs": epochs},
     )
+    check_training_device(settings.training.device, flag_given=False)
     settings = with_installed_base_model(settings)
     outcome = run_retrain(
         ModelRegistry(settings.registry_dir),

@@ -80,6 +80,9 @@ def _check_listenable(settings: Settings, *, host_flag: bool, port_flag: bool) -
                 if family == socket.AF_INET6 and hasattr(socket, "IPV6_V6ONLY"):
                     sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
                 sock.bind(address)
+    except UnicodeError:  # a host name the IDNA codec refuses (an empty label: 127.0.0..1, .localhost)
+        source = _source("host", host_flag, settings)
+        raise SettingsError(f"{source} {host}: not a valid host name or address") from None
     except OSError as exc:
         port_at_fault = not isinstance(exc, socket.gaierror) and exc.errno in (errno.EADDRINUSE, errno.EACCES)
         if port_at_fault:

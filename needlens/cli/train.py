@@ -11,6 +11,7 @@ from classifier.settings import Profile
 from needlens.cli.common import (
     ModelOption,
     SettingsError,
+    check_training_device,
     console,
     load_settings,
     log_line,
@@ -66,7 +67,9 @@ def train(
         "seed": seed,
         "device": device,
     }
-    settings = with_installed_base_model(load_settings(profile=profile, default_data=data, training=overrides))
+    settings = load_settings(profile=profile, default_data=data, training=overrides)
+    check_training_device(settings.training.device, flag_given=device is not None)
+    settings = with_installed_base_model(settings)
     default_out = settings.model_dir if profile == "fast" else settings.model_dir.with_name(profile)
     report = train_model(
         settings.default_data, out or default_out, settings.training, log=log_line, max_chars=settings.max_chars

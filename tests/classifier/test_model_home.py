@@ -44,6 +44,21 @@ def test_label_explain_and_suggest_find_the_default_model_in_the_home_from_anoth
     assert result.exit_code == 0, result.output
 
 
+def test_demo_from_another_folder_labels_with_the_homes_model_rather_than_training_one(
+    home_with_default_model, monkeypatch
+):
+    def no_training(**_):
+        raise AssertionError("demo trained a model although the home has one")
+
+    monkeypatch.setattr("needlens.cli.demo.train", no_training)
+    (home_with_default_model / "data").mkdir()
+    (home_with_default_model / "data" / "sample_feedback.csv").write_text("id,text\n1,屏幕坏了\n", encoding="utf-8")
+    env = {"NEEDLENS_HOME": str(home_with_default_model), "NEEDLENS_MODEL_DIR": None}
+    result = runner.invoke(app, ["demo", "-o", "labeled.csv"], env=env)
+    assert result.exit_code == 0, result.output
+    assert Path("labeled.csv").is_file() and not Path("models").exists()
+
+
 def test_no_model_anywhere_is_one_line_naming_every_place_looked(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "in.csv").write_text("id,text\n1,好\n", encoding="utf-8")

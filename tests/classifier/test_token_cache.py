@@ -51,6 +51,11 @@ def test_a_full_cache_is_emptied_and_stays_within_its_budget(tuned_encoder):
     assert cache.used > 60
 
 
+def test_a_budget_beyond_the_vocabulary_holds_one_row_per_id_and_no_more(tuned_encoder):
+    cache = TokenFeatureCache(tuned_encoder, max_bytes=200_000 << 20)  # 200 GB asked: allocated, it failed to start
+    assert cache.capacity == tuned_encoder.table.shape[0] + 1
+
+
 def test_bfloat16_convolutions_stay_close(tuned_encoder):
     cache = TokenFeatureCache(tuned_encoder, max_bytes=64 << 20, bfloat16=True)
     cosine = (cached(cache, SENTENCES) * eager(tuned_encoder, SENTENCES)).sum(1)

@@ -50,6 +50,7 @@ def test_import_reports_bad_rows_and_is_idempotent(tmp_path):
     assert (
         "text is empty" in report.invalid[0][1] and "needs" in report.invalid[1][1] and "cause" in report.invalid[2][1]
     )
+    assert "'angry' is not a label name" in report.invalid[2][1] and "认知错位" in report.invalid[2][1]
     again = import_labels(store, source)
     assert (again.added, again.skipped) == (0, 3)
     assert store.count_events() == 3

@@ -43,6 +43,14 @@ def test_a_truncated_store_is_refused_at_opening(tmp_path: Path) -> None:
         LabelStore(path)
 
 
+def test_a_folder_named_as_the_store_is_called_a_folder_not_a_file_to_restore(tmp_path: Path) -> None:
+    with pytest.raises(LabelStoreError) as info:
+        LabelStore(tmp_path)
+    assert (
+        str(info.value) == f"label store {tmp_path}: is a folder; name the store's file, e.g. {tmp_path / 'labels.db'}"
+    )
+
+
 def test_a_store_with_a_damaged_middle_page_is_refused_at_opening(tmp_path: Path) -> None:
     path = tmp_path / "labels.db"
     _filled_store(path)

@@ -136,6 +136,8 @@ def test_a_folder_of_files_is_labeled_into_jsonl_shards_that_name_each_rows_file
     (inbox / "~$excel.xlsx").write_bytes(b"\x0bowner")  # Excel's lock file beside an open workbook: not a zip
     (inbox / ".draft.csv").write_text("id,body\n1,x\n", encoding="utf-8")  # hidden, and without a text column
     (inbox / "2024" / "empty.csv").touch()
+    (inbox / ".ipynb_checkpoints").mkdir()  # a notebook's checkpoint copy: its rows would be labeled twice
+    write_csv(inbox / ".ipynb_checkpoints" / "excel-checkpoint.csv", [["e0", TEXTS[0]]])
     output = tmp_path / "labeled.jsonl"
     output.mkdir()
     (output / "part-99999.jsonl").write_text('{"row": 1}\n', encoding="utf-8")  # a run that never finished
@@ -143,7 +145,7 @@ def test_a_folder_of_files_is_labeled_into_jsonl_shards_that_name_each_rows_file
     one_line_error(label(toy_model, inbox, output, "--engine", "ray"), "holds an unfinished earlier run", "--restart")
     result = label(toy_model, inbox, output, "--engine", "ray", "--restart", env=SMALL_JOBS)
     assert result.exit_code == 0, result.output
-    assert "1 file(s) as gb18030" in result.stderr and "not reading 4 other file(s)" in result.stderr
+    assert "1 file(s) as gb18030" in result.stderr and "not reading 5 other file(s)" in result.stderr
 
     rows = shard_rows(output)
     assert [(r["file"], r["row"], r["id"]) for r in rows] == [(str(lake), 1, "p1"), (str(lake), 2, "p2")] + [
@@ -230,9 +232,8 @@ def test_restart_deletes_only_an_earlier_runs_files_and_refuses_a_folder_holding
     for source in (inside, write_csv(tmp_path / "in.csv", [["1", TEXTS[0]]])):
         result = label(toy_model, source, output, "--engine", "ray", "--restart")
         one_line_error(result, "file(s) no label run wrote", "input.csv", "notes.txt")
-    assert (
-        notes.read_text(encoding="utf-8") == "mine" and inside.exists()
-    )  # --restart emptied the folder, input included
+    # --restart used to empty the whole folder, this job's own input included
+    assert notes.read_text(encoding="utf-8") == "mine" and inside.exists()
     notes.unlink()
     one_line_error(label(toy_model, inside, output, "--engine", "ray"), "file(s) no label run wrote (input.csv)")
     inside.rename(tmp_path / "moved.csv")
@@ -243,23 +244,29 @@ def test_restart_deletes_only_an_earlier_runs_files_and_refuses_a_folder_holding
     assert sorted(p.name for p in output.iterdir()) == ["later.txt"]
 
 
-def test_a_second_job_on_an_output_a_job_holds_is_refused_before_ray_starts(toy_model, tmp_path):
+def test_a_second_job_on_an_output_a_job_holds_is_refused_before_ray_starts(toy_model, tmp_path, monkeypatch):
     from filelock import FileLock
 
+    def no_ray(**_):
+        pytest.fail("Ray started although another job holds the output")
+
+    monkeypatch.setattr(ray, "init", no_ray)
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
     source = write_csv(tmp_path / "in.csv", [["1", TEXTS[0]]])
     output = tmp_path / "labeled.parquet"
     with FileLock(tmp_path / "labeled.parquet.lock"):  # the lock a running job holds
         result = label(toy_model, source, output, "--engine", "ray")
     one_line_error(result, "another `needlens label` job is writing it")
-    assert not ray.is_initialized() or not list(output.glob("*"))
 
 
 def test_a_ray_that_cannot_be_started_or_reached_is_one_line(toy_model, tmp_path, monkeypatch):
     def unreachable(**_):
         raise ConnectionError("Could not find any running Ray instance.\nPlease specify the one to connect to")
 
+    shut = []
     monkeypatch.setattr(ray, "is_initialized", lambda: False)
     monkeypatch.setattr(ray, "init", unreachable)
+    monkeypatch.setattr(ray, "shutdown", lambda: shut.append(True))  # leaves no half-started Ray behind
     source = write_csv(tmp_path / "in.csv", [["1", TEXTS[0]]])
     result = label(toy_model, source, tmp_path / "out.parquet", "--engine", "ray", "--address", "auto")
     assert result.exit_code == 1, result.output
@@ -267,14 +274,15 @@ def test_a_ray_that_cannot_be_started_or_reached_is_one_line(toy_model, tmp_path
         "error: cannot start or reach the Ray cluster at 'auto' (Could not find any running Ray instance. "
         "Please specify the one to connect to)"
     ]
+    assert shut == [True]
 
 
 def test_a_ray_started_here_runs_no_more_actors_than_its_cpus(local_ray):
     notes: list[str] = []
-    assert _actor_pool(None, None, notes.append) == 2 and _actor_pool(1, None, notes.append) == 1 and not notes
-    assert _actor_pool(1000, None, notes.append) == 2
+    assert _actor_pool(None, True, notes.append) == 2 and _actor_pool(1, True, notes.append) == 1 and not notes
+    assert _actor_pool(1000, True, notes.append) == 2
     assert notes == ["running 2 actors, not 1000: Ray started here has 2 CPUs, one actor each"]
-    assert _actor_pool(5, "auto", notes.append) == 5 and "until it grows" in notes[-1]  # a cluster may scale up
+    assert _actor_pool(5, False, notes.append) == 5 and "until it grows" in notes[-1]  # a cluster may scale up
 
 
 def test_ray_datas_console_stays_quiet_during_a_job_and_is_restored():
@@ -283,6 +291,9 @@ def test_ray_datas_console_stays_quiet_during_a_job_and_is_restored():
     before = [h.level for h in console]
     with _ray_data_console_quiet():
         assert all(h.level == logging.CRITICAL for h in console)
+    assert [h.level for h in console] == before
+    with pytest.raises(RuntimeError), _ray_data_console_quiet():
+        raise RuntimeError("a job that fails")
     assert [h.level for h in console] == before
 
 

@@ -3,7 +3,9 @@
 import json
 import os
 import shutil
+from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from needlens.cli import app
@@ -132,15 +134,63 @@ def test_a_bad_variable_checked_by_its_own_rule_reads_as_that_rule(tmp_path):
     assert "Value error" not in result.output
 
 
-def test_more_label_workers_than_cpus_are_refused_before_any_starts(toy_model, tmp_path, monkeypatch):
-    monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0, 1}, raising=False)
+def test_more_label_workers_than_cpus_run_as_many_as_the_cpus_with_a_note(toy_model, tmp_path, monkeypatch):
+    import needlens.cli.label as label_cli
+
+    started = []
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0}, raising=False)
+    monkeypatch.setattr(label_cli, "_label", lambda plan, settings, *_: started.append(settings.label_workers))
+    monkeypatch.setattr("needlens.summary.print_label_summary", lambda *_: None)
     source = tmp_path / "in.csv"
     source.write_text("id,text\n1,屏幕坏了\n", encoding="utf-8")
     args = ["label", str(source), "-o", str(tmp_path / "out.csv"), "--model", str(toy_model[0])]
-    one_line_error(runner.invoke(app, [*args, "--workers", "3"]), "--workers 3: this job may use 2 CPU(s)")
     result = runner.invoke(app, args, env={"NEEDLENS_LABEL_WORKERS": "300"})
-    one_line_error(result, "NEEDLENS_LABEL_WORKERS 300:", "use at most 2")
-    assert not (tmp_path / "out.csv").exists() and not (tmp_path / "out.csv.lock").exists()
+    assert started == [1], result.output
+    assert "running 1 worker(s), not 300: this job may use 1 CPU(s)" in " ".join(result.output.split())
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "fragment"),
+    [
+        ("NEEDLENS_MONITOR__BY", "channel", "NEEDLENS_MONITOR__BY: a list or mapping variable is JSON"),
+        ("NEEDLENS_DEFAULT_DATA", "data/seed", "NEEDLENS_DEFAULT_DATA: a list or mapping variable is JSON"),
+        ("NEEDLENS_UI_USERS", "{ana", "NEEDLENS_UI_USERS: a list or mapping variable is JSON"),
+        ("NEEDLENS_BATCH_MAX_WAIT_MS", "inf", "NEEDLENS_BATCH_MAX_WAIT_MS: Input should be a finite number"),
+        ("NEEDLENS_UI_SESSION_HOURS", "nan", "NEEDLENS_UI_SESSION_HOURS: Input should be a finite number"),
+        ("NEEDLENS_BATCH_MAX_WAIT_MS", "40000", "NEEDLENS_BATCH_MAX_WAIT_MS (40000 ms) must be under"),
+        ("NEEDLENS_ARRIVAL__MIN_LABEL", "3", "NEEDLENS_ARRIVAL__MIN_LABEL: Extra inputs are not permitted"),
+        ("NEEDLENS_MONITOR__WINDOWS", "3d", "NEEDLENS_MONITOR__WINDOWS: Extra inputs are not permitted"),
+        ("NEEDLENS_THREADS", "100000", "NEEDLENS_THREADS: Input should be less than or equal to 1024"),
+        ("NEEDLENS_API_KEY", " ", "NEEDLENS_API_KEY is set but empty; give the key, or unset it"),
+        ("NEEDLENS_MONITOR__QUIET_BELOW", "5", "error: quiet_below (5.0) must be under threshold (4.0)"),
+    ],
+)
+def test_every_unusable_variable_is_one_line_naming_it_whatever_the_command(tmp_path, variable, value, fragment):
+    # a window variable that is rightly not JSON is not named beside the one that should be
+    env = {variable: value, "NEEDLENS_MONITOR__WINDOW": "7d"}
+    result = runner.invoke(app, ["explain", "屏幕坏了"], env=env)
+    one_line_error(result, fragment)
+    assert "NEEDLENS_MONITOR__WINDOW:" not in result.output and "NEEDLENS_MONITOR__WINDOW," not in result.output
+
+
+def test_an_empty_variable_is_unset(tmp_path, monkeypatch):
+    from needlens.cli.common import load_settings
+
+    for variable in ("NEEDLENS_HOST", "NEEDLENS_RAY_ACTORS", "NEEDLENS_MODEL_DIR", "NEEDLENS_MONITOR__TIME_COLUMN"):
+        monkeypatch.setenv(variable, "")
+    settings = load_settings()
+    assert (settings.host, settings.ray_actors, settings.model_dir) == ("127.0.0.1", None, Path("models/default"))
+    assert settings.monitor.time_column == "time"
+
+
+def test_training_on_cuda_without_a_gpu_is_refused_before_the_data_is_read(tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    args = ["train", "--data", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "m"), "--no-soft-labels"]
+    one_line_error(runner.invoke(app, [*args, "--device", "cuda"]), "--device cuda: torch sees no CUDA GPU")
+    result = runner.invoke(app, args, env={"NEEDLENS_TRAINING__DEVICE": "cuda"})
+    one_line_error(result, "NEEDLENS_TRAINING__DEVICE cuda:")
 
 
 def test_a_bad_flag_value_is_one_line_naming_the_flag_not_a_variable(tmp_path):

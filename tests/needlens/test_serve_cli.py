@@ -61,6 +61,19 @@ def test_a_host_that_cannot_be_bound_is_one_line_naming_the_flag(no_start, unkno
     assert "Errno" not in result.output and "model" not in result.output
 
 
+@pytest.mark.parametrize("host", ["127.0.0..1", ".localhost", "a" * 64 + ".example"])
+def test_a_malformed_host_name_is_one_line_not_a_codec_traceback(no_start, host, tmp_path):
+    result = runner.invoke(app, ["serve", "--host", host, "--model", str(tmp_path / "none")], env=CLEAN_ENV)
+    one_line_error(result, f"--host {host}: not a valid host name or address")
+
+
+def test_an_empty_host_is_the_default_loopback_never_every_interface(no_start, taken_port, tmp_path):
+    # NEEDLENS_HOST=${HOST} with HOST unset: listening on 0.0.0.0 would have exposed the service
+    result = runner.invoke(app, ["serve"], env={**CLEAN_ENV, "NEEDLENS_HOST": "", "NEEDLENS_PORT": str(taken_port)})
+    one_line_error(result, f"cannot listen on 127.0.0.1:{taken_port}")
+    one_line_error(runner.invoke(app, ["serve", "--host", ""], env=CLEAN_ENV), "--host:", "at least 1 character")
+
+
 def test_a_free_port_and_a_model_start_uvicorn(monkeypatch, tmp_path):
     model = tmp_path / "model"
     model.mkdir()

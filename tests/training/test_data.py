@@ -22,7 +22,7 @@ def assert_reported(path, count: int, *fragments: str) -> None:
     with pytest.raises(DataError) as info:
         read_records(path)
     message = str(info.value)
-    assert f"{count} invalid record(s)" in message
+    assert f"{count} problem(s) in the labeled data" in message
     for fragment in fragments:
         assert fragment in message
 
@@ -62,6 +62,17 @@ def test_undecodable_lines_and_unreadable_texts_are_reported_with_the_rest(tmp_p
         f"{path}:3: text: text is blank",
         f"{path}:4: text: Input should be a valid string, unable to parse raw data as a unicode string",
     )
+
+
+def test_a_file_saved_in_gbk_is_one_error_saying_how_to_fix_it_not_one_per_record(tmp_path):
+    path = tmp_path / "from_excel.jsonl"
+    lines = [json.dumps({**GOOD, "id": f"r{i}", "text": "坏了"}, ensure_ascii=False) for i in range(40)]
+    path.write_bytes("\n".join(lines).encode("gbk") + b"\n")
+    with pytest.raises(DataError) as info:
+        read_records(path)
+    message = str(info.value)
+    assert message.startswith("1 problem(s) in the labeled data:") and f"{path}: not UTF-8 text" in message
+    assert "iconv -f GB18030 -t UTF-8" in message and ":1:" not in message
 
 
 def test_a_utf8_bom_is_read_past_as_notepad_writes_it(tmp_path):
