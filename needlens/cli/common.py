@@ -218,9 +218,14 @@ def _problems(exc: ValidationError, given: Mapping[str, Any], flags: Mapping[str
 def _problem(error: Any, given: Mapping[str, Any], flags: Mapping[str, str]) -> str:
     """One error, after the flag or variable that gave the value; a check across fields names them itself."""
     loc = tuple(map(str, error["loc"]))
-    if not loc or (error["type"] == "value_error" and _expects_json(f"NEEDLENS_{'__'.join(loc).upper()}")):
+    if not loc or _is_section(loc):
         return validation_message(error)  # a check across a section's fields: no one variable to blame
     return f"{_source(loc, given, flags)}: {validation_message(error)}"
+
+
+def _is_section(loc: tuple[str, ...]) -> bool:
+    field = Settings.model_fields.get(loc[0]) if len(loc) == 1 else None
+    return field is not None and isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)
 
 
 def _source(loc: tuple[str, ...], given: Mapping[str, Any], flags: Mapping[str, str]) -> str:
