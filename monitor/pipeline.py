@@ -63,6 +63,10 @@ def monitor_file(path: Path, settings: MonitorSettings, since: Since = None) -> 
     check_columns(path, columns, {"label": "cause"})
     for column in settings.by:
         check_columns(path, columns, {"segment": column})
+    if (
+        "id_column" in settings.model_fields_set
+    ):  # named, not the default: alerts would quietly fall back to row numbers
+        check_columns(path, columns, {"id": settings.id_column})
     return monitor_rows(iter_rows(path, encoding=encoding), settings, since)
 
 

@@ -115,6 +115,10 @@ def read_soft_labels(path: Path, count: int, seed: int, exclude_texts: set[str])
     comparison of two models."""
     if not path.is_file():
         raise DataError(f"{path}: soft-label file not found (write it with `needlens distill`)")
+    if not meta_path(path).exists():  # a labeled file given by mistake has no distill record beside it
+        raise DataError(
+            f"{path}: not a soft-label file (`needlens distill` writes one, with {meta_path(path).name} beside it)"
+        )
     if not soft_label_meta(path).get("complete"):
         raise DataError(f"{path}: incomplete soft-label file (rerun `needlens distill` to finish it)")
     with path.open(encoding="utf-8") as handle:

@@ -86,6 +86,10 @@ def test_a_missing_time_column_is_one_line_naming_it(tmp_path):
         runner.invoke(app, ["monitor", str(source), "--by", "地区", "-o", str(tmp_path / "o")]),
         "no segment column '地区'",
     )
+    one_line_error(  # a named id column must exist: alerts would name examples by row number without a word
+        runner.invoke(app, ["monitor", str(source), "--id-column", "编号", "-o", str(tmp_path / "o")]),
+        "no id column '编号'",
+    )
 
 
 def test_an_out_that_is_a_file_is_one_line_before_anything_is_read(tmp_path):

@@ -61,6 +61,10 @@ def test_soft_labels_leave_out_labeled_texts_and_refuse_an_unfinished_file(toy_m
     meta_path(out).write_text(json.dumps({"complete": False}))
     with pytest.raises(DataError, match="incomplete"):
         read_soft_labels(out, count=7, seed=1, exclude_texts=set())
+    labeled_file = tmp_path / "labeled.jsonl"  # a labeled file given by mistake: no distill record beside it
+    labeled_file.write_text(out.read_text(encoding="utf-8"), encoding="utf-8")
+    with pytest.raises(DataError, match="not a soft-label file"):
+        read_soft_labels(labeled_file, count=7, seed=1, exclude_texts=set())
 
 
 def test_leaving_out_one_more_text_changes_only_that_text_of_the_soft_label_sample(toy_model, tmp_path):
