@@ -224,6 +224,7 @@ def _label_on_ray(plan: RayPlan, settings: Settings, progress: bool, explain: bo
         err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     print_label_summary(summary, console)
+    _fail_if_nothing_labeled(summary)
 
 
 def run_label_job(
@@ -243,6 +244,21 @@ def run_label_job(
     with only_job_writing(plan.output):
         summary = _label(plan, _workers_within_cpus(settings), progress, explain, restart, open_sink)
     print_label_summary(summary, console)
+    _fail_if_nothing_labeled(summary)
+
+
+def _fail_if_nothing_labeled(summary: LabelSummary) -> None:
+    """Rows but not one labeled (every text too long, an input of the wrong column) is a failed
+    job, not a finished one: exit 1, so a scheduled job notices. The error rows stay written."""
+    if summary.rows and not summary.labeled:
+        codes = ", ".join(f"{code} {n}" for code, n in summary.error_counts.most_common())
+        err_console.print(
+            f"[red]error:[/] none of the {summary.rows} rows could be labeled ({codes}); "
+            f"each row's error_code and error are in {summary.output}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(1)
 
 
 def _label(

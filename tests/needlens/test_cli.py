@@ -134,6 +134,17 @@ def test_a_bad_variable_checked_by_its_own_rule_reads_as_that_rule(tmp_path):
     assert "Value error" not in result.output
 
 
+def test_a_job_that_labels_no_row_exits_1_and_keeps_its_error_rows(toy_model, tmp_path):
+    source = tmp_path / "in.csv"
+    source.write_text("id,text\n1,屏幕坏了要求换货\n2,没人告诉我进度\n", encoding="utf-8")
+    args = ["label", str(source), "-o", str(tmp_path / "out.csv"), "--model", str(toy_model[0]), "--no-progress"]
+    result = runner.invoke(app, args, env={"NEEDLENS_MAX_CHARS": "3"})
+    assert result.exit_code == 1, result.output
+    assert "none of the 2 rows could be labeled (too_long 2)" in " ".join(result.output.split())
+    assert (tmp_path / "out.csv").read_text(encoding="utf-8-sig").count("too_long") == 2
+    assert runner.invoke(app, args).exit_code == 0  # one labeled row is a finished job
+
+
 def test_more_label_workers_than_cpus_run_as_many_as_the_cpus_with_a_note(toy_model, tmp_path, monkeypatch):
     import needlens.cli.label as label_cli
 
