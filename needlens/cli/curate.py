@@ -13,6 +13,7 @@ from needlens.cli.common import (
     EncodingOption,
     ModelOption,
     OutputFile,
+    SettingsError,
     StoreOption,
     TextColumn,
     console,
@@ -125,6 +126,11 @@ def agreement_command(
 
     from label_loop.agreement import agreement
 
+    resolved = [path.resolve() for path in files]
+    if twice := next((path for i, path in enumerate(files) if resolved[i] in resolved[:i]), None):
+        raise SettingsError(
+            f"{twice}: given twice; a file always agrees with itself (kappa 1), name each annotator's file once"
+        )
     report = agreement(files)
     table = Table(title=f"{report.matched} texts labeled in all {len(files)} files")
     for column in ("label", "kappa", "raw agreement", "share labeled yes"):

@@ -81,6 +81,13 @@ def test_files_without_shared_texts_are_refused(tmp_path):
     assert result.exit_code == 2 and "at least two" in result.output
 
 
+def test_one_file_given_twice_is_refused_not_scored_kappa_1(tmp_path, monkeypatch):
+    a = labels(tmp_path / "a.jsonl", A)
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["agreement", str(a), "a.jsonl"])  # the same file, spelled two ways
+    assert result.exit_code == 2 and "a.jsonl: given twice" in result.output and "1.000" not in result.output
+
+
 def test_a_label_that_never_varies_has_no_kappa_and_says_so(tmp_path):
     same = [(["surface"], "system_error")] * 6
     files = [labels(tmp_path / f"{n}.jsonl", same) for n in "abc"]
