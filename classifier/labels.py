@@ -164,11 +164,12 @@ def parse_record(raw: Any, where: str) -> LabeledRecord:
     try:
         return LabeledRecord.model_validate(raw)
     except ValidationError as exc:
-        raise RecordError(where, "; ".join(map(_reason, exc.errors()))) from None
+        raise RecordError(where, "; ".join(map(field_error_line, exc.errors()))) from None
 
 
-def _reason(error: Any) -> str:
-    """A record-wide check names its field itself, so only a field's error is prefixed with it."""
+def field_error_line(error: Any) -> str:
+    """One pydantic error after its field; a record-wide check names its field itself, so only a
+    field's error is prefixed with it. Data files and label imports read alike."""
     message = validation_message(error)
     field = ".".join(str(part) for part in error["loc"])
     return f"{field}: {message}" if field else message

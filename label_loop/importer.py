@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from classifier.inference import TextProblem, validate_text
-from classifier.labels import Labels, validation_message
+from classifier.labels import Labels, field_error_line
 from label_loop.admission import Admission, admit_batch
 from label_loop.arrival import ArrivalCheck
 from label_loop.store import LabelStore, NewLabel, label_key
@@ -118,5 +118,5 @@ def _reads_swapped(row: dict[str, object], columns: LabelColumns) -> bool:
 def _one_line(exc: Exception) -> str:
     errors = getattr(exc, "errors", None)
     if callable(errors):
-        return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {validation_message(e)}" for e in errors())
+        return "; ".join(map(field_error_line, errors()))
     return str(exc)

@@ -199,8 +199,7 @@ def check_output(output: str, fs: Any, path: str, restart: bool) -> None:
 
 def is_run_file(folder: str, path: str) -> bool:
     """A shard or the manifest of a run, directly inside its output ``folder``."""
-    name = path[len(folder.rstrip("/")) + 1 :] if path.startswith(folder.rstrip("/") + "/") else ""
-    return _RUN_FILE.fullmatch(name) is not None
+    return _inside(path, folder) and _RUN_FILE.fullmatch(path[len(folder.rstrip("/")) + 1 :]) is not None
 
 
 def _expand(spec: str, fs: Any, path: str, output_path: str) -> tuple[bool, list[str], int]:
