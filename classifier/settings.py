@@ -254,6 +254,13 @@ class Settings(HttpSettings, BaseSettings):
         None, ge=1, description="`label --engine ray`: single-threaded labeling actors; unset: one per cluster CPU"
     )
     max_chars: int = Field(5000, ge=1, description="longer texts get an error row instead of a label")
+    label_max_error_share: float = Field(
+        1.0,
+        ge=0,
+        le=1,
+        description="`needlens label` exits 1 when more than this share of rows get an error row "
+        "(a job that labels no row at all always does)",
+    )
     segment_over_chars: int = Field(300, ge=20, description="longer texts are classified sentence by sentence")
     segment_min_chars: int = Field(8, ge=1, description="shorter sentence fragments join their neighbour")
     evidence_spans: int = Field(3, ge=1, description="evidence spans returned per label when explaining")

@@ -110,6 +110,15 @@ def label(
     by: Annotated[
         list[str] | None, typer.Option("--by", help="with --store: a segment column to store; repeat for several")
     ] = None,
+    max_error_share: Annotated[
+        float | None,
+        typer.Option(
+            min=0,
+            max=1,
+            help="exit 1 when more than this share of rows could not be labeled, e.g. 0.05 "
+            "[default: NEEDLENS_LABEL_MAX_ERROR_SHARE or 1: only when none could]",
+        ),
+    ] = None,
 ) -> None:
     """Label every row of a file, keeping its columns; rerun the same command to resume an interrupted job."""
     from labeling.passthrough import column_list
@@ -129,6 +138,7 @@ def label(
             "ray_actors": "--actors",
             "label_store": "--store",
             "prediction_store_text": "--store-text",
+            "label_max_error_share": "--max-error-share",
         },
         model_dir=model,
         batch_size=batch_size,
@@ -137,6 +147,7 @@ def label(
         ray_actors=actors,
         label_store=store,
         prediction_store_text=store_text,
+        label_max_error_share=max_error_share,
         monitor={"time_column": time_column, "by": by},
     )
     if engine == "ray":
@@ -224,7 +235,7 @@ def _label_on_ray(plan: RayPlan, settings: Settings, progress: bool, explain: bo
         err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
     print_label_summary(summary, console)
-    _fail_if_nothing_labeled(summary)
+    _fail_over_error_share(summary, settings.label_max_error_share)
 
 
 def run_label_job(
@@ -244,21 +255,30 @@ def run_label_job(
     with only_job_writing(plan.output):
         summary = _label(plan, _workers_within_cpus(settings), progress, explain, restart, open_sink)
     print_label_summary(summary, console)
-    _fail_if_nothing_labeled(summary)
+    _fail_over_error_share(summary, settings.label_max_error_share)
 
 
-def _fail_if_nothing_labeled(summary: LabelSummary) -> None:
-    """Rows but not one labeled (every text too long, an input of the wrong column) is a failed
-    job, not a finished one: exit 1, so a scheduled job notices. The error rows stay written."""
-    if summary.rows and not summary.labeled:
-        codes = ", ".join(f"{code} {n}" for code, n in summary.error_counts.most_common())
-        err_console.print(
-            f"[red]error:[/] none of the {summary.rows} rows could be labeled ({codes}); "
-            f"each row's error_code and error are in {summary.output}",
-            highlight=False,
-            soft_wrap=True,
+def _fail_over_error_share(summary: LabelSummary, max_share: float) -> None:
+    """Rows but not one labeled (every text too long, an input of the wrong column), or more error
+    rows than the job allows (`--max-error-share`), is a failed job, not a finished one: exit 1, so
+    a scheduled job notices. The error rows stay written. A survey export with blank answers has
+    error rows by nature, so by default only a job that labeled nothing fails."""
+    if not summary.rows or (summary.labeled and summary.errors / summary.rows <= max_share):
+        return
+    codes = ", ".join(f"{code} {n}" for code, n in summary.error_counts.most_common())
+    if summary.labeled:
+        what = (
+            f"{summary.errors} of the {summary.rows} rows ({summary.errors / summary.rows:.1%}) could not be "
+            f"labeled ({codes}), more than the {max_share:.1%} allowed (--max-error-share)"
         )
-        raise typer.Exit(1)
+    else:
+        what = f"none of the {summary.rows} rows could be labeled ({codes})"
+    err_console.print(
+        f"[red]error:[/] {what}; each row's error_code and error are in {summary.output}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    raise typer.Exit(1)
 
 
 def _label(

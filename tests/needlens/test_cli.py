@@ -145,6 +145,42 @@ def test_a_job_that_labels_no_row_exits_1_and_keeps_its_error_rows(toy_model, tm
     assert runner.invoke(app, args).exit_code == 0  # one labeled row is a finished job
 
 
+@pytest.mark.parametrize(
+    ("flag", "env", "exit_code"),
+    [
+        (["--max-error-share", "0.5"], {}, 1),  # 2 of 3 rows is more than half
+        (["--max-error-share", "0.7"], {}, 0),
+        ([], {"NEEDLENS_LABEL_MAX_ERROR_SHARE": "0.5"}, 1),
+        (["--max-error-share", "0.7"], {"NEEDLENS_LABEL_MAX_ERROR_SHARE": "0.5"}, 0),  # the flag wins
+        ([], {}, 0),  # by default a job that labeled a row has finished
+    ],
+)
+def test_a_job_with_more_error_rows_than_allowed_exits_1_and_keeps_its_rows(toy_model, tmp_path, flag, env, exit_code):
+    source = tmp_path / "in.csv"
+    source.write_text("id,text\n1,屏幕坏了要求换货\n2,\n3,\u3000\n", encoding="utf-8")
+    out = tmp_path / "out.csv"
+    args = ["label", str(source), "-o", str(out), "--model", str(toy_model[0]), "--no-progress", *flag]
+    result = runner.invoke(app, args, env=env)
+    assert result.exit_code == exit_code, result.output
+    if exit_code:
+        assert "2 of the 3 rows (66.7%) could not be labeled (empty 2), more than the 50.0% allowed" in " ".join(
+            result.output.split()
+        )
+    assert out.read_text(encoding="utf-8-sig").count(",empty,") == 2
+
+
+@pytest.mark.parametrize("value", ["-0.1", "1.5", "nan"])
+def test_an_error_share_outside_0_to_1_is_refused_before_labeling(toy_model, tmp_path, value):
+    source = tmp_path / "in.csv"
+    source.write_text("id,text\n1,屏幕坏了\n", encoding="utf-8")
+    args = ["label", str(source), "-o", str(tmp_path / "out.csv"), "--model", str(toy_model[0])]
+    result = runner.invoke(app, [*args, "--max-error-share", value])
+    assert result.exit_code == 2 and "--max-error-share" in result.output, result.output
+    result = runner.invoke(app, args, env={"NEEDLENS_LABEL_MAX_ERROR_SHARE": value})
+    assert result.exit_code == 2 and "NEEDLENS_LABEL_MAX_ERROR_SHARE" in result.output, result.output
+    assert not (tmp_path / "out.csv").exists()
+
+
 def test_more_label_workers_than_cpus_run_as_many_as_the_cpus_with_a_note(toy_model, tmp_path, monkeypatch):
     import needlens.cli.label as label_cli
 
