@@ -51,7 +51,18 @@ def served_arrival_check(
     """The check feedback batches pass while ``predictor`` is served: the bundled data and the
     store as reference, this model (behind the gate, in small passes) and the audit judge as judges."""
     judging = gated(predictor, gate, urgent=False, batch_tokens=settings.explain_batch_tokens)
-    return CheckOnce(lambda: build_arrival_check(settings, bundled_data(settings), store, judging))
+
+    def build() -> ArrivalCheck:
+        seed = bundled_data(settings)
+        if seed is None:
+            log.warning(
+                "no bundled labeled data (%s; NEEDLENS_HOME=%s): feedback is compared with the store's labels alone",
+                ", ".join(map(str, settings.default_data)),
+                settings.home,
+            )
+        return build_arrival_check(settings, seed, store, judging)
+
+    return CheckOnce(build)
 
 
 @contextmanager

@@ -120,22 +120,47 @@ def _print_admission(admission: Admission, min_labels: int | None) -> None:
 
 def _arrival_check(settings: Settings, store: LabelStore, model: Path | None) -> ArrivalCheck:
     """The checks arriving labels pass: against the bundled data and the store, judged by the
-    active model (the given one, else the registry's active version, else the default model)."""
+    active model (the given one, else the registry's active version, else the default model).
+    A check that cannot run is named, not dropped: a batch one judge holds alone reads otherwise
+    as judged by both."""
     from label_loop.admission import build_arrival_check, bundled_data
 
-    return build_arrival_check(settings, bundled_data(settings), store, _judging_model(settings, model))
+    seed = bundled_data(settings)
+    if seed is None:
+        looked = ", ".join(str(path) for path in settings.default_data)
+        _note(
+            f"no bundled labeled data ({looked}; NEEDLENS_HOME={settings.home}): arriving labels are "
+            "compared with the store's labels alone, and the audit judge waits for enough of them"
+        )
+    return build_arrival_check(settings, seed, store, _judging_model(settings, model))
 
 
 def _judging_model(settings: Settings, model: Path | None) -> Predictor | None:
+    """The given model, else the registry's active version, else the default model, each found
+    from the current folder or NEEDLENS_HOME as `label` finds its model. With none, the model
+    judge is skipped with a note naming where it looked."""
+    from classifier.errors import ModelLoadError
     from classifier.inference import Predictor
-    from classifier.model_dir import ACTIVE_POINTER
+    from classifier.model_dir import ACTIVE_POINTER, find_model
 
-    if model is None:
-        registry = settings.registry_dir
-        model = registry if (registry / ACTIVE_POINTER).is_file() else settings.model_dir
-        if not (model / "config.json").is_file():
-            return None
-    return Predictor.load(model, settings)
+    if model is not None:
+        return Predictor.load(model, settings)
+    for candidate in (settings.registry_dir, settings.model_dir):
+        try:
+            found = find_model(candidate, settings.home)
+        except ModelLoadError:
+            continue
+        if (found / ACTIVE_POINTER).is_file() or (found / "config.json").is_file():
+            return Predictor.load(found, settings)
+    _note(
+        f"no model to judge the labels (no registry at {settings.registry_dir}, no model at {settings.model_dir}, "
+        f"here or under NEEDLENS_HOME={settings.home}); pass --model"
+    )
+    return None
+
+
+def _note(message: str) -> None:
+    err_console.print(f"note: {message}", highlight=False, markup=False, soft_wrap=True)
 
 
 quarantine_app = typer.Typer(

@@ -196,6 +196,38 @@ def test_cli_import_holds_a_poisoned_file_and_quarantine_commands_decide_it(toy_
     assert LabelStore(tmp_path / "l.db").current() == []
 
 
+def test_without_model_the_registrys_active_version_found_through_the_home_judges_and_a_missing_one_is_named(
+    toy_model, toy_data, tmp_path, monkeypatch
+):
+    """Without --model the import used to look for config.json in the registry folder itself,
+    found none, and dropped the model judge without a word; so did `labels annotators`."""
+    import shutil
+
+    home = tmp_path / "home"
+    shutil.copytree(toy_model[0], home / "models" / "registry" / "versions" / "v1")
+    (home / "models" / "registry" / "ACTIVE").write_text("v1\n", encoding="utf-8")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    monkeypatch.setenv("NEEDLENS_HOME", str(home))
+    monkeypatch.setenv("NEEDLENS_DEFAULT_DATA", json.dumps([str(toy_data)]))
+    path = write_rows(tmp_path / "honest.csv", new_toy_rows(10, 5))
+    store = str(tmp_path / "l.db")
+    result = runner.invoke(app, ["labels", "import", str(path), "--store", store])
+    output = " ".join(result.output.split())
+    assert result.exit_code == 0, output
+    assert "the active model (" in output and "audit contradicts" in output and "note:" not in output
+    shown = runner.invoke(app, ["labels", "annotators", "--store", store])
+    assert shown.exit_code == 0 and "100%" in shown.output, shown.output
+
+    shutil.rmtree(home / "models")
+    monkeypatch.setenv("NEEDLENS_DEFAULT_DATA", json.dumps([str(tmp_path / "gone")]))
+    result = runner.invoke(app, ["labels", "import", str(path), "--store", str(tmp_path / "l2.db")])
+    output = " ".join(result.output.split())
+    assert result.exit_code == 0, output
+    assert "note: no bundled labeled data" in output and "note: no model to judge the labels" in output
+    assert "the active model (" not in output
+
+
 def test_annotator_agreement_singles_out_the_careless_one(toy_model):
     rows = new_toy_rows(20, 6)
     careful = labels(rows[:40], annotator="ann") + labels(rows[20:60], annotator="bo")  # 20 texts shared
