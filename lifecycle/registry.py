@@ -17,16 +17,23 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from filelock import FileLock, Timeout
+from safetensors.torch import load_file
 
 from classifier.model_dir import ACTIVE_POINTER, TRAINING_FACTS, VERSIONS_DIR, read_json_file
 from classifier.modeling import WEIGHTS_FILE, NeedlensConfig
 
 LOG_FILE = "registry.jsonl"
 STAGING_DIR = ".staging"
+SWITCH_LOCK = ".switch.lock"
+SWITCH_WAIT_S = 60
 
 
 class RegistryError(RuntimeError):
@@ -91,6 +98,10 @@ class ModelRegistry:
                 f"model version {version!r} in {self.versions} is incomplete (no {', '.join(missing)}): "
                 "it cannot be served or promoted"
             )
+        if damage := _unreadable(target):
+            raise RegistryError(
+                f"model version {version!r} in {self.versions} is damaged ({damage}): it cannot be served or promoted"
+            )
         return target
 
     def missing_files(self, version: str) -> list[str]:
@@ -115,9 +126,49 @@ class ModelRegistry:
         _fsync_dir(self.versions)
         return version
 
-    def promote(self, version: str, reason: str, event: str = "promote") -> None:
+    def promote(self, version: str, reason: str) -> None:
         """Point ACTIVE at ``version`` and log who-why; the switch is one atomic rename."""
-        self.path(version)  # refuse anything that is not a complete model
+        with self._switching():
+            self._switch(version, reason, "promote")
+
+    def rollback(self, reason: str) -> str:
+        """Re-activate the last version made active before the current one that was not rolled back
+        from since; returns it. Walking the log this way makes a second rollback go further back
+        (v3 → v2 → v1) instead of bouncing to the version just rolled back from."""
+        with self._switching():
+            current = self.active()
+            if current is None:
+                raise RegistryError(f"{self.root}: no active model to roll back from")
+            target = next((v for v in self._rollback_candidates(current) if not self._unservable(v)), None)
+            if target is None:
+                raise RegistryError(
+                    f"{current} has no earlier active version to roll back to that was not rolled back from "
+                    f"(see {self.log_file}); promote one by name"
+                )
+            self._switch(target, reason, "rollback")
+        return target
+
+    @contextmanager
+    def _switching(self) -> Iterator[None]:
+        """One switch at a time, across processes (the CLI, a service's review UI, a retrain): two
+        promotes at once wrote through one temporary file, one of them failed on the rename while
+        its version became active, and the log named switches that never happened."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(self.root / SWITCH_LOCK, timeout=SWITCH_WAIT_S)
+        try:
+            lock.acquire()
+        except Timeout:
+            raise RegistryError(
+                f"{self.root}: another promote or rollback has held {lock.lock_file} for {SWITCH_WAIT_S} s; "
+                "try again once it has finished"
+            ) from None
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def _switch(self, version: str, reason: str, event: str) -> None:
+        self.path(version)  # refuse anything that is not a complete, readable model
         previous = self.active()
         tmp = self.root / f".{ACTIVE_POINTER}.tmp"
         with tmp.open("w", encoding="utf-8") as handle:
@@ -127,22 +178,6 @@ class ModelRegistry:
         os.replace(tmp, self.root / ACTIVE_POINTER)
         _fsync_dir(self.root)
         self._log({"event": event, "version": version, "previous": previous, "reason": reason})
-
-    def rollback(self, reason: str) -> str:
-        """Re-activate the last version made active before the current one that was not rolled back
-        from since; returns it. Walking the log this way makes a second rollback go further back
-        (v3 → v2 → v1) instead of bouncing to the version just rolled back from."""
-        current = self.active()
-        if current is None:
-            raise RegistryError(f"{self.root}: no active model to roll back from")
-        target = next((v for v in self._rollback_candidates(current) if not self._unservable(v)), None)
-        if target is None:
-            raise RegistryError(
-                f"{current} has no earlier active version to roll back to that was not rolled back from "
-                f"(see {self.log_file}); promote one by name"
-            )
-        self.promote(target, reason, event="rollback")
-        return target
 
     def _rollback_candidates(self, current: str) -> list[str]:
         """Versions by their last activation in the log, newest first, less ``current`` and those
@@ -248,6 +283,18 @@ def _fsync_dir(path: Path) -> None:
 
 def _missing(model_dir: Path) -> list[str]:
     return [name for name in ("config.json", WEIGHTS_FILE) if not (model_dir / name).is_file()]
+
+
+def _unreadable(model_dir: Path) -> str | None:
+    """Why a version's config or weights do not read back (a truncated copy, a damaged disk), or
+    None. Promoting such a version used to succeed, and a service started on it then never had a
+    model to serve. Reading the few-MB weights is cheap next to loading the encoder."""
+    try:
+        NeedlensConfig.from_pretrained(model_dir)
+        load_file(str(model_dir / WEIGHTS_FILE))
+    except Exception as exc:
+        return f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:200]}"
+    return None
 
 
 def _plain_name(version: str, versions: Path) -> str:

@@ -157,5 +157,6 @@ class ServiceState:
             except Exception as exc:  # keep serving the model we have; say so once, not every poll
                 error = f"{type(exc).__name__}: {exc}"
                 if error != last_error:
-                    log.error("model reload failed, still serving the previous model: %s", error)
+                    serving = "still serving the previous model" if self.served else "no model is served yet"
+                    log.error("model reload failed, %s: %s", serving, error)
                 last_error = error

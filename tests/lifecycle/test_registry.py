@@ -2,25 +2,30 @@
 or side file, rollback walking back through the log, and a registry path that does not exist."""
 
 import json
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
+import torch
+from filelock import FileLock
+from safetensors.torch import save_file
 from typer.testing import CliRunner
 
 from classifier.modeling import WEIGHTS_FILE
-from lifecycle.registry import ModelRegistry, RegistryError
+from lifecycle import registry as registry_module
+from lifecycle.registry import SWITCH_LOCK, ModelRegistry, RegistryError
 from needlens.cli import app
 
 runner = CliRunner()
 
 
 def fake_version(registry: ModelRegistry, version: str, weights: bool = True) -> str:
-    """A version directory with the files the registry checks; nothing here loads the model."""
+    """A version directory with the files the registry checks and reads; nothing here loads the model."""
     target = registry.versions / version
     target.mkdir(parents=True)
     (target / "config.json").write_text(json.dumps({"model_version": version}), encoding="utf-8")
     if weights:
-        (target / WEIGHTS_FILE).write_bytes(b"")
+        save_file({"head.weight": torch.zeros(2)}, str(target / WEIGHTS_FILE))
     return version
 
 
@@ -200,3 +205,41 @@ def test_an_odd_directory_or_one_without_config_is_listed_not_fatal(registry):
     assert result.exit_code == 0, result.output
     assert "v0: incomplete: no config.json" in " ".join(result.output.split())
     assert "v1" in result.output
+
+
+@pytest.mark.parametrize("damage", [b"", b"\x00" * 7, "truncated"])
+def test_a_version_whose_weights_do_not_read_back_cannot_be_promoted_and_is_listed_as_damaged(registry, damage):
+    """Promoting a truncated copy used to succeed, and a service started on it never had a model."""
+    weights = registry.versions / "v2" / WEIGHTS_FILE
+    weights.write_bytes(weights.read_bytes()[:-3] if damage == "truncated" else damage)
+    registry.promote("v1", "first")
+    with pytest.raises(RegistryError, match=r"model version 'v2' .* is damaged .*cannot be served or promoted"):
+        registry.promote("v2", "broken")
+    result = models("promote", "v2", "--reason", "broken", registry=registry)
+    assert result.exit_code == 2 and "is damaged" in result.output
+    assert registry.active() == "v1" and [e["version"] for e in registry.history()] == ["v1"]
+    listing = models("list", registry=registry)
+    assert listing.exit_code == 0 and "is damaged" in " ".join(listing.output.split())
+
+
+def test_a_switch_waits_for_another_and_one_that_waits_too_long_changes_nothing(registry, monkeypatch):
+    """Two promotes at once wrote through one temporary file: one failed on the rename while its
+    version became active, and the log named switches that never happened."""
+    registry.promote("v1", "first")
+    monkeypatch.setattr(registry_module, "SWITCH_WAIT_S", 0.2)
+    with FileLock(registry.root / SWITCH_LOCK):  # another process in the middle of a switch
+        for switch in (lambda: registry.promote("v2", "x"), lambda: registry.rollback("x")):
+            with pytest.raises(RegistryError, match="another promote or rollback has held"):
+                switch()
+    assert registry.active() == "v1" and len(registry.history()) == 1
+
+
+def test_concurrent_switches_leave_active_and_the_log_agreeing(registry):
+    from concurrent.futures import ThreadPoolExecutor
+
+    registry.promote("v1", "first")
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda i: ModelRegistry(registry.root).promote(f"v{1 + i % 3}", str(i)), range(40)))
+    log = registry.history()
+    assert len(log) == 41 and registry.active() == log[-1]["version"]
+    assert all(entry["previous"] == before["version"] for before, entry in pairwise(log))

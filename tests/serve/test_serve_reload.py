@@ -60,3 +60,19 @@ def test_pointer_watch_picks_up_a_promotion_and_survives_a_broken_pointer(toy_mo
             assert time.monotonic() < deadline, "promotion not picked up"
             time.sleep(0.05)
         assert served_version(client) == v2
+
+
+def test_a_service_started_on_a_broken_active_version_says_none_is_served_and_takes_the_next_promotion(
+    toy_model, tmp_path, caplog
+):
+    registry, _, v2 = make_registry(toy_model, tmp_path)
+    (registry.root / "ACTIVE").write_text("no-such-version\n")  # written by hand, not through promote
+    settings = Settings(model_dir=registry.root, label_store=tmp_path / "labels.db", reload_poll_s=0.05)
+    with caplog.at_level("ERROR", logger="needlens.serve"), TestClient(create_app(settings)) as client:
+        time.sleep(0.3)
+        assert client.get("/readyz").status_code == 503
+        assert "model reload failed, no model is served yet" in caplog.text
+        assert "still serving the previous model" not in caplog.text
+        registry.promote(v2, "repaired")
+        wait_ready(client)
+        assert served_version(client) == v2
