@@ -114,7 +114,10 @@ def suggest_from_table(
             labeled += 1
             continue
         texts.append(text)
-        ids.append(str(row.get(id_column)) if id_column else str(row_no))
+        # without --id-column, an `id` column is the id (as `review add` and `label` read it): row
+        # numbers alone would not join the labeled file back to its source
+        given = row.get(id_column or "id")
+        ids.append(str(row_no) if given is None or given == "" else str(given))
     if not texts:
         return SuggestResult([], 0, invalid, labeled)
     scores = predictor.score(texts)

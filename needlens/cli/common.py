@@ -41,7 +41,7 @@ def log_line(message: str) -> None:
 F = TypeVar("F", bound=Callable[..., Any])
 
 ModelOption = Annotated[
-    Path | None, typer.Option("--model", "-m", help="model directory [default: NEEDLENS_MODEL_DIR or models/default]")
+    Path | None, typer.Option("--model", "-m", help="model directory \\[default: NEEDLENS_MODEL_DIR or models/default]")
 ]
 
 
@@ -241,10 +241,10 @@ def _source(loc: tuple[str, ...], given: Mapping[str, Any], flags: Mapping[str, 
 
 
 StoreOption = Annotated[
-    Path | None, typer.Option("--store", help="SQLite label store [default: NEEDLENS_LABEL_STORE or labels.db]")
+    Path | None, typer.Option("--store", help="SQLite label store \\[default: NEEDLENS_LABEL_STORE or labels.db]")
 ]
 RegistryOption = Annotated[
-    Path | None, typer.Option("--registry", help="model registry [default: NEEDLENS_REGISTRY_DIR or models/registry]")
+    Path | None, typer.Option("--registry", help="model registry \\[default: NEEDLENS_REGISTRY_DIR or models/registry]")
 ]
 OutputFile = Annotated[Path, typer.Option("--output", "-o", help="file to write; its extension picks the format")]
 TextColumn = Annotated[str, typer.Option(help="column holding the text")]

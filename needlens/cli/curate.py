@@ -33,7 +33,9 @@ def suggest(
     output: OutputFile,
     n: Annotated[int, typer.Option("-n", min=1, help="how many texts to suggest")] = 200,
     text_column: TextColumn = "text",
-    id_column: Annotated[str | None, typer.Option(help="column holding the row id [default: row number]")] = None,
+    id_column: Annotated[
+        str | None, typer.Option(help="column holding the row id \\[default: id, if any, else the row number]")
+    ] = None,
     model: ModelOption = None,
     store: StoreOption = None,
     max_similarity: Annotated[
@@ -41,7 +43,7 @@ def suggest(
     ] = 0.6,
     about: Annotated[
         Decision | None,
-        typer.Option(help="rank by this one decision's uncertainty (the label a team wants to teach) [default: any]"),
+        typer.Option(help="rank by this one decision's uncertainty (the label a team wants to teach) \\[default: any]"),
     ] = None,
     encoding: EncodingOption = "auto",
 ) -> None:
@@ -84,7 +86,8 @@ def suggest(
 def audit(
     output: OutputFile,
     data: Annotated[
-        Path | None, typer.Option(help="labeled JSONL file or directory [default: data/seed]; --no-seed for store only")
+        Path | None,
+        typer.Option(help="labeled JSONL file or directory \\[default: data/seed]; --no-seed for store only"),
     ] = None,
     seed_data: Annotated[bool, typer.Option("--seed/--no-seed", help="audit the seed data too")] = True,
     store: StoreOption = None,

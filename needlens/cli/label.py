@@ -57,7 +57,7 @@ def label(
     ] = "id",
     columns: Annotated[
         str | None,
-        typer.Option(help="input columns to keep in the output, comma-separated [default: all]; '' keeps none"),
+        typer.Option(help="input columns to keep in the output, comma-separated \\[default: all]; '' keeps none"),
     ] = None,
     encoding: EncodingOption = "auto",
     restart: Annotated[
@@ -72,7 +72,8 @@ def label(
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
     explain: Annotated[bool, typer.Option(help="add evidence spans for every predicted label")] = False,
     workers: Annotated[
-        int | None, typer.Option(min=1, help="single-threaded worker processes [default: NEEDLENS_LABEL_WORKERS or 1]")
+        int | None,
+        typer.Option(min=1, help="single-threaded worker processes \\[default: NEEDLENS_LABEL_WORKERS or 1]"),
     ] = None,
     engine: Annotated[
         Engine, typer.Option(help="local: this machine, resumable; ray: a Ray cluster through Ray Data")
@@ -81,13 +82,13 @@ def label(
         str | None,
         typer.Option(
             help="--engine ray: 'auto' (the cluster this machine belongs to) or ray://HOST:10001 "
-            "[default: NEEDLENS_RAY_ADDRESS, else Ray started on this machine]"
+            "\\[default: NEEDLENS_RAY_ADDRESS, else Ray started on this machine]"
         ),
     ] = None,
     actors: Annotated[
         int | None,
         typer.Option(
-            min=1, help="--engine ray: labeling actors, one model each [default: NEEDLENS_RAY_ACTORS or one per CPU]"
+            min=1, help="--engine ray: labeling actors, one model each \\[default: NEEDLENS_RAY_ACTORS or one per CPU]"
         ),
     ] = None,
     store: Annotated[
@@ -98,13 +99,13 @@ def label(
         bool | None,
         typer.Option(
             "--store-text/--no-store-text",
-            help="with --store: keep the texts, not only their hashes [default: NEEDLENS_PREDICTION_STORE_TEXT]",
+            help="with --store: keep the texts, not only their hashes \\[default: NEEDLENS_PREDICTION_STORE_TEXT]",
         ),
     ] = None,
     time_column: Annotated[
         str | None,
         typer.Option(
-            help="with --store: column with each text's time [default: NEEDLENS_MONITOR__TIME_COLUMN or time]"
+            help="with --store: column with each text's time \\[default: NEEDLENS_MONITOR__TIME_COLUMN or time]"
         ),
     ] = None,
     by: Annotated[
@@ -116,7 +117,7 @@ def label(
             min=0,
             max=1,
             help="exit 1 when more than this share of rows could not be labeled, e.g. 0.05 "
-            "[default: NEEDLENS_LABEL_MAX_ERROR_SHARE or 1: only when none could]",
+            "\\[default: NEEDLENS_LABEL_MAX_ERROR_SHARE or 1: only when none could]",
         ),
     ] = None,
 ) -> None:

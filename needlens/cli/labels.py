@@ -51,7 +51,7 @@ def labels_import(
     annotator_column: Annotated[str | None, typer.Option(help="column naming who labeled the row")] = None,
     model: Annotated[
         Path | None,
-        typer.Option("--model", "-m", help="model that judges the labels [default: the registry's active one]"),
+        typer.Option("--model", "-m", help="model that judges the labels \\[default: the registry's active one]"),
     ] = None,
     check: Annotated[
         bool, typer.Option("--check/--no-check", help="hold suspicious labels in quarantine (see README)")
@@ -292,11 +292,11 @@ def feedback_list(store: StoreOption = None) -> None:
 def feedback_flush(
     store: StoreOption = None,
     annotator: Annotated[
-        list[str] | None, typer.Option("--annotator", help="only this annotator's batch (repeatable) [default: all]")
+        list[str] | None, typer.Option("--annotator", help="only this annotator's batch (repeatable) \\[default: all]")
     ] = None,
     model: Annotated[
         Path | None,
-        typer.Option("--model", "-m", help="model that judges the labels [default: the registry's active one]"),
+        typer.Option("--model", "-m", help="model that judges the labels \\[default: the registry's active one]"),
     ] = None,
 ) -> None:
     """Judge waiting feedback batches now, as `labels import` judges a file: batches under
@@ -362,7 +362,7 @@ def gold_add(
 def gold_show(
     store: StoreOption = None,
     data: Annotated[
-        Path | None, typer.Option(help="seed data whose held-out part is gold [default: data/seed + data/real]")
+        Path | None, typer.Option(help="seed data whose held-out part is gold \\[default: data/seed + data/real]")
     ] = None,
 ) -> None:
     """The gold set's size, composition and version."""
@@ -389,7 +389,7 @@ def _print_gold(settings: Settings, store: LabelStore | None, data: Path | None 
 def labels_annotators(
     store: StoreOption = None,
     model: Annotated[
-        Path | None, typer.Option("--model", "-m", help="model to compare with [default: the registry's active one]")
+        Path | None, typer.Option("--model", "-m", help="model to compare with \\[default: the registry's active one]")
     ] = None,
 ) -> None:
     """Per annotator (or source): agreement with the model and with other annotators on the same

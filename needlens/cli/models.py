@@ -31,7 +31,7 @@ commands = typer.Typer()
 @user_errors
 def retrain(
     data: Annotated[
-        Path | None, typer.Option(help="seed JSONL file or directory [default: data/seed]; --no-seed for store only")
+        Path | None, typer.Option(help="seed JSONL file or directory \\[default: data/seed]; --no-seed for store only")
     ] = None,
     seed_data: Annotated[bool, typer.Option("--seed/--no-seed", help="train on the seed data too")] = True,
     store: StoreOption = None,
@@ -140,7 +140,7 @@ def _registry(option: Path | None) -> ModelRegistry:
 @group.command("show")
 @user_errors
 def models_show(
-    version: Annotated[str | None, typer.Argument(help="version [default: the active one]")] = None,
+    version: Annotated[str | None, typer.Argument(help="version \\[default: the active one]")] = None,
     registry: RegistryOption = None,
 ) -> None:
     """A version's model card and, if it came from `needlens retrain`, its comparison report."""

@@ -36,7 +36,7 @@ def review_add(
     ],
     store: StoreOption = None,
     text_column: TextColumn = "text",
-    id_column: Annotated[str | None, typer.Option(help="column holding the row id [default: id, if any]")] = None,
+    id_column: Annotated[str | None, typer.Option(help="column holding the row id \\[default: id, if any]")] = None,
     encoding: EncodingOption = "auto",
 ) -> None:
     """Queue a file's texts for review in the browser; texts already labeled or queued are skipped,

@@ -22,10 +22,10 @@ commands = typer.Typer()
 @user_errors
 def serve(
     model: ModelOption = None,
-    host: Annotated[str | None, typer.Option(help="interface to bind [default: 127.0.0.1]")] = None,
-    port: Annotated[int | None, typer.Option(help="port [default: 8000]")] = None,
+    host: Annotated[str | None, typer.Option(help="interface to bind \\[default: 127.0.0.1]")] = None,
+    port: Annotated[int | None, typer.Option(help="port \\[default: 8000]")] = None,
     workers: Annotated[int | None, typer.Option(min=1, help="worker processes")] = None,
-    label_store: Annotated[Path | None, typer.Option(help="SQLite label store [default: labels.db]")] = None,
+    label_store: Annotated[Path | None, typer.Option(help="SQLite label store \\[default: labels.db]")] = None,
     micro_batching: Annotated[
         bool | None, typer.Option(help="share forward passes between concurrent requests")
     ] = None,

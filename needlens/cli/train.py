@@ -27,11 +27,11 @@ commands = typer.Typer()
 def train(
     data: Annotated[
         list[Path] | None,
-        typer.Option(help="JSONL file or directory of JSONL files, repeatable [default: data/seed and data/real]"),
+        typer.Option(help="JSONL file or directory of JSONL files, repeatable \\[default: data/seed and data/real]"),
     ] = None,
     out: Annotated[
         Path | None,
-        typer.Option("--out", "-o", help="model directory to write [default: models/default, models/accurate]"),
+        typer.Option("--out", "-o", help="model directory to write \\[default: models/default, models/accurate]"),
     ] = None,
     profile: Annotated[
         Profile, typer.Option(help="fast: the USE-m3 default; accurate: multilingual-e5-small, ~20x slower")
@@ -50,7 +50,7 @@ def train(
     seed: Annotated[int | None, typer.Option()] = None,
     device: Annotated[
         Literal["auto", "cpu", "cuda"] | None,
-        typer.Option(help="where fine-tuning runs [default: auto, a CUDA GPU when torch sees one]"),
+        typer.Option(help="where fine-tuning runs \\[default: auto, a CUDA GPU when torch sees one]"),
     ] = None,
 ) -> None:
     """Fine-tune a model on labeled JSONL, tune thresholds, calibrate, and save it with its report."""
@@ -113,7 +113,7 @@ def evaluate(
     data: Annotated[Path, typer.Option(help="labeled JSONL file or directory")],
     model: ModelOption = None,
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="report directory [default: reports/MODEL/DATA]")
+        Path | None, typer.Option("--out", "-o", help="report directory \\[default: reports/MODEL/DATA]")
     ] = None,
 ) -> None:
     """Score a model on labeled data beside its TF-IDF baseline; write report.json and report.md.

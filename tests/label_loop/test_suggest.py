@@ -4,6 +4,7 @@ import csv
 import json
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from classifier.inference import DocumentScores
@@ -97,6 +98,19 @@ def test_suggest_command_leaves_out_labeled_and_bad_rows_and_its_output_imports(
         writer.writerows(rows)
     imported = runner.invoke(app, ["labels", "import", str(out), "--store", str(store)])
     assert imported.exit_code == 0 and "2 labels added" in imported.output  # … and imports the file as it is
+
+
+@pytest.mark.parametrize(("header", "expected"), [("id", {"a7", "b9"}), ("ref", {"1", "2"})])
+def test_suggest_without_id_column_keeps_an_id_column_and_else_numbers_the_rows(toy_model, tmp_path, header, expected):
+    """It numbered the rows even when the file had an `id` column, so the suggestions no longer
+    joined back to their source; `label` and `review add` read `id` by default."""
+    source = tmp_path / "pool.csv"
+    source.write_text(f"{header},text\na7,屏幕坏了要求换货\nb9,没人告诉我进度心里很焦虑\n,\n", encoding="utf-8")
+    out = tmp_path / "to_label.csv"
+    result = runner.invoke(app, ["suggest", str(source), "-o", str(out), "--model", str(toy_model[0])])
+    assert result.exit_code == 0, result.output
+    with out.open(encoding="utf-8-sig") as handle:
+        assert {row["id"] for row in csv.DictReader(handle)} == expected
 
 
 def test_suggest_about_one_label_ranks_by_it_and_an_unknown_label_is_named(toy_model, tmp_path):
