@@ -226,8 +226,14 @@ class LabelStore:
             with closing(self._open()) as db:
                 yield db
         except sqlite3.DatabaseError as exc:  # "file is not a database", "disk image is malformed", a folder
-            if getattr(exc, "sqlite_errorname", None) in _TRANSIENT:
+            name = getattr(exc, "sqlite_errorname", None) or ""
+            if name in _TRANSIENT:
                 raise
+            if name.startswith("SQLITE_READONLY"):  # an intact store: "restore it from a backup" would be bad advice
+                raise LabelStoreError(
+                    f"label store {self.path} is read-only ({exc}): needlens writes to its store even to read it "
+                    "(schema, write-ahead log); make the file and its folder writable, or work on a copy"
+                ) from None
             raise self._unusable(str(exc)) from None
 
     def _open(self) -> sqlite3.Connection:

@@ -87,6 +87,22 @@ def test_the_cli_says_one_line_and_exits_2_on_a_damaged_store(tmp_path: Path) ->
     assert len(lines) == 1 and str(path.name) in lines[0] and "cannot be used" in lines[0]
 
 
+def test_a_read_only_store_is_called_read_only_not_damaged(tmp_path: Path, monkeypatch) -> None:
+    """A store on a read-only file or mount was told to restore a backup or move the file aside,
+    advice that discards an intact store. (As root, chmod does not stop writes: a read-only
+    connection stands in for the read-only file.)"""
+    path = tmp_path / "labels.db"
+    _filled_store(path, 10)
+    monkeypatch.setattr(LabelStore, "_open", lambda self: sqlite3.connect(f"file:{self.path}?mode=ro", uri=True))
+    with pytest.raises(LabelStoreError, match=r"labels\.db is read-only \(attempt to write a readonly database\)"):
+        LabelStore(path)
+    result = CliRunner().invoke(app, ["labels", "stats", "--store", str(path)])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2 and "is read-only" in said and "Restore" not in said, said
+    monkeypatch.undo()
+    assert len(LabelStore(path).current()) == 10
+
+
 def test_the_service_starts_on_a_damaged_store_but_says_it_is_not_ready_and_refuses_feedback(
     toy_model, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
