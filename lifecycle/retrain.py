@@ -56,7 +56,8 @@ def retrain(
         + (f"; {held} labels in quarantine left out" if held else "")
     )
     staging = registry.staging_dir() / f"candidate-{datetime.now(UTC):%Y%m%d%H%M%S%f}"
-    description = f"{seed or 'no seed data'} + label store, less the held-out {settings.holdout_percent}%"
+    seeds = "no seed data" if not seed else str(seed) if isinstance(seed, Path) else " + ".join(map(str, seed))
+    description = f"{seeds} + label store, less the held-out {settings.holdout_percent}%"
     judged = [r.text for s in (pool.gold, pool.new_labels) for r in s.records]
     train_on_records(pool.train, description, staging, settings.training, log, judged_texts=judged)
     candidate = registry.add(staging)

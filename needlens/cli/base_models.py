@@ -25,4 +25,5 @@ def base_models_install(
 
     settings = load_settings()
     path = install_base_model(name, out or settings.base_models_dir / name)
-    console.print(f"installed {name} → {path}  (train on it: needlens train --profile accurate)")
+    train = "needlens train --profile accurate" + (f" --base-model {path}" if out is not None else "")
+    console.print(f"installed {name} → {path}  (train on it: {train})", highlight=False)

@@ -188,9 +188,11 @@ def test_two_candidates_from_the_same_data_in_the_same_second_get_distinct_versi
     registry = ModelRegistry(tmp_path / "registry")
     quick = Settings(training=quick_settings(epochs=1), bootstrap_samples=0)
     first = retrain(registry, toy_data, None, quick, log=lambda _: None)
-    second = retrain(registry, toy_data, None, quick, force_reason="same data again", log=lambda _: None)
+    second = retrain(registry, [toy_data], None, quick, force_reason="same data again", log=lambda _: None)
     assert first.candidate != second.candidate
     assert first.candidate.startswith("needlens-20260101-120000-")
+    facts = json.loads((registry.versions / second.candidate / "training.json").read_text(encoding="utf-8"))
+    assert facts["data"]["path"] == f"{toy_data} + label store, less the held-out 12%"  # a list, not its repr
 
 
 def test_models_list_reads_gold_figures_and_reports_written_before_the_gold_set():
