@@ -259,7 +259,7 @@ class Settings(HttpSettings, BaseSettings):
         ge=0,
         le=1,
         description="`needlens label` exits 1 when more than this share of rows get an error row "
-        "(a job that labels no row at all always does)",
+        "(a job with rows, none of them labeled, always does)",
     )
     segment_over_chars: int = Field(300, ge=20, description="longer texts are classified sentence by sentence")
     segment_min_chars: int = Field(8, ge=1, description="shorter sentence fragments join their neighbour")

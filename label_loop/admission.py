@@ -57,6 +57,15 @@ def bundled_data(settings: Settings) -> list[Path] | None:
     return [path for path in settings.default_data if path.exists()] or None
 
 
+def without_bundled_data(settings: Settings) -> str:
+    """What a check without the bundled data is left with, for the CLI's note and the service's log."""
+    looked = ", ".join(str(path) for path in settings.default_data)
+    return (
+        f"no bundled labeled data ({looked}; NEEDLENS_HOME={settings.home}): arriving labels are compared "
+        "with the store's labels alone, and the audit judge waits for enough of them"
+    )
+
+
 def build_arrival_check(
     settings: Settings, seed: Path | Sequence[Path] | None, store: LabelStore | None, predictor: Predictor | None
 ) -> ArrivalCheck:

@@ -87,6 +87,18 @@ class SuggestResult:
     skipped_labeled: int
 
 
+def _row_id(row: dict[str, object], id_column: str | None, row_no: int) -> str:
+    """Without --id-column an `id` column is the id, as `label` and `review add` read it (row
+    numbers alone did not join the suggestions back to their source); a row without one, or
+    --id-column '', is numbered. An empty id cell stays empty: a row number there could equal
+    another row's real id."""
+    column = "id" if id_column is None else id_column
+    if not column or (id_column is None and column not in row):
+        return str(row_no)
+    value = row.get(column)
+    return "" if value is None else str(value)
+
+
 def suggest_from_table(
     predictor: Predictor,
     path: Path,
@@ -114,10 +126,7 @@ def suggest_from_table(
             labeled += 1
             continue
         texts.append(text)
-        # without --id-column, an `id` column is the id (as `review add` and `label` read it): row
-        # numbers alone would not join the labeled file back to its source
-        given = row.get(id_column or "id")
-        ids.append(str(row_no) if given is None or given == "" else str(given))
+        ids.append(_row_id(row, id_column, row_no))
     if not texts:
         return SuggestResult([], 0, invalid, labeled)
     scores = predictor.score(texts)

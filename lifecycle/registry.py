@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from filelock import FileLock, Timeout
-from safetensors.torch import load_file
+from safetensors import safe_open
 
 from classifier.model_dir import ACTIVE_POINTER, TRAINING_FACTS, VERSIONS_DIR, read_json_file
 from classifier.modeling import WEIGHTS_FILE, NeedlensConfig
@@ -98,6 +98,12 @@ class ModelRegistry:
                 f"model version {version!r} in {self.versions} is incomplete (no {', '.join(missing)}): "
                 "it cannot be served or promoted"
             )
+        return target
+
+    def servable(self, version: str) -> Path:
+        """``path`` of a version whose config and weights also read back: checked when a version
+        is switched to, not whenever one is listed (an accurate-profile version is ~240 MB)."""
+        target = self.path(version)
         if damage := _unreadable(target):
             raise RegistryError(
                 f"model version {version!r} in {self.versions} is damaged ({damage}): it cannot be served or promoted"
@@ -168,7 +174,8 @@ class ModelRegistry:
             lock.release()
 
     def _switch(self, version: str, reason: str, event: str) -> None:
-        self.path(version)  # refuse anything that is not a complete, readable model
+        """Write ACTIVE and log the switch; the caller holds the switch lock."""
+        self.servable(version)  # refuse anything that is not a complete, readable model
         previous = self.active()
         tmp = self.root / f".{ACTIVE_POINTER}.tmp"
         with tmp.open("w", encoding="utf-8") as handle:
@@ -204,7 +211,7 @@ class ModelRegistry:
         """A version in the log that is no longer a complete model here (removed, or a path
         logged before names were checked): rollback passes over it."""
         try:
-            self.path(version)
+            self.servable(version)
         except RegistryError:
             return True
         return False
@@ -288,10 +295,14 @@ def _missing(model_dir: Path) -> list[str]:
 def _unreadable(model_dir: Path) -> str | None:
     """Why a version's config or weights do not read back (a truncated copy, a damaged disk), or
     None. Promoting such a version used to succeed, and a service started on it then never had a
-    model to serve. Reading the few-MB weights is cheap next to loading the encoder."""
+    model to serve. Opening the weights checks their header against the file's size without
+    reading the tensors; a machine out of memory is not a damaged model."""
     try:
         NeedlensConfig.from_pretrained(model_dir)
-        load_file(str(model_dir / WEIGHTS_FILE))
+        with safe_open(str(model_dir / WEIGHTS_FILE), "pt") as weights:
+            weights.keys()
+    except MemoryError:
+        raise
     except Exception as exc:
         return f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:200]}"
     return None

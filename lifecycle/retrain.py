@@ -23,7 +23,7 @@ from lifecycle.comparison_report import write_comparison_report
 from lifecycle.gate import RULE, GateDecision, MetricDelta, promotion_gate
 from lifecycle.judging import SetScores, by_source, metric_deltas, score_set, without_soft_labeled
 from lifecycle.registry import ModelRegistry
-from training.data import fingerprint
+from training.data import describe_paths, fingerprint
 from training.pipeline import train_on_records
 
 
@@ -56,7 +56,7 @@ def retrain(
         + (f"; {held} labels in quarantine left out" if held else "")
     )
     staging = registry.staging_dir() / f"candidate-{datetime.now(UTC):%Y%m%d%H%M%S%f}"
-    seeds = "no seed data" if not seed else str(seed) if isinstance(seed, Path) else " + ".join(map(str, seed))
+    seeds = describe_paths(seed) if seed else "no seed data"
     description = f"{seeds} + label store, less the held-out {settings.holdout_percent}%"
     judged = [r.text for s in (pool.gold, pool.new_labels) for r in s.records]
     train_on_records(pool.train, description, staging, settings.training, log, judged_texts=judged)

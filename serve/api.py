@@ -96,7 +96,7 @@ async def reload_model(service: Service) -> dict[str, Any]:
     try:
         reloaded = await service.reload_if_changed()
     except Exception as exc:
-        raise ApiError(500, "reload_failed", f"still serving the previous model: {type(exc).__name__}: {exc}") from None
+        raise ApiError(500, "reload_failed", service.reload_failure(exc)) from None
     return {"reloaded": reloaded, "model_version": service.served_model().predictor.version}
 
 

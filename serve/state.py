@@ -155,8 +155,13 @@ class ServiceState:
                 await self.reload_if_changed()
                 last_error = None
             except Exception as exc:  # keep serving the model we have; say so once, not every poll
-                error = f"{type(exc).__name__}: {exc}"
+                error = self.reload_failure(exc)
                 if error != last_error:
-                    serving = "still serving the previous model" if self.served else "no model is served yet"
-                    log.error("model reload failed, %s: %s", serving, error)
+                    log.error("model reload failed, %s", error)
                 last_error = error
+
+    def reload_failure(self, exc: Exception) -> str:
+        """What a failed reload leaves served: a service started on a broken pointer has no
+        previous model, and saying it still serves one sent operators looking for it."""
+        serving = "still serving the previous model" if self.served else "no model is served yet"
+        return f"{serving}: {type(exc).__name__}: {exc}"

@@ -38,6 +38,12 @@ def data_files(path: Path) -> list[Path]:
     return [path]
 
 
+def describe_paths(paths: Path | Sequence[Path]) -> str:
+    """Data paths as a reader writes them ("data/seed + data/real"), for logs and model cards;
+    a list's Python repr reached both once."""
+    return str(paths) if isinstance(paths, Path) else " + ".join(map(str, paths))
+
+
 def read_records(
     paths: Path | Sequence[Path], max_chars: int | None = None, max_errors: int = 20
 ) -> list[LabeledRecord]:

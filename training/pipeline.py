@@ -40,6 +40,7 @@ from training.calibration import (
 from training.data import (
     Split,
     conflict_notes,
+    describe_paths,
     fingerprint,
     label_arrays,
     read_held_out,
@@ -62,8 +63,7 @@ def train_model(
     max_chars: int | None = None,
 ) -> dict[str, Any]:
     """Train on a JSONL file or directory; returns the validation report. ``max_chars`` as ``read_records`` takes it."""
-    description = str(data_path) if isinstance(data_path, Path) else " + ".join(map(str, data_path))
-    return train_on_records(read_records(data_path, max_chars), description, out_dir, settings, log)
+    return train_on_records(read_records(data_path, max_chars), describe_paths(data_path), out_dir, settings, log)
 
 
 def train_on_records(

@@ -22,13 +22,14 @@ def demo(
 ) -> None:
     """Train the default model if there is none, then label the bundled sample and summarise it."""
     from labeling.plan import plan_label_job
+    from training.data import describe_paths
 
     settings = load_settings()
     plan = plan_label_job(settings.sample_file, output)
     # found as `needlens label` finds it, from any folder and in a registry: run elsewhere, a model
     # in the home's models/default was missed and ten minutes spent training another
     if not _has_model(settings):
-        data = " + ".join(map(str, settings.default_data))
+        data = describe_paths(settings.default_data)
         console.print(f"no model at {settings.model_dir}: training the default model from {data}", highlight=False)
         train(
             data=None,

@@ -269,8 +269,8 @@ def _fail_over_error_share(summary: LabelSummary, max_share: float) -> None:
     codes = ", ".join(f"{code} {n}" for code, n in summary.error_counts.most_common())
     if summary.labeled:
         what = (
-            f"{summary.errors} of the {summary.rows} rows ({summary.errors / summary.rows:.1%}) could not be "
-            f"labeled ({codes}), more than the {max_share:.1%} allowed (--max-error-share)"
+            f"{summary.errors} of the {summary.rows} rows ({_percent(summary.errors / summary.rows)}) could not be "
+            f"labeled ({codes}), more than the {_percent(max_share)} allowed (--max-error-share)"
         )
     else:
         what = f"none of the {summary.rows} rows could be labeled ({codes})"
@@ -280,6 +280,11 @@ def _fail_over_error_share(summary: LabelSummary, max_share: float) -> None:
         soft_wrap=True,
     )
     raise typer.Exit(1)
+
+
+def _percent(share: float) -> str:
+    """Three significant digits, so a share just over its limit never prints as the limit (5.04% against 5%)."""
+    return f"{100 * share:.3g}%"
 
 
 def _label(

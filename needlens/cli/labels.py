@@ -6,6 +6,7 @@ Analysts' labels go into the store and are checked on arrival; the gold set judg
 from __future__ import annotations
 
 from collections import Counter
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -123,43 +124,48 @@ def _arrival_check(settings: Settings, store: LabelStore, model: Path | None) ->
     active model (the given one, else the registry's active version, else the default model).
     A check that cannot run is named, not dropped: a batch one judge holds alone reads otherwise
     as judged by both."""
-    from label_loop.admission import build_arrival_check, bundled_data
+    from label_loop.admission import build_arrival_check, bundled_data, without_bundled_data
 
     seed = bundled_data(settings)
     if seed is None:
-        looked = ", ".join(str(path) for path in settings.default_data)
-        _note(
-            f"no bundled labeled data ({looked}; NEEDLENS_HOME={settings.home}): arriving labels are "
-            "compared with the store's labels alone, and the audit judge waits for enough of them"
-        )
+        _note(without_bundled_data(settings))
     return build_arrival_check(settings, seed, store, _judging_model(settings, model))
 
 
 def _judging_model(settings: Settings, model: Path | None) -> Predictor | None:
-    """The given model, else the registry's active version, else the default model, each found
-    from the current folder or NEEDLENS_HOME as `label` finds its model. With none, the model
-    judge is skipped with a note naming where it looked."""
+    """The given model; else NEEDLENS_MODEL_DIR when it is set; else the registry's active
+    version, else the default model, each found from the current folder or NEEDLENS_HOME as
+    `label` finds its model. Without --model, one that cannot be found or loaded skips the model
+    judge with a note saying why, as an import without a registry always did."""
     from classifier.errors import ModelLoadError
     from classifier.inference import Predictor
     from classifier.model_dir import ACTIVE_POINTER, find_model
 
     if model is not None:
         return Predictor.load(model, settings)
-    for candidate in (settings.registry_dir, settings.model_dir):
+    chosen = "model_dir" in settings.model_fields_set
+    candidates = (settings.model_dir,) if chosen else (settings.registry_dir, settings.model_dir)
+    for candidate in candidates:
         try:
             found = find_model(candidate, settings.home)
         except ModelLoadError:
             continue
         if (found / ACTIVE_POINTER).is_file() or (found / "config.json").is_file():
-            return Predictor.load(found, settings)
+            try:
+                return Predictor.load(found, settings)
+            except ModelLoadError as exc:
+                _note(f"the model judge is skipped: {exc}; pass --model")
+                return None
+    places = " or ".join(str(c) for c in candidates)
     _note(
-        f"no model to judge the labels (no registry at {settings.registry_dir}, no model at {settings.model_dir}, "
-        f"here or under NEEDLENS_HOME={settings.home}); pass --model"
+        f"no model to judge the labels (none promoted or trained at {places}, here or under {settings.home}); "
+        "pass --model"
     )
     return None
 
 
 def _note(message: str) -> None:
+    """A check left out, said on stderr where the import's own lines do not bury it."""
     err_console.print(f"note: {message}", highlight=False, markup=False, soft_wrap=True)
 
 
@@ -307,7 +313,8 @@ def feedback_flush(
     label_store = store_to_read(settings)
     inbox = FeedbackInbox(label_store, settings.arrival)
     names = annotator if annotator is not None else [b.annotator for b in inbox.waiting()]
-    judged = inbox.judge_due(lambda: _arrival_check(settings, label_store, model), annotators=names)
+    # one check for every batch judged now: the model loads once, its notes are said once
+    judged = inbox.judge_due(cache(lambda: _arrival_check(settings, label_store, model)), annotators=names)
     if not judged:
         console.print("no feedback waiting" + (f" from {', '.join(annotator)}" if annotator else ""))
     for batch in judged:

@@ -5,6 +5,7 @@ retrain for an admin, as `needlens retrain` in a process of its own (``lifecycle
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -124,7 +125,7 @@ async def _follow(service: ServiceState) -> None:
     try:
         await service.reload_if_changed()
     except Exception as exc:
-        raise ApiError(500, "reload_failed", f"still serving the previous model: {type(exc).__name__}: {exc}") from None
+        raise ApiError(500, "reload_failed", service.reload_failure(exc)) from None
 
 
 def _reason(form: dict[str, str], account: Account) -> str:
@@ -141,7 +142,8 @@ async def promote(form: CheckedForm, account: AdminAccount, service: Service) ->
     if version not in registry.version_names():  # a name, never a path out of versions/
         raise ApiError(422, "promote_refused", f"no model version {version[:100]!r} in {registry.versions}")
     try:
-        registry.promote(version, _reason(form, account))
+        # off the event loop: the switch may wait for another one's lock, and reads the weights
+        await asyncio.to_thread(registry.promote, version, _reason(form, account))
     except RegistryError as exc:
         raise ApiError(422, "promote_refused", str(exc)) from None
     await _follow(service)
@@ -152,7 +154,7 @@ async def promote(form: CheckedForm, account: AdminAccount, service: Service) ->
 async def rollback(form: CheckedForm, account: AdminAccount, service: Service) -> RedirectResponse:
     registry = served_registry(service.settings)
     try:
-        registry.rollback(_reason(form, account))
+        await asyncio.to_thread(registry.rollback, _reason(form, account))
     except RegistryError as exc:
         raise ApiError(422, "rollback_refused", str(exc)) from None
     await _follow(service)

@@ -100,14 +100,26 @@ def test_suggest_command_leaves_out_labeled_and_bad_rows_and_its_output_imports(
     assert imported.exit_code == 0 and "2 labels added" in imported.output  # … and imports the file as it is
 
 
-@pytest.mark.parametrize(("header", "expected"), [("id", {"a7", "b9"}), ("ref", {"1", "2"})])
-def test_suggest_without_id_column_keeps_an_id_column_and_else_numbers_the_rows(toy_model, tmp_path, header, expected):
+@pytest.mark.parametrize(
+    ("header", "flag", "expected"),
+    [
+        ("id", [], {"a7", "b9", ""}),  # an empty id stays empty: a row number could be another row's id
+        ("ref", [], {"1", "2", "3"}),
+        ("id", ["--id-column", ""], {"1", "2", "3"}),
+        ("ref", ["--id-column", "ref"], {"a7", "b9", ""}),
+    ],
+)
+def test_suggest_keeps_an_id_column_by_default_and_numbers_rows_without_one(
+    toy_model, tmp_path, header, flag, expected
+):
     """It numbered the rows even when the file had an `id` column, so the suggestions no longer
     joined back to their source; `label` and `review add` read `id` by default."""
     source = tmp_path / "pool.csv"
-    source.write_text(f"{header},text\na7,屏幕坏了要求换货\nb9,没人告诉我进度心里很焦虑\n,\n", encoding="utf-8")
+    source.write_text(
+        f"{header},text\na7,屏幕坏了要求换货\nb9,没人告诉我进度心里很焦虑\n,想了解电池原理\n", encoding="utf-8"
+    )
     out = tmp_path / "to_label.csv"
-    result = runner.invoke(app, ["suggest", str(source), "-o", str(out), "--model", str(toy_model[0])])
+    result = runner.invoke(app, ["suggest", str(source), "-o", str(out), "--model", str(toy_model[0]), *flag])
     assert result.exit_code == 0, result.output
     with out.open(encoding="utf-8-sig") as handle:
         assert {row["id"] for row in csv.DictReader(handle)} == expected

@@ -163,7 +163,7 @@ def test_a_job_with_more_error_rows_than_allowed_exits_1_and_keeps_its_rows(toy_
     result = runner.invoke(app, args, env=env)
     assert result.exit_code == exit_code, result.output
     if exit_code:
-        assert "2 of the 3 rows (66.7%) could not be labeled (empty 2), more than the 50.0% allowed" in " ".join(
+        assert "2 of the 3 rows (66.7%) could not be labeled (empty 2), more than the 50% allowed" in " ".join(
             result.output.split()
         )
     assert out.read_text(encoding="utf-8-sig").count(",empty,") == 2
