@@ -52,18 +52,18 @@ class Admission:
     outcomes: list[Outcome] = field(default_factory=list)  # per label, in the batch's order
 
 
-def bundled_data(settings: Settings) -> list[Path] | None:
-    """The default data where it exists (an installed needlens may not have it beside it)."""
-    return [path for path in settings.default_data if path.exists()] or None
-
-
-def without_bundled_data(settings: Settings) -> str:
-    """What a check without the bundled data is left with, for the CLI's note and the service's log."""
-    looked = ", ".join(str(path) for path in settings.default_data)
-    return (
-        f"no bundled labeled data ({looked}; NEEDLENS_HOME={settings.home}): arriving labels are compared "
-        "with the store's labels alone, and the audit judge waits for enough of them"
-    )
+def bundled_data(settings: Settings, note: Callable[[str], None] | None = None) -> list[Path] | None:
+    """The default data where it exists (an installed needlens may not have it beside it). An
+    arrival check without it compares labels with the store's alone: ``note`` is told so, for
+    the CLI's note and the service's log, instead of the check losing its reference silently."""
+    found = [path for path in settings.default_data if path.exists()] or None
+    if found is None and note is not None:
+        looked = ", ".join(str(path) for path in settings.default_data)
+        note(
+            f"no bundled labeled data ({looked}; NEEDLENS_HOME={settings.home}): arriving labels are compared "
+            "with the store's labels alone, and the audit judge waits for enough of them"
+        )
+    return found
 
 
 def build_arrival_check(

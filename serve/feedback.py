@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from classifier.inference import Predictor
 from classifier.settings import Settings
-from label_loop.admission import build_arrival_check, bundled_data, without_bundled_data
+from label_loop.admission import build_arrival_check, bundled_data
 from label_loop.arrival import ArrivalCheck
 from label_loop.feedback import FeedbackInbox, FeedbackState
 from label_loop.store import LabelStore, LabelStoreError, NewLabel
@@ -52,14 +52,7 @@ def served_arrival_check(
     store as reference, this model (behind the gate, in small passes) and the audit judge as judges."""
     judging = gated(predictor, gate, urgent=False, batch_tokens=settings.explain_batch_tokens)
 
-    def build() -> ArrivalCheck:
-        """Built on the first batch judged, saying in the log what a missing reference leaves out."""
-        seed = bundled_data(settings)
-        if seed is None:
-            log.warning("%s", without_bundled_data(settings))
-        return build_arrival_check(settings, seed, store, judging)
-
-    return CheckOnce(build)
+    return CheckOnce(lambda: build_arrival_check(settings, bundled_data(settings, log.warning), store, judging))
 
 
 @contextmanager

@@ -32,6 +32,11 @@ console = Console(soft_wrap=True)  # long paths stay on one line (and greppable)
 err_console = Console(stderr=True)
 
 
+def note(message: str) -> None:
+    """Something a command left out or changed, on stderr where its own lines do not bury it."""
+    err_console.print(f"note: {message}", highlight=False, markup=False, soft_wrap=True)
+
+
 def log_line(message: str) -> None:
     """A job's progress line as written: it names texts and paths, where rich would read "[/b]"
     as markup and fail, or swallow "[red]"."""

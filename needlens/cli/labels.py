@@ -21,6 +21,7 @@ from needlens.cli.common import (
     err_console,
     existing_store,
     load_settings,
+    note,
     person_name,
     store_to_read,
     user_errors,
@@ -124,12 +125,9 @@ def _arrival_check(settings: Settings, store: LabelStore, model: Path | None) ->
     active model (the given one, else the registry's active version, else the default model).
     A check that cannot run is named, not dropped: a batch one judge holds alone reads otherwise
     as judged by both."""
-    from label_loop.admission import build_arrival_check, bundled_data, without_bundled_data
+    from label_loop.admission import build_arrival_check, bundled_data
 
-    seed = bundled_data(settings)
-    if seed is None:
-        _note(without_bundled_data(settings))
-    return build_arrival_check(settings, seed, store, _judging_model(settings, model))
+    return build_arrival_check(settings, bundled_data(settings, note), store, _judging_model(settings, model))
 
 
 def _judging_model(settings: Settings, model: Path | None) -> Predictor | None:
@@ -154,19 +152,14 @@ def _judging_model(settings: Settings, model: Path | None) -> Predictor | None:
             try:
                 return Predictor.load(found, settings)
             except ModelLoadError as exc:
-                _note(f"the model judge is skipped: {exc}; pass --model")
+                note(f"the model judge is skipped: {exc}; pass --model")
                 return None
     places = " or ".join(str(c) for c in candidates)
-    _note(
+    note(
         f"no model to judge the labels (none promoted or trained at {places}, here or under {settings.home}); "
         "pass --model"
     )
     return None
-
-
-def _note(message: str) -> None:
-    """A check left out, said on stderr where the import's own lines do not bury it."""
-    err_console.print(f"note: {message}", highlight=False, markup=False, soft_wrap=True)
 
 
 quarantine_app = typer.Typer(

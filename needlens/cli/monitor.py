@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from needlens.cli.common import SettingsError, console, err_console, load_settings, user_errors
+from needlens.cli.common import SettingsError, console, err_console, load_settings, note, user_errors
 
 if TYPE_CHECKING:
     from monitor.pipeline import Since
@@ -104,8 +104,8 @@ def _monitor(
     written = list(write_jsonl(result, out))
     print_summary(result, console)
     files, notes = write_report(result, out, settings.chart_segments, draw=charts)
-    for note in notes:
-        err_console.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
+    for line in notes:
+        note(line)
     console.print(f"wrote {', '.join(str(p) for p in [*written, *files])}", highlight=False, markup=False)
     return len(result.alerts)
 
