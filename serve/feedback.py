@@ -2,9 +2,11 @@
 (``label_loop.feedback``), and the request that completes a batch has it judged by the arrival
 check of the model being served.
 
-The check is built once per served model, on the first batch it judges (it fits the audit
-judge: seconds of CPU), and its model calls take the served model's gate as background work,
-so plain classify requests go first.
+The check is built once per served model (it fits the audit judge over the reference labels:
+17 s on a quiet 2-core machine, over a minute on a busy one). The build starts in the background
+when the first feedback label arrives, so by the time an annotator's batch is full it is usually
+ready and the request that completes the batch waits for the judging alone. Its model calls take
+the served model's gate as background work, so plain classify requests go first.
 """
 
 from __future__ import annotations
@@ -31,18 +33,44 @@ log = logging.getLogger("needlens.serve")
 
 
 class CheckOnce:
-    """An arrival check built on first use and kept; threads asking meanwhile wait for that one build."""
+    """An arrival check built once and kept; threads asking meanwhile wait for that one build.
+
+    ``prepare`` starts the build ahead of need, on a thread of its own: a service that never gets
+    feedback never pays for it, and one that does pays while its first batch fills."""
 
     def __init__(self, build: Callable[[], ArrivalCheck]) -> None:
         self._build = build
         self._check: ArrivalCheck | None = None
         self._lock = threading.Lock()
+        self._preparing = threading.Lock()  # held by the one background build, if any
 
     def __call__(self) -> ArrivalCheck:
         with self._lock:
             if self._check is None:
                 self._check = self._build()
             return self._check
+
+    @property
+    def built(self) -> bool:
+        return self._check is not None
+
+    def prepare(self) -> None:
+        """Build in the background unless built or building; a failure there is logged, and the
+        request that needs the check builds it again (and says why it cannot)."""
+        if self.built or not self._preparing.acquire(blocking=False):
+            return
+        # Not a daemon (which it would be by inheritance from a request's worker thread): one killed
+        # inside torch at interpreter exit aborts the process (SIGABRT), so a shutdown during the
+        # build waits for it instead.
+        threading.Thread(target=self._prepare_now, name="needlens-arrival-check", daemon=False).start()
+
+    def _prepare_now(self) -> None:
+        try:
+            self()
+        except Exception:
+            log.exception("arrival check not built ahead; the request completing a batch will build it")
+        finally:
+            self._preparing.release()
 
 
 def served_arrival_check(
@@ -74,6 +102,7 @@ def take_feedback(service: ServiceState, entry: NewLabel) -> FeedbackState:
         feedback_id = inbox.receive(entry)
         served = service.served
         if served is not None:
+            served.arrival_check.prepare()
             try:
                 inbox.judge_due(served.arrival_check)
             except LabelStoreError:

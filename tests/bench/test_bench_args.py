@@ -36,6 +36,7 @@ REFUSED = [
     ("http_load", ["--requests", "0", "--batch-requests", "0", "--time-limit", "1"], "--requests"),
     ("http_load", ["--time-limit", "0"], "--time-limit"),
     ("soak", ["--minutes", "-1"], "--minutes"),
+    ("feedback_latency", ["--pauses", "30,-1"], "--pauses"),
     ("soak", ["--minutes", "0.1"], "--minutes"),  # shorter than 3 memory samples of 10 s
     ("ray_label", ["--texts", "0"], "--texts"),
     ("ray_label", ["--texts", "200", "--actors", "1"], "--texts"),  # not above --small (500)
@@ -61,7 +62,9 @@ def test_a_bad_argument_is_one_line_naming_the_flag(
     assert f"error: argument {flag}" in err
 
 
-@pytest.mark.parametrize("module", ["throughput", "profile_label", "monitor_sim", "http_load", "soak", "ray_label"])
+@pytest.mark.parametrize(
+    "module", ["throughput", "profile_label", "monitor_sim", "http_load", "soak", "ray_label", "feedback_latency"]
+)
 def test_the_defaults_still_parse(module: str) -> None:
     importlib.import_module(f"bench.{module}").parse_args([])
 

@@ -1,6 +1,8 @@
 """POST /v1/feedback through the service: labels wait in their annotator's batch and the request
 that completes a batch has it judged by the served model's arrival check (toy model, toy data)."""
 
+import time
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -92,6 +94,17 @@ def test_of_two_annotators_only_the_careless_ones_feedback_is_held(client, setti
     store = LabelStore(settings.label_store)
     assert {e.label.annotator for e in store.current()} == {"ann"}
     assert [b.labels for b in store.quarantine_batches()] == [10]
+
+
+def test_the_check_is_built_while_the_first_batch_fills_not_by_the_request_completing_it(client):
+    check = client.app.state.service.served.arrival_check
+    assert not check.built  # a service that gets no feedback never builds it
+    (answer,) = send(client, ROWS[:1], "ann")
+    assert answer["status"] == "pending"
+    deadline = time.monotonic() + 60
+    while not check.built and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert check.built
 
 
 def test_a_restart_between_feedback_requests_keeps_the_waiting_labels(settings, predictor):
