@@ -94,7 +94,9 @@ def audit(
     confidence: Annotated[
         float, typer.Option(min=0.5, max=1.0, help="flag a label the out-of-fold model is this sure is wrong")
     ] = 0.9,
-    folds: Annotated[int, typer.Option(min=2)] = 5,
+    folds: Annotated[
+        int, typer.Option(min=2, help="cross-validation folds: each label is judged by a model that never saw it")
+    ] = 5,
 ) -> None:
     """Find likely labeling mistakes: labels that cross-validated predictions confidently contradict."""
     from label_loop.audit import AUDIT_COLUMNS, audit_records, finding_rows

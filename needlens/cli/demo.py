@@ -18,7 +18,10 @@ commands = typer.Typer()
 @commands.command()
 @user_errors
 def demo(
-    output: Annotated[Path, typer.Option("--output", "-o")] = Path("out/sample_labeled.csv"),
+    output: Annotated[
+        Path,
+        typer.Option("--output", "-o", help="where the labeled sample is written (CSV, or any format `label` writes)"),
+    ] = Path("out/sample_labeled.csv"),
 ) -> None:
     """Train the default model if there is none, then label the bundled sample and summarise it."""
     from labeling.plan import plan_label_job

@@ -216,10 +216,10 @@ def quarantine_accept(
     batch: BatchArgument,
     store: StoreOption = None,
     by: Annotated[str | None, typer.Option(help="who decided; recorded")] = None,
-    note: Annotated[str | None, typer.Option(help="why; recorded")] = None,
+    why: Annotated[str | None, typer.Option("--note", help="why; recorded")] = None,
 ) -> None:
     """Admit a held batch: its labels join the store and train the next candidate."""
-    added, skipped = _decide(batch, True, store, by, note)
+    added, skipped = _decide(batch, True, store, by, why)
     console.print(f"batch {batch} accepted: {added} labels added, {skipped} already in the store")
 
 
@@ -229,20 +229,20 @@ def quarantine_reject(
     batch: BatchArgument,
     store: StoreOption = None,
     by: Annotated[str | None, typer.Option(help="who decided; recorded")] = None,
-    note: Annotated[str | None, typer.Option(help="why; recorded")] = None,
+    why: Annotated[str | None, typer.Option("--note", help="why; recorded")] = None,
 ) -> None:
     """Reject a held batch: its labels stay on record, never trained on, and a re-import of them is skipped."""
-    _decide(batch, False, store, by, note)
+    _decide(batch, False, store, by, why)
     console.print(f"batch {batch} rejected")
 
 
-def _decide(batch: int, accept: bool, store: Path | None, by: str | None, note: str | None) -> tuple[int, int]:
+def _decide(batch: int, accept: bool, store: Path | None, by: str | None, why: str | None) -> tuple[int, int]:
     from label_loop.store import QuarantineError
 
     by = person_name(by, "--by") if by is not None else None
 
     try:
-        return store_to_read(load_settings(label_store=store)).decide(batch, accept, by, note)
+        return store_to_read(load_settings(label_store=store)).decide(batch, accept, by, why)
     except QuarantineError as exc:
         raise typer.BadParameter(str(exc), param_hint="BATCH") from None
 
@@ -475,7 +475,7 @@ def labels_export(
 @user_errors
 def labels_stats(
     store: StoreOption = None,
-    recent: Annotated[int, typer.Option(help="how many recent corrections to list")] = 10,
+    recent: Annotated[int, typer.Option(min=0, help="how many recent corrections to list")] = 10,
 ) -> None:
     """Counts per label and source, what waits in quarantine and feedback batches, the latest corrections."""
     from label_loop.stats import print_label_stats

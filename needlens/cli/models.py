@@ -39,7 +39,7 @@ def retrain(
     force: Annotated[
         str | None, typer.Option(help="promote even if the gate refuses; the reason is recorded in the registry log")
     ] = None,
-    epochs: Annotated[int | None, typer.Option(min=1)] = None,
+    epochs: Annotated[int | None, typer.Option(min=1, help="training epochs \\[default: the profile's]")] = None,
     profile: Annotated[
         Profile, typer.Option(help="the training recipe, as `needlens train` has it (fast: distilled USE-m3)")
     ] = "fast",

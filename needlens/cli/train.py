@@ -46,8 +46,11 @@ def train(
         bool,
         typer.Option("--no-soft-labels", help="train on the labeled data alone, without the profile's soft labels"),
     ] = False,
-    epochs: Annotated[int | None, typer.Option(min=1)] = None,
-    seed: Annotated[int | None, typer.Option()] = None,
+    epochs: Annotated[int | None, typer.Option(min=1, help="training epochs \\[default: the profile's]")] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(help="seeds the split, the sampling and the weights \\[default: NEEDLENS_TRAINING__SEED or 13]"),
+    ] = None,
     device: Annotated[
         Literal["auto", "cpu", "cuda"] | None,
         typer.Option(help="where fine-tuning runs \\[default: auto, a CUDA GPU when torch sees one]"),

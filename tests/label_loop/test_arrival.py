@@ -189,8 +189,11 @@ def test_cli_import_holds_a_poisoned_file_and_quarantine_commands_decide_it(toy_
     assert listing.exit_code == 0 and "1 quarantine batches" in listing.output and "held" in listing.output
     shown = runner.invoke(app, ["labels", "quarantine", "show", "1", "--store", store, "--limit", "2"])
     assert shown.exit_code == 0 and "first 2" in shown.output
-    rejected = runner.invoke(app, ["labels", "quarantine", "reject", "1", "--store", store, "--by", "lead"])
+    decision = ["--by", "lead", "--note", "一个人的随手标注"]
+    rejected = runner.invoke(app, ["labels", "quarantine", "reject", "1", "--store", store, *decision])
     assert rejected.exit_code == 0 and "batch 1 rejected" in rejected.output
+    (decided,) = LabelStore(tmp_path / "l.db").quarantine_batches(include_decided=True)
+    assert (decided.decided_by, decided.decision_note) == ("lead", "一个人的随手标注")
     again = runner.invoke(app, ["labels", "quarantine", "accept", "1", "--store", store])
     assert again.exit_code == 2 and "already rejected" in again.output
     assert LabelStore(tmp_path / "l.db").current() == []

@@ -1,6 +1,7 @@
 """Every command's --help shows what its options' help says, defaults included."""
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -34,3 +35,30 @@ def test_every_options_stated_default_reaches_the_help_page():
             checked += 1
             assert " ".join(help_text.replace("\\[", "[").split()) in shown, (path, help_text)
     assert checked >= 20
+
+
+def readme_command_rows() -> list[str]:
+    """The first cell of each row of README's command table: the commands with their options."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("## Commands") : readme.index("Bad input never costs")]
+    return [line.split("` |", 1)[0] for line in table.splitlines() if line.startswith("| `needlens ")]
+
+
+def test_every_option_of_every_command_is_in_its_readme_row():
+    """The table is where a user looks first; options added since it was written went missing from
+    it (retrain --epochs, audit --folds, suggest --max-similarity, monitor --no-charts, …)."""
+    rows = readme_command_rows()
+    missing = []
+    for path, command in commands(typer.main.get_command(app), []):
+        # a row names its command in full, or several of one group as "list\|show …\|accept …"
+        row = next((r for r in rows if f"needlens {' '.join(path)}" in r), None) or next(
+            (r for r in rows if f"needlens {' '.join(path[:-1])} " in r and path[-1] in r), None
+        )
+        if row is None:
+            missing.append(" ".join(path))
+            continue
+        for param in command.params:
+            names = [*param.opts, *getattr(param, "secondary_opts", [])]
+            if param.param_type_name == "option" and "--help" not in names and not any(n in row for n in names):
+                missing.append(f"{' '.join(path)} {names[0]}")
+    assert not missing, missing
