@@ -2,7 +2,8 @@
 
 FastAPI leaves a body of another media type as bytes (then a confusing 422 about a
 dictionary) and turns bytes that are not UTF-8 into a 400 without a position, while
-malformed JSON is a 422; routes built from ``JSONBodyRoute`` answer each fault once.
+malformed JSON is a 422; routes built from ``JSONBodyRoute`` answer each fault once, and refuse
+an object that names a key twice.
 """
 
 from __future__ import annotations
@@ -27,6 +28,20 @@ def _is_json(content_type: str | None) -> bool:
     return message.get_content_maintype() == "application" and (subtype == "json" or subtype.endswith("+json"))
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object, refused when it names a key twice: Python keeps the last value, while a proxy or
+    validator in front of the service may read the first, so the two would disagree on what was
+    sent (``{"text": "好", "text": "差"}``)."""
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            shown = key[:100].encode("utf-8", "backslashreplace").decode("utf-8")  # a lone surrogate as \ud800
+            message = f"the key {shown!r} appears twice in one object; send it once"
+            raise ApiError(400, "invalid_json", message, {"key": shown})
+        seen.add(key)
+    return dict(pairs)
+
+
 class StrictJSONRequest(Request):
     async def body(self) -> bytes:
         """An empty body is malformed JSON too (FastAPI would report the body's fields as missing)."""
@@ -44,7 +59,7 @@ class StrictJSONRequest(Request):
                 reason = f"not UTF-8 (byte 0x{body[exc.start]:02x})"
                 raise json.JSONDecodeError(reason, body.decode("latin-1"), exc.start) from None
             try:
-                self._json = json.loads(text)
+                self._json = json.loads(text, object_pairs_hook=_unique_keys)
             except json.JSONDecodeError:
                 raise
             except (ValueError, RecursionError) as exc:  # a 5,000-digit number; nesting past the stack

@@ -173,3 +173,23 @@ def test_ids_and_flags_of_the_wrong_json_type_are_refused_not_coerced(client):
         ).json()["results"]
     ]
     assert ids == ["7", 7]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "key"),
+    [
+        ("/v1/classify", b'{"texts": ["\\u597d"], "texts": ["\\u5dee"]}', "texts"),
+        ("/v1/classify", b'{"items": [{"id": 1, "text": "ok", "text": "\\u5dee"}]}', "text"),
+        ("/v1/classify", b'{"texts": ["ok"], "\\ud800": 1, "\\ud800": 2}', "\\ud800"),
+        (
+            "/v1/feedback",
+            '{"text": "好", "needs": ["surface"], "cause": "none", "cause": "system_error"}'.encode(),
+            "cause",
+        ),
+    ],
+)
+def test_an_object_naming_a_key_twice_is_refused_not_read_as_its_last_value(client, path, body, key):
+    """Python keeps the last value while a proxy in front may read the first: the two would disagree."""
+    error = assert_error(client.post(path, content=body, headers=JSON), 400, "invalid_json", "appears twice")
+    assert error["details"] == {"key": key}  # a lone surrogate escaped, as the response must be UTF-8
+    assert client.post("/v1/classify", json={"texts": ["ok"], "Texts": 1}).status_code == 422  # unknown, not twice
