@@ -19,6 +19,8 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, Literal
 
+from classifier import json_text
+from classifier.json_text import DuplicateKeyError
 from classifier.labels import LONE_SURROGATE
 from labeling.text_encoding import AUTO, Encoding, EncodingError, TextLines, resolve_encoding, undecodable_index
 
@@ -283,9 +285,11 @@ def _jsonl_rows(lines: TextLines) -> Iterator[dict[str, Any]]:
         if not line.strip():
             continue
         try:
-            value = json.loads(line)
+            value = json_text.loads(line)
         except json.JSONDecodeError as exc:
             value = {PROBLEM: RowProblem("unparseable", f"not valid JSON ({exc.msg}, column {exc.colno})")}
+        except DuplicateKeyError as exc:
+            value = {PROBLEM: RowProblem("unparseable", str(exc))}
         except (ValueError, RecursionError) as exc:  # a 5,000-digit number, nesting past the stack
             value = {PROBLEM: RowProblem("unparseable", f"not usable JSON ({type(exc).__name__})")}
         if _nested_deeper_than(value, MAX_JSON_DEPTH):

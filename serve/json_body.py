@@ -16,6 +16,8 @@ from typing import Any
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
+from classifier import json_text
+from classifier.json_text import DuplicateKeyError
 from serve.errors import ApiError
 
 
@@ -26,20 +28,6 @@ def _is_json(content_type: str | None) -> bool:
     message["content-type"] = content_type
     subtype = message.get_content_subtype()
     return message.get_content_maintype() == "application" and (subtype == "json" or subtype.endswith("+json"))
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """An object, refused when it names a key twice: Python keeps the last value, while a proxy or
-    validator in front of the service may read the first, so the two would disagree on what was
-    sent (``{"text": "好", "text": "差"}``)."""
-    seen: set[str] = set()
-    for key, _ in pairs:
-        if key in seen:
-            shown = key[:100].encode("utf-8", "backslashreplace").decode("utf-8")  # a lone surrogate as \ud800
-            message = f"the key {shown!r} appears twice in one object; send it once"
-            raise ApiError(400, "invalid_json", message, {"key": shown})
-        seen.add(key)
-    return dict(pairs)
 
 
 class StrictJSONRequest(Request):
@@ -59,9 +47,11 @@ class StrictJSONRequest(Request):
                 reason = f"not UTF-8 (byte 0x{body[exc.start]:02x})"
                 raise json.JSONDecodeError(reason, body.decode("latin-1"), exc.start) from None
             try:
-                self._json = json.loads(text, object_pairs_hook=_unique_keys)
+                self._json = json_text.loads(text)
             except json.JSONDecodeError:
                 raise
+            except DuplicateKeyError as exc:
+                raise ApiError(400, "invalid_json", f"{exc}; send it once", {"key": exc.shown}) from None
             except (ValueError, RecursionError) as exc:  # a 5,000-digit number; nesting past the stack
                 raise ApiError(400, "invalid_json", f"body is not usable JSON ({type(exc).__name__}: {exc})") from None
         return self._json

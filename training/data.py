@@ -13,6 +13,8 @@ import numpy as np
 from datasets import ClassLabel, Dataset, DatasetDict, concatenate_datasets
 from datasets.utils.logging import disable_progress_bar
 
+from classifier import json_text
+from classifier.json_text import DuplicateKeyError
 from classifier.labels import CAUSES, NEEDS, UNDECODABLE_BYTE, LabeledRecord, RecordError, parse_record, text_key
 
 disable_progress_bar()  # a few thousand rows cast in milliseconds; the bars were noise
@@ -68,9 +70,12 @@ def read_records(
                     undecodable.append(f"{where}: not UTF-8 text (an undecodable byte at character {bad.start() + 1})")
                     continue
                 try:
-                    record = parse_record(json.loads(line), where)
+                    record = parse_record(json_text.loads(line), where)
                 except json.JSONDecodeError as exc:
                     errors.append(f"{where}: not valid JSON ({exc.msg}, column {exc.colno})")
+                    continue
+                except DuplicateKeyError as exc:
+                    errors.append(f"{where}: {exc}")
                     continue
                 except RecordError as exc:
                     errors.append(str(exc))

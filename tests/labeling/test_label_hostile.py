@@ -230,3 +230,16 @@ def test_json_lines_too_deep_or_with_huge_numbers_are_error_rows(predictor, tmp_
     rows = read_rows(tmp_path / "out.jsonl")
     assert errors_by_row(rows) == {1: None, 2: "unparseable", 3: "unparseable", 4: "unparseable", 5: None}
     assert "deeper than 64" in rows[2]["error"]
+
+
+def test_a_json_line_naming_a_key_twice_is_an_error_row_not_its_last_text(predictor, tmp_path):
+    source = tmp_path / "in.jsonl"
+    twice = '{"id": 2, "text": "客服态度很好", "text": "退款三周没到账"}'
+    surrogate = '{"id": 3, "text": "好", "\\ud800": 1, "\\ud800": 2}'
+    lines = [json.dumps({"id": 1, "text": GOOD[0]}, ensure_ascii=False), twice, surrogate, '{"id": 4, "text": "好评"}']
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    label_file(predictor, source, tmp_path / "out.csv")
+    rows = read_rows(tmp_path / "out.csv")
+    assert errors_by_row(rows) == {1: None, 2: "unparseable", 3: "unparseable", 4: None}
+    assert 'the key "text" appears twice in one object' in rows[1]["error"]
+    assert 'key "\\ud800" appears twice' in rows[2]["error"]

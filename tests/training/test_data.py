@@ -36,12 +36,18 @@ def test_all_problems_are_reported_with_file_and_line(tmp_path):
                 "{not json",
                 json.dumps({**GOOD, "id": "b", "cause": "oops"}),
                 json.dumps({**GOOD, "text": "另一条"}),
+                json.dumps({**GOOD, "id": "c", "text": "又一条"})[:-1] + ', "cause": "none"}',
             ]
         ),
         encoding="utf-8",
     )
     assert_reported(
-        path, 3, f"{path}:2: not valid JSON", f"{path}:3: cause", f"{path}:4: id 'a' already used at {path}:1"
+        path,
+        4,
+        f"{path}:2: not valid JSON",
+        f"{path}:3: cause",
+        f"{path}:4: id 'a' already used at {path}:1",
+        f'{path}:5: the key "cause" appears twice in one object',
     )
 
 
