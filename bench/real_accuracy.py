@@ -35,16 +35,18 @@ BOOTSTRAP_SAMPLES = 1000
 
 
 def headline(metrics: dict[str, Any]) -> dict[str, float]:
+    """The figures the targets name; NaN where the report has none (a label the texts lack)."""
     needs = metrics["needs"]
-    return {
+    figures = {
         "surface_f1": needs["surface"]["f1"],
         "emotional_f1": needs["emotional"]["f1"],
         "growth_f1": needs["growth"]["f1"],
         "needs_macro_f1": metrics["needs_macro_f1"],
         "cause_macro_f1": metrics["cause_macro_f1"],
         "system_error_recall": metrics["cause"]["system_error"]["recall"],
-        "cause_ece": metrics.get("cause_ece", float("nan")),
+        "cause_ece": metrics.get("cause_ece"),
     }
+    return {key: float("nan") if value is None else value for key, value in figures.items()}
 
 
 def review_figures(metrics: dict[str, Any]) -> str:

@@ -26,6 +26,7 @@ def score_predictor(predictor: Predictor, dataset: Dataset) -> tuple[dict[str, A
         need_true, need_pred, cause_true, cause_pred, scores.need_probs, scores.cause_probs
     )
     flagged = scores.review.any(axis=1)
+    exact = (need_pred == need_true).all(axis=1) & (cause_pred == cause_true)  # every label of the text right
     need_kept = ~scores.review[:, : len(NEEDS)]
     cause_kept = ~scores.review[:, len(NEEDS)]
     metrics["review"] = {
@@ -38,9 +39,8 @@ def score_predictor(predictor: Predictor, dataset: Dataset) -> tuple[dict[str, A
         },
         "needs_accuracy_all": {str(n): float((need_pred[:, j] == need_true[:, j]).mean()) for j, n in enumerate(NEEDS)},
         "cause_accuracy_unflagged": _mean_or_none(cause_pred[cause_kept] == cause_true[cause_kept]),
-        "exact_match_unflagged_texts": _mean_or_none(
-            (need_pred[~flagged] == need_true[~flagged]).all(axis=1) & (cause_pred[~flagged] == cause_true[~flagged])
-        ),
+        "exact_match_unflagged_texts": _mean_or_none(exact[~flagged]),
+        "exact_match_all_texts": float(exact.mean()),
     }
     return metrics, need_pred, cause_pred
 
@@ -57,7 +57,8 @@ def score_baseline(baseline: TfidfBaseline, dataset: Dataset) -> tuple[dict[str,
 
 
 def per_domain(dataset: Dataset, need_pred: np.ndarray, cause_pred: np.ndarray) -> dict[str, dict[str, Any]]:
-    """Macro-F1s by domain: one number can hide a domain the model does not understand."""
+    """Macro-F1s by domain, with each label's count there: one number can hide a domain the model
+    does not understand, and a domain's macro-F1 can rest on a handful of one label's texts."""
     need_true, cause_true = label_arrays(dataset)
     rows: dict[str, list[int]] = defaultdict(list)
     for i, domain in enumerate(dataset["domain"][:]):
@@ -66,6 +67,7 @@ def per_domain(dataset: Dataset, need_pred: np.ndarray, cause_pred: np.ndarray) 
     for domain, idx in sorted(rows.items()):
         m = classification_metrics(need_true[idx], need_pred[idx], cause_true[idx], cause_pred[idx])
         out[domain] = {k: m[k] for k in ("n", "needs_macro_f1", "cause_accuracy", "cause_macro_f1")}
+        out[domain]["support"] = {label: f["support"] for group in ("needs", "cause") for label, f in m[group].items()}
     return out
 
 
@@ -87,6 +89,10 @@ def evaluation_report(
         "data": data_facts,
         "thresholds": dict(zip(predictor.config.needs, predictor.config.need_thresholds, strict=True)),
         "lexical_weight": predictor.config.lexical_weight,
+        "review_rules": {
+            "need_bands": dict(zip(predictor.config.needs, predictor.config.need_review_bands, strict=True)),
+            "cause_below": predictor.config.cause_review_below,
+        },
         "model": model_metrics,
         "baseline": baseline_scores[0] if baseline_scores else None,
         "per_domain": per_domain(dataset, need_pred, cause_pred),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,6 +28,29 @@ def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins
     return float(total)
 
 
+def _label_figures(p: np.ndarray, r: np.ndarray, f: np.ndarray, s: np.ndarray, predicted: np.ndarray) -> list[dict]:
+    """Each label's figures, None where undefined: recall and F1 of a label no text has, precision
+    of one never predicted. Printed as 0 they read as a model that fails on that label, and a
+    report on 15 texts, every one right, showed a macro-F1 of 0.667."""
+    return [
+        {
+            "precision": float(p[j]) if predicted[j] else None,
+            "recall": float(r[j]) if s[j] else None,
+            "f1": float(f[j]) if s[j] else None,
+            "support": int(s[j]),
+            "predicted": int(predicted[j]),
+        }
+        for j in range(len(s))
+    ]
+
+
+def _macro(f1: np.ndarray, support: np.ndarray) -> float:
+    """Mean F1 over the labels the texts have: a label none of them has has no F1 to average (the
+    same labels for every model scored on these texts, so two models stay comparable)."""
+    present = support > 0
+    return float(f1[present].mean()) if present.any() else float("nan")
+
+
 def classification_metrics(
     need_true: np.ndarray,
     need_pred: np.ndarray,
@@ -36,34 +60,32 @@ def classification_metrics(
     cause_probs: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Per-label and summary figures; calibration errors when probabilities are given."""
+    causes = list(range(len(CAUSES)))
     p, r, f, s = precision_recall_fscore_support(need_true, need_pred, average=None, zero_division=0)
     cp, cr, cf, cs = precision_recall_fscore_support(
-        cause_true, cause_pred, labels=list(range(len(CAUSES))), average=None, zero_division=0
+        cause_true, cause_pred, labels=causes, average=None, zero_division=0
     )
+    need_predicted = np.asarray(need_pred).sum(axis=0)
+    cause_predicted = np.bincount(np.asarray(cause_pred, dtype=np.int64), minlength=len(CAUSES))
     result: dict[str, Any] = {
         "n": len(cause_true),
-        "needs": {
-            str(label): {"precision": float(p[j]), "recall": float(r[j]), "f1": float(f[j]), "support": int(s[j])}
-            for j, label in enumerate(NEEDS)
-        },
-        "needs_macro_f1": float(f1_score(need_true, need_pred, average="macro", zero_division=0)),
+        "needs": dict(zip((str(n) for n in NEEDS), _label_figures(p, r, f, s, need_predicted), strict=True)),
+        "needs_macro_f1": _macro(f, s),
         "needs_micro_f1": float(f1_score(need_true, need_pred, average="micro", zero_division=0)),
         "needs_exact_match": float((need_true == need_pred).all(axis=1).mean()),
-        "cause": {
-            str(label): {"precision": float(cp[j]), "recall": float(cr[j]), "f1": float(cf[j]), "support": int(cs[j])}
-            for j, label in enumerate(CAUSES)
-        },
+        "cause": dict(zip((str(c) for c in CAUSES), _label_figures(cp, cr, cf, cs, cause_predicted), strict=True)),
         "cause_accuracy": float(accuracy_score(cause_true, cause_pred)),
-        "cause_macro_f1": float(
-            f1_score(cause_true, cause_pred, labels=list(range(len(CAUSES))), average="macro", zero_division=0)
-        ),
+        "cause_macro_f1": _macro(cf, cs),
         "cause_confusion": {
             "labels": [str(c) for c in CAUSES],
-            "rows_true_cols_pred": confusion_matrix(cause_true, cause_pred, labels=list(range(len(CAUSES)))).tolist(),
+            "rows_true_cols_pred": confusion_matrix(cause_true, cause_pred, labels=causes).tolist(),
         },
     }
     if need_probs is not None:
         result["needs_ece"] = expected_calibration_error(need_probs, need_true)
+        result["needs_ece_per_label"] = {
+            str(n): expected_calibration_error(need_probs[:, j], need_true[:, j]) for j, n in enumerate(NEEDS)
+        }
     if cause_probs is not None:
         result["cause_ece"] = expected_calibration_error(
             cause_probs.max(axis=1), cause_probs.argmax(axis=1) == cause_true
@@ -80,25 +102,20 @@ def macro_f1s(
     need_true: np.ndarray, need_pred: np.ndarray, cause_true: np.ndarray, cause_pred: np.ndarray
 ) -> np.ndarray:
     """(needs macro-F1, cause macro-F1): the two figures the promotion gate compares."""
-    return np.array(
-        [
-            f1_score(need_true, need_pred, average="macro", zero_division=0),
-            f1_score(cause_true, cause_pred, labels=list(range(len(CAUSES))), average="macro", zero_division=0),
-        ]
-    )
+    return weighted_macro_f1s(np.ones((1, len(cause_true))), need_true, need_pred, cause_true, cause_pred)[0]
 
 
 def weighted_label_f1s(
     weights: np.ndarray, need_true: np.ndarray, need_pred: np.ndarray, cause_true: np.ndarray, cause_pred: np.ndarray
 ) -> np.ndarray:
     """Each label's F1 (needs, then causes) in many resamples at once: ``weights`` (samples, n)
-    counts how often each text is drawn. Same figures as scoring each resample's texts (an F1
-    whose counts are all zero is 0, as ``zero_division=0`` makes it); shape (samples, labels)."""
+    counts how often each text is drawn. Same figures as scoring each resample's texts: NaN for a
+    label the resample's texts do not have, as ``classification_metrics`` has None; shape
+    (samples, labels)."""
 
     def f1(truth: np.ndarray, pred: np.ndarray) -> np.ndarray:
         tp, fp, fn = (weights @ (t & p).astype(np.float64) for t, p in ((truth, pred), (~truth, pred), (truth, ~pred)))
-        denominator = 2 * tp + fp + fn
-        return np.divide(2 * tp, denominator, out=np.zeros_like(tp), where=denominator > 0)
+        return np.divide(2 * tp, 2 * tp + fp + fn, out=np.full_like(tp, np.nan), where=tp + fn > 0)
 
     causes = np.arange(len(CAUSES))
     return np.column_stack(
@@ -117,8 +134,13 @@ def weighted_macro_f1s(
 
 
 def _macro_columns(per_label: np.ndarray) -> np.ndarray:
-    """(needs macro-F1, cause macro-F1) of each row of per-label F1s; shape (samples, 2)."""
-    return np.column_stack([per_label[:, : len(NEEDS)].mean(axis=1), per_label[:, len(NEEDS) :].mean(axis=1)])
+    """(needs macro-F1, cause macro-F1) of each row of per-label F1s, over the labels each row's
+    texts have (NaN columns left out); shape (samples, 2)."""
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a row without a need: NaN, said by the caller
+        return np.column_stack(
+            [np.nanmean(per_label[:, : len(NEEDS)], axis=1), np.nanmean(per_label[:, len(NEEDS) :], axis=1)]
+        )
 
 
 def resample_weights(n: int, samples: int, seed: int) -> Iterator[np.ndarray]:
@@ -132,8 +154,11 @@ def resample_weights(n: int, samples: int, seed: int) -> Iterator[np.ndarray]:
 
 
 def _percentiles(values: np.ndarray, level: float) -> np.ndarray:
+    """Each column's interval over the resamples that define it (NaN where none does)."""
     tail = (1 - level) / 2 * 100
-    return np.percentile(values, [tail, 100 - tail], axis=0).T
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column: a label no text has
+        return np.nanpercentile(values, [tail, 100 - tail], axis=0).T
 
 
 def paired_bootstrap_delta(
@@ -183,13 +208,12 @@ def f1_intervals(
         model_draws.append(model)
         if baseline_preds is not None:
             lead_draws.append(model - figures(weights, baseline_preds))
-    out: dict[str, Any] = {
-        "level": level,
-        "samples": samples,
-        "model": dict(zip(names, _percentiles(np.concatenate(model_draws), level).tolist(), strict=True)),
-    }
+
+    def bounds(draws: list[np.ndarray]) -> dict[str, list[float] | None]:
+        rows = _percentiles(np.concatenate(draws), level).tolist()
+        return {name: None if np.isnan(row).any() else row for name, row in zip(names, rows, strict=True)}
+
+    out: dict[str, Any] = {"level": level, "samples": samples, "model": bounds(model_draws)}
     if lead_draws:
-        out["model_minus_baseline"] = dict(
-            zip(names, _percentiles(np.concatenate(lead_draws), level).tolist(), strict=True)
-        )
+        out["model_minus_baseline"] = bounds(lead_draws)
     return out
