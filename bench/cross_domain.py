@@ -271,9 +271,10 @@ def _unlabeled_domain_rows(
 
 
 def _dig(metrics: dict, path: tuple[str, ...]) -> float:
+    """The figure at ``path``; NaN (printed "nan") for one the report leaves undefined."""
     for key in path:
         metrics = metrics[key]
-    return float(metrics)
+    return float("nan") if metrics is None else float(metrics)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,9 @@ def print_table(title: str, report: dict[str, Any]) -> list[str]:
         target = TARGETS.get(key)
         shown = f">={target:.2f}" if target else (f"<={MAX_CAUSE_ECE:.2f}" if key == "cause_ece" else "")
         print(f"  {key:<22}{value:>10.3f}{base:>10.3f}{shown:>10}")
-        if target is not None and (value < target or (baseline and value < base + MARGIN)):
+        if target is not None and math.isnan(value):
+            missed.append(f"{key}: undefined here (no text has the label), so its target cannot be met")
+        elif target is not None and (value < target or (baseline and value < base + MARGIN)):
             # a baseline within the margin of 1 asks for an F1 above 1: say so, not just "missed"
             beyond = f", unreachable: the baseline is within {MARGIN} of 1" if baseline and base + MARGIN > 1 else ""
             missed.append(f"{key} {value:.3f} (target {target}, baseline {base:.3f} + {MARGIN}{beyond})")
@@ -79,7 +82,10 @@ def print_table(title: str, report: dict[str, Any]) -> list[str]:
         shown = {"surface": "surface", "emotional": "emotional", "cause_macro_f1": "cause macro-F1"}
         print(
             "  lead over the baseline, 95% CI (paired bootstrap): "
-            + "; ".join(f"{name} [{leads[key][0]:+.3f}, {leads[key][1]:+.3f}]" for key, name in shown.items())
+            + "; ".join(
+                f"{name} [{leads[key][0]:+.3f}, {leads[key][1]:+.3f}]" if leads.get(key) else f"{name} –"
+                for key, name in shown.items()
+            )
         )
     return missed
 

@@ -42,7 +42,7 @@ class CheckOnce:
         self._build = build
         self._check: ArrivalCheck | None = None
         self._lock = threading.Lock()
-        self._preparing = threading.Lock()  # held by the one background build, if any
+        self._started = threading.Lock()  # taken by the one background build, never released
 
     def __call__(self) -> ArrivalCheck:
         with self._lock:
@@ -55,13 +55,13 @@ class CheckOnce:
         return self._check is not None
 
     def prepare(self) -> None:
-        """Build in the background unless built or building; a failure there is logged, and the
-        request that needs the check builds it again (and says why it cannot)."""
-        if self.built or not self._preparing.acquire(blocking=False):
+        """Build in the background, once: a failure there is logged, and each request that needs
+        the check builds it again (and says why it cannot), rather than every label starting
+        another failing build."""
+        if self.built or not self._started.acquire(blocking=False):
             return
-        # Not a daemon (which it would be by inheritance from a request's worker thread): one killed
-        # inside torch at interpreter exit aborts the process (SIGABRT), so a shutdown during the
-        # build waits for it instead.
+        # Never a daemon, whatever the asking thread is: a daemon killed inside torch at interpreter
+        # exit aborts the process (SIGABRT), so a shutdown during the build waits for it instead.
         threading.Thread(target=self._prepare_now, name="needlens-arrival-check", daemon=False).start()
 
     def _prepare_now(self) -> None:
@@ -69,8 +69,6 @@ class CheckOnce:
             self()
         except Exception:
             log.exception("arrival check not built ahead; the request completing a batch will build it")
-        finally:
-            self._preparing.release()
 
 
 def served_arrival_check(

@@ -101,7 +101,8 @@ def headline(metrics: dict[str, Any]) -> float:
 def macro_f1s(
     need_true: np.ndarray, need_pred: np.ndarray, cause_true: np.ndarray, cause_pred: np.ndarray
 ) -> np.ndarray:
-    """(needs macro-F1, cause macro-F1): the two figures the promotion gate compares."""
+    """(needs macro-F1, cause macro-F1) of one set of predictions, by the rule of
+    ``classification_metrics`` (the labels the texts have): the retrain report's per-source figures."""
     return weighted_macro_f1s(np.ones((1, len(cause_true))), need_true, need_pred, cause_true, cause_pred)[0]
 
 

@@ -26,7 +26,8 @@ SMALL_SET = 100
 """Below this many texts an evaluation's figures move by 0.01 or more with each text."""
 
 SMALL_LABEL = 30
-"""Below this many texts of a label in a domain, one text moves that domain's macro-F1 by over 0.01."""
+"""Below this many texts of a label in a domain, one text more or less right moves that label's F1
+there by more than 0.015 (about 1 / (2 × count))."""
 
 
 def _fmt(value: Any) -> str:
@@ -105,9 +106,7 @@ def caveat_lines(report: dict[str, Any]) -> list[str]:
             if len(absent) == 1
             else f"{', '.join(absent)}: their recall and F1 are"
         )
-        lines.append(
-            f"–: undefined. No text here has {which} undefined, and the macro-F1s average the labels these texts have."
-        )
+        lines.append(f"No text here has {which} undefined, and the macro-F1s average the labels these texts have.")
     for label, m in model["needs"].items():
         share = m["support"] / model["n"] if model["n"] else 0.0
         if share >= 0.5:
@@ -165,7 +164,7 @@ def to_markdown(report: dict[str, Any]) -> str:
         *_markdown_table(summary_header(report), summary_rows(report)),
         "",
         *_markdown_table(label_header(report), label_rows(report)),
-        *(["", *caveat_lines(report)] if caveat_lines(report) else []),
+        *(["", *caveats] if (caveats := caveat_lines(report)) else []),
         *_interval_lines(report),
         "",
         "Cause confusion (rows: true, columns: predicted):",
@@ -184,12 +183,13 @@ def to_markdown(report: dict[str, Any]) -> str:
     lines += [
         "",
         "ECE: expected calibration error over 10 equal-width bins (needs: every label's probability, "
-        f"{3 * report['model']['n']:,} of them pooled"
+        f"{len(NEEDS) * report['model']['n']:,} of them pooled"
         + (f"; per label {', '.join(f'{k} {v:.3f}' for k, v in per_label_ece.items())}" if per_label_ece else "")
         + "; cause: top-class confidence). Below a few hundred texts most bins hold a handful, so ECE is "
         "rough. The baseline decides needs at 0.5; the model at its tuned thresholds "
         + ", ".join(f"{k} {v:.2f}" for k, v in report["thresholds"].items())
-        + ".",
+        + ". –: a figure that is undefined (recall and F1 of a label no text has, precision of one never "
+        "predicted) or not given.",
         "",
     ]
     return "\n".join(lines)
@@ -249,8 +249,8 @@ def _domain_lines(per_domain: dict[str, dict[str, Any]]) -> list[str]:
     if small:
         lines += [
             "",
-            f"† fewer than {SMALL_LABEL} texts of that label in the domain: its F1, and the domain's macro-F1 it "
-            "enters, moves by several hundredths with a text or two; read that row as a rough figure.",
+            f"† fewer than {SMALL_LABEL} texts of that label in the domain: each of them moves that label's F1 "
+            "there by over 0.015, so read the row's macro-F1s as rough figures.",
         ]
     return lines
 

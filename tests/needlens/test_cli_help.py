@@ -1,5 +1,6 @@
 """Every command's --help shows what its options' help says, defaults included."""
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,16 @@ def readme_command_rows() -> list[str]:
     return [line.split("` |", 1)[0] for line in table.splitlines() if line.startswith("| `needlens ")]
 
 
+def named(option: str, row: str) -> bool:
+    """The option as a whole flag: "-m" is not named by "--max-similarity", nor "--note" by "--notes"."""
+    return re.search(rf"(?<![\w-]){re.escape(option)}(?![\w-])", row) is not None
+
+
+def test_a_flag_is_found_whole_not_inside_a_longer_one():
+    assert named("-m", "[--model DIR\\|-m] [--max-similarity 0.9]")
+    assert not named("-m", "[--max-similarity 0.9]") and not named("--note", "[--notes TEXT]")
+
+
 def test_every_option_of_every_command_is_in_its_readme_row():
     """The table is where a user looks first; options added since it was written went missing from
     it (retrain --epochs, audit --folds, suggest --max-similarity, monitor --no-charts, …)."""
@@ -59,6 +70,6 @@ def test_every_option_of_every_command_is_in_its_readme_row():
             continue
         for param in command.params:
             names = [*param.opts, *getattr(param, "secondary_opts", [])]
-            if param.param_type_name == "option" and "--help" not in names and not any(n in row for n in names):
+            if param.param_type_name == "option" and "--help" not in names and not any(named(n, row) for n in names):
                 missing.append(f"{' '.join(path)} {names[0]}")
     assert not missing, missing

@@ -96,7 +96,7 @@ def test_of_two_annotators_only_the_careless_ones_feedback_is_held(client, setti
     assert [b.labels for b in store.quarantine_batches()] == [10]
 
 
-def test_the_check_is_built_while_the_first_batch_fills_not_by_the_request_completing_it(client):
+def test_the_check_is_built_in_the_background_from_the_first_label(client):
     check = client.app.state.service.served.arrival_check
     assert not check.built  # a service that gets no feedback never builds it
     (answer,) = send(client, ROWS[:1], "ann")

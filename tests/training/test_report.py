@@ -5,6 +5,9 @@ import json
 
 import numpy as np
 
+from classifier.labels import CAUSES, NEEDS, LabeledRecord
+from training.data import to_dataset
+from training.evaluate import per_domain
 from training.metrics import classification_metrics, f1_intervals, macro_f1s
 from training.report import caveat_lines, to_markdown
 
@@ -14,16 +17,20 @@ CAUSE_TRUE = np.array([0, 2, 2, 2] * 4)
 
 
 def report_of(need_pred, cause_pred, domains=None, review=None):
+    domain_of = domains or ["hotel"] * len(CAUSE_TRUE)
+    records = [
+        LabeledRecord(
+            id=str(i),
+            text=f"第{i}条",
+            domain=domain,
+            needs=[NEEDS[j] for j in np.flatnonzero(NEEDS_TRUE[i])],
+            cause=CAUSES[CAUSE_TRUE[i]],
+        )
+        for i, domain in enumerate(domain_of)
+    ]
     model = classification_metrics(NEEDS_TRUE, need_pred, CAUSE_TRUE, cause_pred)
     if review:
         model["review"] = review
-    domain_of = domains or ["hotel"] * len(CAUSE_TRUE)
-    per_domain = {}
-    for domain in sorted(set(domain_of)):
-        idx = [i for i, d in enumerate(domain_of) if d == domain]
-        m = classification_metrics(NEEDS_TRUE[idx], need_pred[idx], CAUSE_TRUE[idx], cause_pred[idx])
-        per_domain[domain] = {k: m[k] for k in ("n", "needs_macro_f1", "cause_accuracy", "cause_macro_f1")}
-        per_domain[domain]["support"] = {label: f["support"] for g in ("needs", "cause") for label, f in m[g].items()}
     return {
         "model_version": "v-test",
         "data": {"path": "t.jsonl", "fingerprint": "f"},
@@ -31,7 +38,7 @@ def report_of(need_pred, cause_pred, domains=None, review=None):
         "review_rules": {"need_bands": {"surface": 0.0, "emotional": 0.06, "growth": 0.0}, "cause_below": 0.54},
         "model": model,
         "baseline": None,
-        "per_domain": per_domain,
+        "per_domain": per_domain(to_dataset(records), need_pred, cause_pred),
     }
 
 
@@ -41,7 +48,7 @@ def test_every_prediction_right_scores_one_though_some_labels_have_no_texts():
     assert m["needs_macro_f1"] == 1.0 and m["cause_macro_f1"] == 1.0
     assert m["needs"]["growth"] == {"precision": None, "recall": None, "f1": None, "support": 0, "predicted": 0}
     assert m["cause"]["perception_mismatch"]["f1"] is None
-    assert list(macro_f1s(NEEDS_TRUE, NEEDS_TRUE, CAUSE_TRUE, CAUSE_TRUE)) == [1.0, 1.0]  # the gate's figure too
+    assert list(macro_f1s(NEEDS_TRUE, NEEDS_TRUE, CAUSE_TRUE, CAUSE_TRUE)) == [1.0, 1.0]  # per-source figures too
 
 
 def test_a_label_predicted_where_no_text_has_it_shows_its_precision_not_an_f1():
