@@ -19,9 +19,10 @@ import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
-from classifier.inference import DocumentScores, Predictor, TextProblem, validate_text
+from classifier.inference import DocumentScores, Predictor, TextProblem
 from classifier.labels import CAUSES, NEEDS, Decision
 from label_loop.store import text_hash
+from labeling.rows import row_text
 from labeling.tables import ColumnType, iter_rows, readable_table
 from labeling.text_encoding import AUTO
 
@@ -83,7 +84,7 @@ def select_uncertain(
 class SuggestResult:
     rows: list[dict[str, object]]  # ready to write: model's view plus empty needs/cause for the analyst
     considered: int
-    skipped_invalid: int
+    invalid: list[tuple[int, str]]  # (row number, why): the rows `label` writes as error rows
     skipped_labeled: int
 
 
@@ -115,12 +116,13 @@ def suggest_from_table(
     _, text_encoding = readable_table(path, {"text": text_column} | ({"id": id_column} if id_column else {}), encoding)
     texts: list[str] = []
     ids: list[str] = []
-    invalid = labeled = 0
+    invalid: list[tuple[int, str]] = []
+    labeled = 0
     for row_no, row in enumerate(iter_rows(path, encoding=text_encoding, text_column=text_column), start=1):
         try:
-            text = validate_text(row.get(text_column), max_chars)
-        except TextProblem:
-            invalid += 1
+            text = row_text(row, text_column, max_chars)  # the rows `label` refuses, for the same reasons
+        except TextProblem as problem:
+            invalid.append((row_no, f"{problem.code}: {problem}"))
             continue
         if text_hash(text) in labeled_hashes:
             labeled += 1

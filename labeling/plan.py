@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,12 +107,7 @@ def plan_label_job(
     if not source.is_file():
         raise TableError(f"{source}: no such file")
     table_format(source)
-    if output.is_dir():
-        raise TableError(f"{output}: is a folder; name the file to write, e.g. {output / 'labeled.csv'}")
-    output_format = table_format(output)
-    if output.resolve() == source.resolve():
-        raise TableError(f"{output}: output would overwrite the input")
-    check_writable(output.parent)
+    output_format = check_output(output, {"the input": source})
     text_encoding, available = check_input(source, text_column, id_column, encoding)
     kept = kept_input_columns(available, columns, column_kinds(source, available), id_column)
     total = count_rows(source, text_encoding)
@@ -156,6 +152,21 @@ def kept_input_columns(
         reserved=[*lead, *LABEL_COLUMNS],
         skip=[id_column] if id_column == "id" else [],  # the output's own id column carries it
     )
+
+
+def check_output(output: Path, protected: Mapping[str, Path]) -> str:
+    """Refuse, before any work, an output that is a folder, has no table format, cannot be
+    written, or is one of the ``protected`` files a command reads (its input, the label store):
+    writing it would replace that file (SQLite's -wal and -shm files have no table format to be
+    written as). Returns the output's format."""
+    if output.is_dir():
+        raise TableError(f"{output}: is a folder; name the file to write, e.g. {output / 'labeled.csv'}")
+    output_format = table_format(output)
+    for what, path in protected.items():
+        if output.resolve() == path.resolve():
+            raise TableError(f"{output}: output would overwrite {what}")
+    check_writable(output.parent)
+    return output_format
 
 
 def check_writable(folder: Path) -> None:

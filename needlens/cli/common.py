@@ -10,7 +10,7 @@ import functools
 import json
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import UnionType
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar, Union, get_args, get_origin
@@ -35,6 +35,18 @@ err_console = Console(stderr=True)
 def note(message: str) -> None:
     """Something a command left out or changed, on stderr where its own lines do not bury it."""
     err_console.print(f"note: {message}", highlight=False, markup=False, soft_wrap=True)
+
+
+SHOWN_ROW_PROBLEMS = 50
+
+
+def print_row_problems(problems: Sequence[tuple[int, str]]) -> None:
+    """Each unusable row of an input file by number and reason, on stderr: the first 50, then a
+    count. Reasons quote the file, so nothing in them is read as markup."""
+    for row_no, reason in problems[:SHOWN_ROW_PROBLEMS]:
+        err_console.print(f"  row {row_no}: {reason}", highlight=False, markup=False)
+    if len(problems) > SHOWN_ROW_PROBLEMS:
+        err_console.print(f"  … and {len(problems) - SHOWN_ROW_PROBLEMS} more")
 
 
 def log_line(message: str) -> None:

@@ -20,6 +20,7 @@ from needlens.cli.common import (
     data_flag,
     existing_store,
     load_settings,
+    print_row_problems,
     user_errors,
 )
 
@@ -52,9 +53,11 @@ def suggest(
     Fill in the output's empty needs and cause columns, then `needlens labels import` it."""
     from classifier.inference import Predictor
     from label_loop.suggest import SUGGEST_COLUMNS, suggest_from_table
+    from labeling.plan import check_output
     from labeling.tables import write_table
 
     settings = load_settings(model_dir=model, label_store=store)
+    check_output(output, {"the input": input, "the label store": settings.label_store})
     label_store = existing_store(settings, named=store is not None)
     labeled = {e.text_hash for e in label_store.current()} if label_store else set()
     result = suggest_from_table(
@@ -72,8 +75,9 @@ def suggest(
     write_table(result.rows, output, SUGGEST_COLUMNS)
     console.print(
         f"{len(result.rows)} of {result.considered} texts suggested → {output} "
-        f"({result.skipped_labeled} already labeled and {result.skipped_invalid} unusable rows left out)"
+        f"({result.skipped_labeled} already labeled and {len(result.invalid)} unusable rows left out)"
     )
+    print_row_problems(result.invalid)
     if len(result.rows) < min(n, result.considered):
         console.print(
             f"fewer than the {min(n, result.considered)} asked: each other text is a near-duplicate (char n-gram "

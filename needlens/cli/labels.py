@@ -23,6 +23,7 @@ from needlens.cli.common import (
     load_settings,
     note,
     person_name,
+    print_row_problems,
     store_to_read,
     user_errors,
 )
@@ -84,10 +85,7 @@ def labels_import(
     )
     _print_admission(report.admission, settings.arrival.min_labels if check else None)
     _print_conflicts(report.conflicts)
-    for row_no, reason in report.invalid[:50]:
-        err_console.print(f"  row {row_no}: {reason}", highlight=False)
-    if len(report.invalid) > 50:
-        err_console.print(f"  … and {len(report.invalid) - 50} more")
+    print_row_problems(report.invalid)
     if report.invalid or report.admission.held:
         raise typer.Exit(1)
 
@@ -350,8 +348,7 @@ def gold_add(
     added, skipped = label_store.add_gold(replace(entry, annotator=by) for entry in rows.entries)
     console.print(f"{file}: {added} gold labels added, {skipped} already gold, {len(rows.invalid)} invalid")
     _print_conflicts(rows.conflicts)
-    for row_no, reason in rows.invalid[:50]:
-        err_console.print(f"  row {row_no}: {reason}", highlight=False)
+    print_row_problems(rows.invalid)
     _print_gold(settings, label_store)
     if rows.invalid:
         raise typer.Exit(1)
@@ -450,9 +447,12 @@ def labels_export(
     history: Annotated[bool, typer.Option(help="every label event, not only each text's current label")] = False,
 ) -> None:
     """Write the store's labels in the spec's record format (JSONL) or any table format."""
+    from labeling.plan import check_output
     from labeling.tables import write_table
 
-    label_store = store_to_read(load_settings(label_store=store))
+    settings = load_settings(label_store=store)
+    check_output(output, {"the label store": settings.label_store})
+    label_store = store_to_read(settings)
     events = label_store.all_events() if history else label_store.current()
     rows = (
         {

@@ -16,6 +16,7 @@ from needlens.cli.common import (
     err_console,
     load_settings,
     person_name,
+    print_row_problems,
     user_errors,
 )
 
@@ -54,10 +55,7 @@ def review_add(
         f"{file}: {added} texts queued for review, {queued} already queued, {found.labeled} already labeled, "
         f"{len(found.invalid)} unusable"
     )
-    for row_no, reason in found.invalid[:50]:
-        err_console.print(f"  row {row_no}: {reason}", highlight=False)
-    if len(found.invalid) > 50:
-        err_console.print(f"  … and {len(found.invalid) - 50} more")
+    print_row_problems(found.invalid)
     if found.invalid:
         raise typer.Exit(1)
 

@@ -84,6 +84,22 @@ def test_import_with_a_missing_column_fails_before_touching_the_store(tmp_path):
     assert store.count_events() == 0
 
 
+def test_export_refuses_to_write_over_the_store(tmp_path):
+    """A store named weird.jsonl was replaced by its own export, and was no database after."""
+    store = tmp_path / "weird.jsonl"
+    assert (
+        runner.invoke(
+            app,
+            ["labels", "import", str(write_csv(tmp_path / "l.csv", GOOD, header=LABEL_HEADER)), "--store", str(store)],
+        ).exit_code
+        == 0
+    )
+    before = store.read_bytes()
+    result = runner.invoke(app, ["labels", "export", "-o", str(store), "--store", str(store)])
+    assert result.exit_code == 2 and "output would overwrite the label store" in " ".join(result.output.split())
+    assert store.read_bytes() == before and LabelStore(store).count_events() == len(GOOD)
+
+
 def test_cli_import_export_stats(tmp_path):
     store = str(tmp_path / "l.db")
     source = write_csv(tmp_path / "labels.csv", [*GOOD, ("", "surface", "none")], header=LABEL_HEADER)

@@ -139,3 +139,33 @@ def test_suggest_about_one_label_ranks_by_it_and_an_unknown_label_is_named(toy_m
 
     wrong = runner.invoke(app, [*args, "--about", "情感"])
     assert wrong.exit_code == 2 and "--about" in wrong.output
+
+
+@pytest.mark.parametrize("target", ["input", "store"])
+def test_suggest_refuses_to_write_over_its_input_or_the_store_before_any_work(toy_model, tmp_path, target):
+    """`suggest pool.csv -o pool.csv` replaced the pool with its suggestions, exit 0."""
+    source = tmp_path / "pool.csv"
+    source.write_text("text\n屏幕坏了要求换货\n没人告诉我进度心里很焦虑\n", encoding="utf-8")
+    store = tmp_path / "labels.csv"  # a store whose name a table format could take
+    LabelStore(store)
+    out = {"input": source, "store": store}[target]
+    before = out.read_bytes()
+    args = ["suggest", str(source), "-o", str(out), "--store", str(store), "--model", str(toy_model[0])]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and "output would overwrite the" in " ".join(result.output.split())
+    assert out.read_bytes() == before
+
+
+def test_suggest_leaves_out_the_rows_label_refuses_and_names_them(toy_model, tmp_path):
+    """A row with more fields than the header was ranked as its first field's text; `label`
+    writes it as an unparseable error row."""
+    source = tmp_path / "pool.csv"
+    source.write_text("id,text\n1,屏幕坏了要求换货\n2,多,余,字段\n3,\n", encoding="utf-8")
+    out = tmp_path / "to_label.csv"
+    result = runner.invoke(app, ["suggest", str(source), "-o", str(out), "--model", str(toy_model[0])])
+    assert result.exit_code == 0, result.output
+    with out.open(encoding="utf-8-sig") as handle:
+        assert [row["text"] for row in csv.DictReader(handle)] == ["屏幕坏了要求换货"]
+    said = " ".join(result.output.split())
+    assert "2 unusable rows left out" in said
+    assert "row 2: unparseable: row has 4 fields, the header has 2" in said and "row 3: empty" in said
