@@ -9,6 +9,7 @@ reads and the labeled data `train` reads all parse through here.
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 
@@ -18,6 +19,11 @@ class DuplicateKeyError(ValueError):
     def __init__(self, key: str) -> None:
         self.shown = key[:100].encode("utf-8", "backslashreplace").decode("utf-8")
         super().__init__(f'the key "{self.shown}" appears twice in one object')
+
+
+class UnusableJsonError(ValueError):
+    """Valid JSON that Python cannot hold: a number of over 4,300 digits (the interpreter's guard
+    against slow conversions) or nesting deeper than its stack."""
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -30,5 +36,13 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def loads(text: str) -> Any:
-    """``json.loads``, raising ``DuplicateKeyError`` for a key named twice in one object."""
-    return json.loads(text, object_pairs_hook=_unique_keys)
+    """``json.loads``, raising ``DuplicateKeyError`` for a key named twice in one object and
+    ``UnusableJsonError`` for what Python cannot hold (its own errors name ``sys`` settings)."""
+    try:
+        return json.loads(text, object_pairs_hook=_unique_keys)
+    except (json.JSONDecodeError, DuplicateKeyError):
+        raise
+    except ValueError as exc:
+        raise UnusableJsonError(f"a number has more than {sys.get_int_max_str_digits():,} digits") from exc
+    except RecursionError as exc:
+        raise UnusableJsonError("arrays or objects nested too deeply to read") from exc

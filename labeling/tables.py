@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from classifier import json_text
-from classifier.json_text import DuplicateKeyError
+from classifier.json_text import DuplicateKeyError, UnusableJsonError
 from classifier.labels import LONE_SURROGATE
 from labeling.text_encoding import AUTO, Encoding, EncodingError, TextLines, resolve_encoding, undecodable_index
 
@@ -290,8 +290,8 @@ def _jsonl_rows(lines: TextLines) -> Iterator[dict[str, Any]]:
             value = {PROBLEM: RowProblem("unparseable", f"not valid JSON ({exc.msg}, column {exc.colno})")}
         except DuplicateKeyError as exc:
             value = {PROBLEM: RowProblem("unparseable", str(exc))}
-        except (ValueError, RecursionError) as exc:  # a 5,000-digit number, nesting past the stack
-            value = {PROBLEM: RowProblem("unparseable", f"not usable JSON ({type(exc).__name__})")}
+        except UnusableJsonError as exc:
+            value = {PROBLEM: RowProblem("unparseable", f"not usable JSON: {exc}")}
         if _nested_deeper_than(value, MAX_JSON_DEPTH):
             value = {PROBLEM: RowProblem("unparseable", f"JSON nested deeper than {MAX_JSON_DEPTH} levels")}
         if not isinstance(value, dict):

@@ -17,7 +17,7 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 
 from classifier import json_text
-from classifier.json_text import DuplicateKeyError
+from classifier.json_text import DuplicateKeyError, UnusableJsonError
 from serve.errors import ApiError
 
 
@@ -52,8 +52,8 @@ class StrictJSONRequest(Request):
                 raise
             except DuplicateKeyError as exc:
                 raise ApiError(400, "invalid_json", f"{exc}; send it once", {"key": exc.shown}) from None
-            except (ValueError, RecursionError) as exc:  # a 5,000-digit number; nesting past the stack
-                raise ApiError(400, "invalid_json", f"body is not usable JSON ({type(exc).__name__}: {exc})") from None
+            except UnusableJsonError as exc:
+                raise ApiError(400, "invalid_json", f"body is not usable JSON: {exc}") from None
         return self._json
 
 

@@ -14,7 +14,7 @@ from datasets import ClassLabel, Dataset, DatasetDict, concatenate_datasets
 from datasets.utils.logging import disable_progress_bar
 
 from classifier import json_text
-from classifier.json_text import DuplicateKeyError
+from classifier.json_text import DuplicateKeyError, UnusableJsonError
 from classifier.labels import CAUSES, NEEDS, UNDECODABLE_BYTE, LabeledRecord, RecordError, parse_record, text_key
 
 disable_progress_bar()  # a few thousand rows cast in milliseconds; the bars were noise
@@ -76,6 +76,9 @@ def read_records(
                     continue
                 except DuplicateKeyError as exc:
                     errors.append(f"{where}: {exc}")
+                    continue
+                except UnusableJsonError as exc:
+                    errors.append(f"{where}: not usable JSON: {exc}")
                     continue
                 except RecordError as exc:
                     errors.append(str(exc))

@@ -229,7 +229,8 @@ def test_json_lines_too_deep_or_with_huge_numbers_are_error_rows(predictor, tmp_
     label_file(predictor, source, tmp_path / "out.jsonl")
     rows = read_rows(tmp_path / "out.jsonl")
     assert errors_by_row(rows) == {1: None, 2: "unparseable", 3: "unparseable", 4: "unparseable", 5: None}
-    assert "deeper than 64" in rows[2]["error"]
+    assert "deeper than 64" in rows[2]["error"] and "nested too deeply to read" in rows[1]["error"]
+    assert rows[3]["error"] == "not usable JSON: a number has more than 4,300 digits"
 
 
 def test_a_json_line_naming_a_key_twice_is_an_error_row_not_its_last_text(predictor, tmp_path):

@@ -51,6 +51,19 @@ def test_all_problems_are_reported_with_file_and_line(tmp_path):
     )
 
 
+def test_json_python_cannot_hold_is_a_line_of_the_report_not_a_traceback(tmp_path):
+    """A 5,000-digit id and 50,000 nested arrays made check-data and evaluate crash."""
+    path = tmp_path / "huge.jsonl"
+    huge = json.dumps({**GOOD, "id": "b"})[:-1] + ', "n": ' + "9" * 5000 + "}"
+    path.write_text("\n".join([json.dumps(GOOD), huge, "[" * 50_000 + "]" * 50_000]), encoding="utf-8")
+    assert_reported(
+        path,
+        2,
+        f"{path}:2: not usable JSON: a number has more than 4,300 digits",
+        f"{path}:3: not usable JSON: arrays or objects nested too deeply to read",
+    )
+
+
 def test_undecodable_lines_and_unreadable_texts_are_reported_with_the_rest(tmp_path):
     path = tmp_path / "mixed.jsonl"
     lines = [
