@@ -21,7 +21,7 @@ from pydantic_settings import SettingsError as PydanticSettingsError
 from rich.console import Console
 
 from classifier.errors import ModelLoadError, OutputPathError
-from classifier.labels import validation_message
+from classifier.labels import LONE_SURROGATE, validation_message
 from classifier.settings import USE_M3, Profile, Settings, profile_training, with_training_in_home
 from labeling.tables import TableError
 
@@ -68,6 +68,7 @@ def user_errors(func: F) -> F:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
+            _refuse_undecodable_arguments(kwargs)
             return func(*args, **kwargs)
         except (typer.Exit, typer.Abort):
             raise
@@ -78,6 +79,19 @@ def user_errors(func: F) -> F:
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _refuse_undecodable_arguments(arguments: Mapping[str, Any]) -> None:
+    """A file name or a text that is not UTF-8 (a GBK name from a Windows share, a note typed in a
+    GBK terminal) reaches Python as lone surrogates, and failed with a traceback wherever it was
+    first written (a job's state file, the store), after work had begun: refused before any."""
+    for value in arguments.values():
+        for item in value if isinstance(value, list | tuple) else [value]:
+            if isinstance(item, str | Path) and LONE_SURROGATE.search(str(item)):
+                raise SettingsError(
+                    f"the argument {os.fsencode(str(item))!r} is not UTF-8 (bytes in another encoding, such as "
+                    "GBK): rename the file, or give the text in UTF-8"
+                )
 
 
 def _user_error_types() -> tuple[type[Exception], ...]:
