@@ -168,15 +168,9 @@ def explain(
 ) -> None:
     """Classify one text and show, label by label, the words that drove each tag."""
     from classifier.inference import Predictor, validate_text
-    from classifier.labels import UNDECODABLE_BYTE
     from needlens.summary import print_explanation
 
     settings = load_settings(model_dir=model)
-    if byte := UNDECODABLE_BYTE.search(text):  # how Python hands over a command-line byte that is not UTF-8
-        raise typer.BadParameter(
-            f"not UTF-8 text (byte 0x{ord(byte.group()) - 0xDC00:02X} at character {byte.start() + 1})",
-            param_hint="TEXT",
-        )
     try:
         text = validate_text(text, settings.max_chars)
     except ValueError as problem:

@@ -151,7 +151,7 @@ def test_distill_names_a_missing_teacher_and_a_folder_given_as_its_output(tmp_pa
 
 
 def test_explain_names_a_byte_that_is_not_utf8(tmp_path):
-    # how Python hands over the argument b"\xff\xe5\xa5\xbd" from a terminal that is not UTF-8
+    # how Python hands over the argument b"\xe5\xa5\xbd\xff" from a terminal that is not UTF-8
     result = runner.invoke(app, ["explain", "好\udcff", "-m", str(tmp_path / "none")])
     assert result.exit_code == 2, result.output
-    assert "not UTF-8 text (byte 0xFF at character 2)" in " ".join(result.output.split())
+    assert "the argument b'\\xe5\\xa5\\xbd\\xff' is not UTF-8" in " ".join(result.output.split())
