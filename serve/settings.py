@@ -105,3 +105,14 @@ class HttpSettings(BaseModel):
                 f"({self.request_timeout_s:g} s): a batch waiting that long answers no request in time"
             )
         return self
+
+    @model_validator(mode="after")
+    def _largest_request_fits_the_queue(self) -> HttpSettings:
+        """A request of more texts than the queue holds got 503 with Retry-After, though no retry
+        could ever be taken: its size, not the load, was the fault."""
+        if self.queue_max_texts < self.max_items:
+            raise ValueError(
+                f"NEEDLENS_QUEUE_MAX_TEXTS ({self.queue_max_texts}) must be at least NEEDLENS_MAX_ITEMS "
+                f"({self.max_items}): a request of that many texts could never be queued, and would be told to retry"
+            )
+        return self

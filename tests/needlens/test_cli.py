@@ -205,6 +205,7 @@ def test_more_label_workers_than_cpus_run_as_many_as_the_cpus_with_a_note(toy_mo
         ("NEEDLENS_BATCH_MAX_WAIT_MS", "inf", "NEEDLENS_BATCH_MAX_WAIT_MS: Input should be a finite number"),
         ("NEEDLENS_UI_SESSION_HOURS", "nan", "NEEDLENS_UI_SESSION_HOURS: Input should be a finite number"),
         ("NEEDLENS_BATCH_MAX_WAIT_MS", "40000", "NEEDLENS_BATCH_MAX_WAIT_MS (40000 ms) must be under"),
+        ("NEEDLENS_QUEUE_MAX_TEXTS", "100", "NEEDLENS_QUEUE_MAX_TEXTS (100) must be at least NEEDLENS_MAX_ITEMS (256)"),
         ("NEEDLENS_ARRIVAL__MIN_LABEL", "3", "NEEDLENS_ARRIVAL__MIN_LABEL: Extra inputs are not permitted"),
         ("NEEDLENS_MONITOR__WINDOWS", "3d", "NEEDLENS_MONITOR__WINDOWS: Extra inputs are not permitted"),
         ("NEEDLENS_THREADS", "100000", "NEEDLENS_THREADS: Input should be less than or equal to 1024"),
