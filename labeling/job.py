@@ -179,7 +179,9 @@ class LabelJob:
                         self.sink.store_chunk(chunk, labeled)
                     journal.append(labeled)
                     bar.update(len(chunk))
-            write_table(self._tally(journal.rows(), summary), plan.output, plan.output_columns)
+            written = write_table(self._tally(journal.rows(), summary), plan.output, plan.output_columns)
+            for note in written if log else []:
+                log(note)
         except OSError as exc:
             raise LabelingStopped(
                 f"{exc.filename or plan.output}: cannot write ({exc.strerror}); finished rows are kept, "

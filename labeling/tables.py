@@ -32,6 +32,8 @@ TEXT_FORMATS = {"csv", "tsv", "jsonl"}
 """Formats read as encoded text (``--encoding`` applies); XLSX and Parquet carry their own."""
 XLSX_MAX_ROWS = 1_048_576
 """Rows in one Excel worksheet, header included."""
+XLSX_MAX_CELL_CHARS = 32_767
+"""Characters in one Excel cell."""
 MAX_CSV_RESTARTS = 100
 """Broken multi-line CSV/TSV records a file may hold; each costs reading its lines again."""
 MAX_JSON_DEPTH = 64
@@ -445,16 +447,18 @@ def column_kinds(path: Path, columns: Iterable[str]) -> dict[str, ColumnType]:
     return {name: kind(schema.field(name).type) for name in columns}
 
 
-def write_table(rows: Iterable[dict[str, Any]], path: Path, columns: dict[str, ColumnType]) -> None:
+def write_table(rows: Iterable[dict[str, Any]], path: Path, columns: dict[str, ColumnType]) -> list[str]:
     """Stream rows into ``path`` in its format. Flat formats (CSV, TSV, XLSX) get lists as ``a|b``
-    and nested values as JSON text; JSONL keeps both nested; Parquet has list columns and JSON text."""
+    and nested values as JSON text; JSONL keeps both nested; Parquet has list columns and JSON text.
+    Returns notes on what the format could not hold as given, for the command to show."""
     fmt = table_format(path)
     staging = path.with_name(path.name + STAGING_SUFFIX)
     try:
-        _WRITERS[fmt](rows, staging, columns, fmt)
+        notes = _WRITERS[fmt](rows, staging, columns, fmt) or []
         os.replace(staging, path)
     finally:
         staging.unlink(missing_ok=True)
+    return [f"{path}: {note}" for note in notes]
 
 
 def _cell(kind: ColumnType, value: Any, native_numbers: bool = False) -> Any:
@@ -489,12 +493,15 @@ def _write_jsonl(rows: Iterable[dict[str, Any]], path: Path, columns: dict[str, 
         handle.writelines(jsonl_line(row, columns) for row in rows)
 
 
-def _write_xlsx(rows: Iterable[dict[str, Any]], path: Path, columns: dict[str, ColumnType], fmt: str) -> None:
+def _write_xlsx(rows: Iterable[dict[str, Any]], path: Path, columns: dict[str, ColumnType], fmt: str) -> list[str]:
+    """openpyxl cuts a cell to Excel's 32,767 characters without a word: each cut is counted and
+    the first named, so a long interview note is not shortened unseen."""
     from openpyxl import Workbook
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, WriteOnlyCell
 
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet()
+    cut: list[tuple[int, str]] = []  # (data row, column) of each cell over the limit
 
     def cell(value: Any) -> Any:
         """``value`` as the worksheet stores it, text always as text. openpyxl makes a string
@@ -508,9 +515,18 @@ def _write_xlsx(rows: Iterable[dict[str, Any]], path: Path, columns: dict[str, C
         return text
 
     sheet.append([cell(name) for name in columns])
-    for row in rows:
-        sheet.append([cell(_cell(kind, row.get(c), native_numbers=True)) for c, kind in columns.items()])
+    for row_no, row in enumerate(rows, start=1):
+        values = {c: _cell(kind, row.get(c), native_numbers=True) for c, kind in columns.items()}
+        cut += [(row_no, c) for c, v in values.items() if isinstance(v, str) and len(v) > XLSX_MAX_CELL_CHARS]
+        sheet.append([cell(v) for v in values.values()])
     workbook.save(path)
+    if not cut:
+        return []
+    row_no, column = cut[0]
+    return [
+        f"{len(cut)} cell(s) over Excel's limit of {XLSX_MAX_CELL_CHARS:,} characters were cut to it (the first: "
+        f"row {row_no}, column {column!r}); write .csv, .jsonl or .parquet to keep them whole"
+    ]
 
 
 def arrow_schema(columns: dict[str, ColumnType]) -> Any:
@@ -552,7 +568,7 @@ def _write_parquet(
             writer.write_table(arrow_table(chunk, columns, schema))
 
 
-_WRITERS: dict[str, Callable[[Iterable[dict[str, Any]], Path, dict[str, ColumnType], str], None]] = {
+_WRITERS: dict[str, Callable[[Iterable[dict[str, Any]], Path, dict[str, ColumnType], str], list[str] | None]] = {
     "csv": _write_csv,
     "tsv": _write_csv,
     "jsonl": _write_jsonl,

@@ -20,6 +20,7 @@ from needlens.cli.common import (
     data_flag,
     existing_store,
     load_settings,
+    note,
     print_row_problems,
     user_errors,
 )
@@ -72,7 +73,8 @@ def suggest(
         about=about,
         encoding=encoding,
     )
-    write_table(result.rows, output, SUGGEST_COLUMNS)
+    for line in write_table(result.rows, output, SUGGEST_COLUMNS):
+        note(line)
     console.print(
         f"{len(result.rows)} of {result.considered} texts suggested → {output} "
         f"({result.skipped_labeled} already labeled and {len(result.invalid)} unusable rows left out)"
@@ -112,7 +114,8 @@ def audit(
     records, sources = labeled_records(settings.default_data if seed_data else None, label_store)
     t = settings.training
     findings = audit_records(records, t.base_model, t.max_tokens, folds, confidence, t.seed)
-    write_table(finding_rows(findings), output, AUDIT_COLUMNS)
+    for line in write_table(finding_rows(findings), output, AUDIT_COLUMNS):
+        note(line)
     by_label: dict[str, int] = {}
     for finding in findings:
         for d in finding.disagreements:

@@ -467,7 +467,8 @@ def labels_export(
         for e in events
     )
     columns = {"id": "string", "text": "string", "needs": "list", "cause": "string", "source": "string"}
-    write_table(rows, output, {**columns, "annotator": "string", "created_at": "string"})
+    for line in write_table(rows, output, {**columns, "annotator": "string", "created_at": "string"}):
+        note(line)
     console.print(f"wrote {len(events)} labels to {output}")
 
 

@@ -137,3 +137,17 @@ def test_a_number_in_the_text_column_of_an_xlsx_is_labeled_as_a_csv_would_be(pre
     LabelJob(predictor, 4, 1000).run(plan_label_job(source, output), progress=False)
     rows = list(iter_rows(output))
     assert [(r["text"], r["error_code"]) for r in rows] == [("666", ""), ("屏幕坏了", "")]
+
+
+def test_a_cell_over_excels_limit_is_cut_with_a_note_naming_it(predictor, tmp_path):
+    """openpyxl cut a 40,000-character note to 32,767 without a word."""
+    source = tmp_path / "notes.csv"
+    source.write_text(f"id,text,notes\n1,屏幕坏了,短\n2,没人回复,{'长' * 40_000}\n", encoding="utf-8")
+    output, said = tmp_path / "out.xlsx", []
+    LabelJob(predictor, 4, 1000).run(plan_label_job(source, output), progress=False, log=said.append)
+    assert [len(r["notes"]) for r in iter_rows(output)] == [1, 32_767]
+    assert said[-1:] == [
+        f"{output}: 1 cell(s) over Excel's limit of 32,767 characters were cut to it (the first: row 2, "
+        "column 'notes'); write .csv, .jsonl or .parquet to keep them whole"
+    ]
+    assert write_table([{"notes": "长" * 40_000}], tmp_path / "again.csv", {"notes": "string"}) == []
