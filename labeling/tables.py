@@ -150,10 +150,16 @@ def readable_table(path: Path, wanted: dict[str, str], requested: str = AUTO) ->
 
 
 def check_columns(path: Path, columns: list[str], wanted: dict[str, str]) -> list[str]:
-    """``columns`` (already read from ``path``), once each wanted one is among them."""
+    """``columns`` (already read from ``path``), once each wanted one is among them, and once: of
+    two columns both named ``needs`` the first was read without a word."""
     for role, name in wanted.items():
         if name not in columns:
             raise TableError(f"{path}: no {role} column {name!r} (columns: {column_names(columns)}{_sheet_note(path)})")
+        if (twin := f"{name}.2") in columns:  # ``unique_names`` renamed a second column of that name
+            raise TableError(
+                f"{path}: two columns are named {name!r} (read as {name!r} and {twin!r}{_sheet_note(path)}); "
+                f"which holds the {role}? rename the other"
+            )
     return columns
 
 

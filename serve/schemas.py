@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from classifier.labels import Labels
+from classifier.people import NAME_PATTERN, person_name
 from label_loop.feedback import FeedbackStatus
 
 
@@ -42,16 +43,21 @@ UnicodeStr = Annotated[str, AfterValidator(_encodable)]
 
 
 def _named(value: str) -> str:
-    """A person's name as recorded: stripped, so " li" is li, and never blank: a blank name would
-    be an identity (and a feedback batch) of its own that lists as nobody. Absent is another matter."""
-    name = value.strip()
-    if not name:
-        raise ValueError("blank: give the annotator's name, or leave the field out")
-    return name
+    """A person's name as recorded (``classifier.people``). Absent is another matter."""
+    try:
+        return person_name(value)
+    except ValueError as exc:
+        raise ValueError(f"{exc}; or leave the field out") from None
 
 
 # the pattern documents the check for clients and the fuzzer (which then sends names it accepts)
-AnnotatorName = Annotated[UnicodeStr, AfterValidator(_named), Field(json_schema_extra={"pattern": r"\S"})]
+AnnotatorName = Annotated[
+    str,
+    StringConstraints(max_length=200),  # before the validators, so its message counts characters
+    AfterValidator(_encodable),
+    AfterValidator(_named),
+    Field(json_schema_extra={"pattern": NAME_PATTERN}),
+]
 MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 MetadataValue = (
     Annotated[StrictStr, StringConstraints(max_length=500)]
@@ -166,9 +172,11 @@ class FeedbackRequest(Labels):
     model_config = ConfigDict(extra="forbid")
 
     text: str = Field(min_length=1)
-    annotator: AnnotatorName | None = Field(None, max_length=200)
+    annotator: AnnotatorName | None = None
     note: UnicodeStr | None = Field(None, max_length=2000)
-    model_version: UnicodeStr | None = Field(None, description="the model whose output is being corrected")
+    model_version: Annotated[str, StringConstraints(max_length=200), AfterValidator(_encodable)] | None = Field(
+        None, description="the model whose output is being corrected"
+    )
 
 
 class FeedbackResponse(BaseModel):

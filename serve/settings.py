@@ -11,6 +11,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, SecretStr, model_validator
 
+from classifier.people import person_name
+
 PASSWORD_HASH_PATTERN = r"^scrypt\$[0-9]+\$[0-9]+\$[0-9]+\$[A-Za-z0-9_=-]+\$[A-Za-z0-9_=-]+$"
 """scrypt$N$r$p$salt$hash (urlsafe base64), as `needlens review hash-password` writes it (serve/ui/passwords.py)."""
 
@@ -28,8 +30,12 @@ class UiUser(BaseModel):
 def _account_name(name: str) -> str:
     """Sign-in strips what is typed, so a blank or padded name here is an account nobody can use;
     refused when the settings load, naming it, rather than found out at the sign-in page."""
-    if not name.strip() or name != name.strip():
-        raise ValueError(f"account name {name!r} is blank or has spaces around it")
+    try:
+        clean = person_name(name)
+    except ValueError as exc:
+        raise ValueError(f"account name {name!r}: {exc}") from None
+    if clean != name:
+        raise ValueError(f"account name {name!r} has spaces around it")
     return name
 
 

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_settings import SettingsError as PydanticSettingsError
 from rich.console import Console
 
+from classifier import people
 from classifier.errors import ModelLoadError, OutputPathError
 from classifier.labels import LONE_SURROGATE, validation_message
 from classifier.settings import USE_M3, Profile, Settings, profile_training, with_training_in_home
@@ -306,14 +307,13 @@ def store_to_read(settings: Settings) -> LabelStore:
 
 
 def person_name(value: str, option: str) -> str:
-    """A name the store or an account records, stripped (sign-in strips what is typed, so " li"
-    would be someone other than li); a blank one is refused, one line and exit 2, before anything
-    is read or asked: it would record nobody, or make an account whose labels name no one."""
-    name = value.strip()
-    if not name:
-        err_console.print(f"[red]error:[/] {option} is blank: give a name", highlight=False)
-        raise typer.Exit(2)
-    return name
+    """A name the store or an account records (``classifier.people``); one that names nobody is
+    refused, one line and exit 2, before anything is read or asked."""
+    try:
+        return people.person_name(value)
+    except ValueError as exc:
+        err_console.print(f"[red]error:[/] {option}: {exc}", highlight=False)
+        raise typer.Exit(2) from None
 
 
 def data_flag(data: Path | None, seed_data: bool = True) -> list[Path] | None:

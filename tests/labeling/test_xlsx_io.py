@@ -151,3 +151,17 @@ def test_a_cell_over_excels_limit_is_cut_with_a_note_naming_it(predictor, tmp_pa
         "column 'notes'); write .csv, .jsonl or .parquet to keep them whole"
     ]
     assert write_table([{"notes": "长" * 40_000}], tmp_path / "again.csv", {"notes": "string"}) == []
+
+
+@pytest.mark.parametrize("name", ["needs", "text"])
+def test_a_header_naming_a_wanted_column_twice_is_refused_naming_both(tmp_path, name):
+    """labels import read the first of two `needs` columns, and label the first of two `text`
+    columns, without a word."""
+    path = write_xlsx(
+        tmp_path / "dup.xlsx", [["text", "needs", "cause", "needs", "text"], ["好", "surface", "none", "x", "差"]]
+    )
+    with pytest.raises(
+        TableError, match=rf"two columns are named '{name}' \(read as '{name}' and '{name}.2'; worksheet"
+    ):
+        readable_table(path, {name: name})
+    assert readable_table(path, {"cause": "cause"})[0] == ["text", "needs", "cause", "needs.2", "text.2"]

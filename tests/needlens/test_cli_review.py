@@ -53,7 +53,7 @@ def test_hash_password_prints_an_entry_the_settings_accept_and_never_the_passwor
 def test_a_blank_name_is_refused_in_one_line_and_a_padded_one_is_stripped(tmp_path):
     for name in ("", "   "):
         refused = runner.invoke(app, ["review", "hash-password", name, "--role", "admin"], input="s3cret\ns3cret\n")
-        assert refused.exit_code == 2 and "NAME is blank" in refused.output
+        assert refused.exit_code == 2 and "NAME: blank" in refused.output
         assert "{" not in refused.output and "password" not in refused.output  # refused before asking
     padded = runner.invoke(app, ["review", "hash-password", " ana "], input="s3cret\ns3cret\n")
     line = next(line for line in padded.output.splitlines() if line.startswith("{"))
@@ -62,9 +62,14 @@ def test_a_blank_name_is_refused_in_one_line_and_a_padded_one_is_stripped(tmp_pa
         tmp_path / "gold.csv", [["屏幕坏了", "surface", "system_error"]], header=("text", "needs", "cause")
     )
     store_path = tmp_path / "labels.db"
-    for by in ("", "  "):
+    for by, why in [
+        ("", "blank (only white space or invisible characters): give a name"),
+        ("  ", "blank (only white space or invisible characters): give a name"),
+        ("\u200b", "blank (only white space or invisible characters): give a name"),
+        ("a\x00b", "has a control character (U+0000) at character 2"),
+    ]:
         result = runner.invoke(app, ["labels", "gold", "add", str(gold), "--by", by, "--store", str(store_path)])
-        assert result.exit_code == 2 and result.output.strip() == "error: --by is blank: give a name"
+        assert result.exit_code == 2 and result.output.strip() == f"error: --by: {why}"
     assert not store_path.exists()  # refused before the store is opened
 
 
