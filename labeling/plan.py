@@ -126,7 +126,11 @@ def check_input(
     ``row`` number tells rows apart)."""
     available, text_encoding = readable_table(source, {}, encoding)
     if not any(name.strip() for name in available):
-        raise TableError(f"{source}: no header and no rows (an empty file, or no line is a JSON object)")
+        why = {
+            "jsonl": "an empty file, or no line is a JSON object",
+            "xlsx": "the worksheet read, the active one, is empty",
+        }
+        raise TableError(f"{source}: no header and no rows ({why.get(table_format(source), 'an empty file')})")
     check_columns(source, available, {"text": text_column})
     try:
         check_columns(source, available, {"id": id_column} if id_column else {})

@@ -23,6 +23,7 @@ from serve.errors import install_error_handlers
 from serve.memory import configure_allocator, trim_heap_every
 from serve.middleware import AccessLogMiddleware
 from serve.openapi import document_settings
+from serve.query_guard import QueryGuardMiddleware
 from serve.state import ServiceState
 
 
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None, predictor: Predictor | None = N
     install_error_handlers(app)
     document_settings(app, settings)
     app.add_middleware(BodyGuardMiddleware, max_bytes=settings.max_body_bytes, read_timeout_s=settings.body_timeout_s)
+    app.add_middleware(QueryGuardMiddleware)
     app.add_middleware(AccessLogMiddleware)
     app.include_router(health.router)
     app.include_router(api.router)

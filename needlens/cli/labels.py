@@ -476,7 +476,7 @@ def labels_export(
 @user_errors
 def labels_stats(
     store: StoreOption = None,
-    recent: Annotated[int, typer.Option(min=0, help="how many recent corrections to list")] = 10,
+    recent: Annotated[int, typer.Option(min=0, max=1_000_000, help="how many recent corrections to list")] = 10,
 ) -> None:
     """Counts per label and source, what waits in quarantine and feedback batches, the latest corrections."""
     from label_loop.stats import print_label_stats

@@ -116,6 +116,8 @@ def test_cli_import_export_stats(tmp_path):
     assert result.exit_code == 0 and "import:labels.csv" in result.output
     negative = runner.invoke(app, ["labels", "stats", "--store", store, "--recent", "-1"])  # SQLite: LIMIT -1 is all
     assert negative.exit_code == 2 and "--recent" in negative.output
+    huge = runner.invoke(app, ["labels", "stats", "--store", store, "--recent", "9" * 20])  # over SQLite's integers
+    assert huge.exit_code == 2 and "--recent" in huge.output
 
 
 def test_a_big5_label_file_is_refused_naming_the_encoding_and_imports_with_it(tmp_path):

@@ -167,6 +167,12 @@ def test_an_empty_file_is_refused_before_any_work(tmp_path, content):
             plan_label_job(tmp_path / name, tmp_path / "out.csv")
 
 
+def test_an_empty_workbook_is_refused_naming_the_worksheet_not_json(tmp_path):
+    Workbook().save(tmp_path / "in.xlsx")
+    with pytest.raises(TableError, match=r"no header and no rows \(the worksheet read, the active one, is empty\)$"):
+        plan_label_job(tmp_path / "in.xlsx", tmp_path / "out.csv")
+
+
 def _xlsx_with_raw_cells(path, cells):
     """An XLSX whose text cells hold Excel's own _xHHHH_ escapes, which openpyxl cannot write."""
     book = Workbook()

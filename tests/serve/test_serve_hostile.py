@@ -193,3 +193,11 @@ def test_an_object_naming_a_key_twice_is_refused_not_read_as_its_last_value(clie
     error = assert_error(client.post(path, content=body, headers=JSON), 400, "invalid_json", "appears twice")
     assert error["details"] == {"key": key}  # a lone surrogate escaped, as the response must be UTF-8
     assert client.post("/v1/classify", json={"texts": ["ok"], "Texts": 1}).status_code == 422  # unknown, not twice
+
+
+@pytest.mark.parametrize("query", ["by=%ED%A0%80", "by=%FF", "window=7d&by=%E5%A5"])
+def test_a_query_string_that_is_not_utf8_is_400_not_replacement_characters(client, query):
+    """`?by=%ED%A0%80` reached the route as "\ufffd\ufffd\ufffd" and was echoed back as a column name."""
+    error = assert_error(client.get(f"/v1/monitor?{query}"), 400, "invalid_query", "not UTF-8")
+    assert error["details"] is None
+    assert client.get("/v1/monitor?by=%E6%B8%A0%E9%81%93").status_code != 400  # 渠道, UTF-8: on to the route
