@@ -59,7 +59,7 @@ def read_records(
     seen_ids: dict[str, str] = {}
     for file in [file for path in paths for file in data_files(path)]:
         undecodable: list[str] = []
-        lines = 0
+        not_json = lines = 0
         with file.open(encoding="utf-8-sig", errors="surrogateescape") as handle:  # Notepad's BOM
             for line_no, line in enumerate(handle, start=1):
                 if not line.strip():
@@ -73,6 +73,7 @@ def read_records(
                     record = parse_record(json_text.loads(line), where)
                 except json.JSONDecodeError as exc:
                     errors.append(f"{where}: not valid JSON ({exc.msg}, column {exc.colno})")
+                    not_json += 1
                     continue
                 except DuplicateKeyError as exc:
                     errors.append(f"{where}: {exc}")
@@ -93,7 +94,11 @@ def read_records(
                     continue
                 seen_ids[record.id] = where
                 records.append(record)
-        errors.extend(_undecodable_errors(file, undecodable, lines))
+        if not_json and not_json + len(undecodable) == lines:  # then this file's errors are the last not_json
+            del errors[len(errors) - not_json :]
+            errors.append(_not_jsonl_error(file))
+        else:
+            errors.extend(_undecodable_errors(file, undecodable, lines))
     if errors:
         shown = "\n  ".join(errors[:max_errors])
         more = f"\n  … and {len(errors) - max_errors} more" if len(errors) > max_errors else ""
@@ -101,6 +106,19 @@ def read_records(
     if not records:
         raise DataError(f"{', '.join(map(str, paths))}: no records")
     return records
+
+
+def _not_jsonl_error(file: Path) -> str:
+    """A file not one of whose lines is JSON: a CSV given as labeled data, or UTF-16 text (a
+    Windows "Unicode" save), said once rather than once per line."""
+    with file.open("rb") as handle:
+        head = handle.read(2)
+    if head in (b"\xff\xfe", b"\xfe\xff"):
+        return f"{file}: UTF-16 text; labeled data is UTF-8 JSONL: save it as UTF-8"
+    return (
+        f"{file}: no line is a JSON record; labeled data is JSONL, one JSON object a line "
+        "(a table of labels goes into the store with `needlens labels import`)"
+    )
 
 
 def _undecodable_errors(file: Path, undecodable: list[str], lines: int) -> list[str]:

@@ -210,3 +210,20 @@ def test_a_cause_whose_validation_texts_all_repeat_training_texts_is_a_refusal(t
     dataset = to_dataset(read_records(write_jsonl(tmp_path / "t.jsonl", records + twins)))
     with pytest.raises(DataError, match="every validation text of cause none is also a training text"):
         split_dataset(dataset, 0.25, seed=3)
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (
+            "text,needs,cause\n屏幕坏了,surface,system_error\n".encode(),
+            "no line is a JSON record; labeled data is JSONL",
+        ),
+        ('{"id": "a", "text": "好", "needs": ["surface"], "cause": "none"}\n'.encode("utf-16"), "UTF-16 text"),
+    ],
+)
+def test_a_file_with_no_json_line_is_one_problem_not_one_per_line(tmp_path, content, said):
+    """A CSV given to evaluate listed "not valid JSON" line by line; a UTF-16 file, 64 lines of it."""
+    path = tmp_path / "labels.jsonl"
+    path.write_bytes(content * 30)
+    assert_reported(path, 1, f"{path}: {said}")
