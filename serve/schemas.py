@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -42,6 +43,12 @@ def _encodable(value: str) -> str:
 UnicodeStr = Annotated[str, AfterValidator(_encodable)]
 
 
+def _encodable_first(value: Any) -> Any:
+    """``_encodable`` before pydantic's own string checks, which a length limit brings in: they
+    refuse a lone surrogate without saying where it is."""
+    return _encodable(value) if isinstance(value, str) else value
+
+
 def _named(value: str) -> str:
     """A person's name as recorded (``classifier.people``). Absent is another matter."""
     try:
@@ -53,8 +60,8 @@ def _named(value: str) -> str:
 # the pattern documents the check for clients and the fuzzer (which then sends names it accepts)
 AnnotatorName = Annotated[
     str,
-    StringConstraints(max_length=200),  # before the validators, so its message counts characters
-    AfterValidator(_encodable),
+    StringConstraints(max_length=200),  # a constraint on str, not Field's, so its message counts characters
+    BeforeValidator(_encodable_first),
     AfterValidator(_named),
     Field(json_schema_extra={"pattern": NAME_PATTERN}),
 ]
@@ -174,7 +181,7 @@ class FeedbackRequest(Labels):
     text: str = Field(min_length=1)
     annotator: AnnotatorName | None = None
     note: UnicodeStr | None = Field(None, max_length=2000)
-    model_version: Annotated[str, StringConstraints(max_length=200), AfterValidator(_encodable)] | None = Field(
+    model_version: Annotated[str, StringConstraints(max_length=200), BeforeValidator(_encodable_first)] | None = Field(
         None, description="the model whose output is being corrected"
     )
 

@@ -275,5 +275,5 @@ def test_a_blank_decider_is_refused_before_the_batch_is_decided(tmp_path):
     batch = store.hold(labels(POISON[:2]), "import:p.csv", "test")
     args = ["labels", "quarantine", "accept", str(batch), "--store", str(tmp_path / "l.db"), "--by", " "]
     result = runner.invoke(app, args)
-    assert result.exit_code == 2 and "--by is blank" in result.output
+    assert result.exit_code == 2 and "--by: blank" in result.output
     assert store.quarantine_batches()[0].status == "held"
