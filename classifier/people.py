@@ -21,9 +21,9 @@ NAME_PATTERN = rf"^[^{_CONTROLS}]*{VISIBLE_CHARACTER.pattern}[^{_CONTROLS}]*$"
 def person_name(value: str) -> str:
     """``value`` stripped (sign-in strips what is typed, so " li" would be someone other than li),
     or ``ValueError`` saying why it names nobody."""
+    if control := CONTROL_CHARACTER.search(value):  # before stripping, which takes tabs and \x1f off the ends
+        raise ValueError(f"has a control character (U+{ord(control.group()):04X}) at character {control.start() + 1}")
     name = value.strip()
     if not VISIBLE_CHARACTER.search(name):
         raise ValueError("blank (only white space or invisible characters): give a name")
-    if control := CONTROL_CHARACTER.search(name):
-        raise ValueError(f"has a control character (U+{ord(control.group()):04X}) at character {control.start() + 1}")
     return name

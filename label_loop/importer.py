@@ -16,6 +16,7 @@ from pathlib import Path
 
 from classifier.inference import TextProblem, validate_text
 from classifier.labels import Labels, field_error_line
+from classifier.people import person_name
 from label_loop.admission import Admission, admit_batch
 from label_loop.arrival import ArrivalCheck
 from label_loop.store import LabelStore, NewLabel, label_key
@@ -76,8 +77,12 @@ def read_label_rows(path: Path, columns: LabelColumns, source: str, max_chars: i
             rows.invalid.append((row_no, _one_line(exc)))
             swapped += _reads_swapped(row, columns)
             continue
-        annotator = str(row.get(columns.annotator) or "").strip() if columns.annotator else ""
-        entry = NewLabel(text, labels, source, annotator=annotator or None)
+        try:
+            annotator = _annotator(row, columns.annotator)
+        except ValueError as exc:
+            rows.invalid.append((row_no, f"{columns.annotator}: {exc}"))
+            continue
+        entry = NewLabel(text, labels, source, annotator=annotator)
         rows.entries.append(entry)
         digest, needs, cause, _ = label_key(entry)
         readings[digest].append((row_no, (needs, cause)))
@@ -105,6 +110,14 @@ def import_labels(
     rows = read_label_rows(path, columns, source, max_chars, encoding)
     admission = admit_batch(store, rows.entries, source, make_check, min_labels)
     return ImportReport(admission.added, admission.skipped, rows.invalid, admission, rows.conflicts)
+
+
+def _annotator(row: dict[str, object], column: str | None) -> str | None:
+    """The row's annotator by the one name rule (``classifier.people``); an empty cell is none."""
+    value = row.get(column) if column else None
+    if value is None or not str(value).strip():
+        return None
+    return person_name(str(value))
 
 
 def _reads_swapped(row: dict[str, object], columns: LabelColumns) -> bool:

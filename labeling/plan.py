@@ -24,6 +24,7 @@ from labeling.tables import (
     column_kinds,
     count_rows,
     readable_table,
+    staging_path,
     table_format,
 )
 from labeling.text_encoding import AUTO, Encoding
@@ -160,15 +161,16 @@ def kept_input_columns(
 
 def check_output(output: Path, protected: Mapping[str, Path]) -> str:
     """Refuse, before any work, an output that is a folder, has no table format, cannot be
-    written, or is one of the ``protected`` files a command reads (its input, the label store):
-    writing it would replace that file (SQLite's -wal and -shm files have no table format to be
-    written as). Returns the output's format."""
+    written, or would replace one of the ``protected`` files a command reads (its input, the
+    label store): as itself, or as the staging file written first and renamed over it (SQLite's
+    -wal and -shm files have no table format to be written as). Returns the output's format."""
     if output.is_dir():
         raise TableError(f"{output}: is a folder; name the file to write, e.g. {output / 'labeled.csv'}")
     output_format = table_format(output)
+    written = {output.resolve(), staging_path(output).resolve()}  # the table is written beside itself first
     for what, path in protected.items():
-        if output.resolve() == path.resolve():
-            raise TableError(f"{output}: output would overwrite {what}")
+        if path.resolve() in written:
+            raise TableError(f"{output}: writing it would overwrite {what} ({path})")
     check_writable(output.parent)
     return output_format
 

@@ -80,16 +80,26 @@ def table_encoding(path: Path, requested: str = AUTO) -> Encoding | None:
         raise TableError(str(exc)) from None
 
 
-def unique_names(header: Iterable[Any]) -> list[str]:
+class ColumnNames(list[str]):
+    """A header's column names, distinct, remembering which names the header itself repeated
+    (renamed ``name.2``, …), so a command can refuse to guess which of them it was meant to read."""
+
+    repeated: frozenset[str] = frozenset()
+
+
+def unique_names(header: Iterable[Any]) -> ColumnNames:
     """Header cells as distinct column names: an empty cell is ``column_N`` (N counts from 1),
     a repeated name gets ``.2``, ``.3`` so no column's values are silently dropped."""
-    names: list[str] = []
+    names = ColumnNames()
+    repeated: set[str] = set()
     for i, cell in enumerate(header, start=1):
         base = "" if cell is None else str(cell)
         name, k = base or f"column_{i}", 2
         while name in names:
+            repeated.add(base)
             name, k = f"{base}.{k}", k + 1
         names.append(name)
+    names.repeated = frozenset(repeated)
     return names
 
 
@@ -155,10 +165,10 @@ def check_columns(path: Path, columns: list[str], wanted: dict[str, str]) -> lis
     for role, name in wanted.items():
         if name not in columns:
             raise TableError(f"{path}: no {role} column {name!r} (columns: {column_names(columns)}{_sheet_note(path)})")
-        if (twin := f"{name}.2") in columns:  # ``unique_names`` renamed a second column of that name
+        if name in getattr(columns, "repeated", ()):
             raise TableError(
-                f"{path}: two columns are named {name!r} (read as {name!r} and {twin!r}{_sheet_note(path)}); "
-                f"which holds the {role}? rename the other"
+                f"{path}: the header names {name!r} more than once (read as {name!r}, {name + '.2'!r}, …"
+                f"{_sheet_note(path)}); which holds the {role}? rename the others"
             )
     return columns
 
@@ -453,12 +463,17 @@ def column_kinds(path: Path, columns: Iterable[str]) -> dict[str, ColumnType]:
     return {name: kind(schema.field(name).type) for name in columns}
 
 
+def staging_path(path: Path) -> Path:
+    """Where ``write_table`` writes ``path`` before renaming it over ``path`` whole."""
+    return path.with_name(path.name + STAGING_SUFFIX)
+
+
 def write_table(rows: Iterable[dict[str, Any]], path: Path, columns: dict[str, ColumnType]) -> list[str]:
     """Stream rows into ``path`` in its format. Flat formats (CSV, TSV, XLSX) get lists as ``a|b``
     and nested values as JSON text; JSONL keeps both nested; Parquet has list columns and JSON text.
     Returns notes on what the format could not hold as given, for the command to show."""
     fmt = table_format(path)
-    staging = path.with_name(path.name + STAGING_SUFFIX)
+    staging = staging_path(path)
     try:
         notes = _WRITERS[fmt](rows, staging, columns, fmt) or []
         os.replace(staging, path)

@@ -40,13 +40,16 @@ def _encodable(value: str) -> str:
     return value
 
 
-UnicodeStr = Annotated[str, AfterValidator(_encodable)]
-
-
 def _encodable_first(value: Any) -> Any:
     """``_encodable`` before pydantic's own string checks, which a length limit brings in: they
     refuse a lone surrogate without saying where it is."""
     return _encodable(value) if isinstance(value, str) else value
+
+
+# Strings that are valid Unicode and bounded; the limit is a constraint on ``str``, so its message
+# counts characters (``Field(max_length=…)`` on an optional string said "items").
+ShortText = Annotated[str, StringConstraints(max_length=200), BeforeValidator(_encodable_first)]
+LongText = Annotated[str, StringConstraints(max_length=2000), BeforeValidator(_encodable_first)]
 
 
 def _named(value: str) -> str:
@@ -59,9 +62,7 @@ def _named(value: str) -> str:
 
 # the pattern documents the check for clients and the fuzzer (which then sends names it accepts)
 AnnotatorName = Annotated[
-    str,
-    StringConstraints(max_length=200),  # a constraint on str, not Field's, so its message counts characters
-    BeforeValidator(_encodable_first),
+    ShortText,
     AfterValidator(_named),
     Field(json_schema_extra={"pattern": NAME_PATTERN}),
 ]
@@ -180,10 +181,8 @@ class FeedbackRequest(Labels):
 
     text: str = Field(min_length=1)
     annotator: AnnotatorName | None = None
-    note: UnicodeStr | None = Field(None, max_length=2000)
-    model_version: Annotated[str, StringConstraints(max_length=200), BeforeValidator(_encodable_first)] | None = Field(
-        None, description="the model whose output is being corrected"
-    )
+    note: LongText | None = None
+    model_version: ShortText | None = Field(None, description="the model whose output is being corrected")
 
 
 class FeedbackResponse(BaseModel):

@@ -59,7 +59,7 @@ def read_records(
     seen_ids: dict[str, str] = {}
     for file in [file for path in paths for file in data_files(path)]:
         undecodable: list[str] = []
-        not_json = lines = 0
+        not_json = not_objects = lines = 0
         with file.open(encoding="utf-8-sig", errors="surrogateescape") as handle:  # Notepad's BOM
             for line_no, line in enumerate(handle, start=1):
                 if not line.strip():
@@ -74,6 +74,7 @@ def read_records(
                 except json.JSONDecodeError as exc:
                     errors.append(f"{where}: not valid JSON ({exc.msg}, column {exc.colno})")
                     not_json += 1
+                    not_objects += not line.lstrip().startswith("{")
                     continue
                 except DuplicateKeyError as exc:
                     errors.append(f"{where}: {exc}")
@@ -94,9 +95,11 @@ def read_records(
                     continue
                 seen_ids[record.id] = where
                 records.append(record)
-        if not_json and not_json + len(undecodable) == lines:  # then this file's errors are the last not_json
+        parsed_none = not_json and not_json + len(undecodable) == lines
+        if parsed_none and (whole := _not_jsonl_error(file, not_objects == not_json)):
+            # every line failed to parse, so this file's errors are the last not_json
             del errors[len(errors) - not_json :]
-            errors.append(_not_jsonl_error(file))
+            errors.append(whole)
         else:
             errors.extend(_undecodable_errors(file, undecodable, lines))
     if errors:
@@ -108,17 +111,20 @@ def read_records(
     return records
 
 
-def _not_jsonl_error(file: Path) -> str:
-    """A file not one of whose lines is JSON: a CSV given as labeled data, or UTF-16 text (a
-    Windows "Unicode" save), said once rather than once per line."""
+def _not_jsonl_error(file: Path, no_line_opens_an_object: bool) -> str | None:
+    """One line for a file none of whose lines parses, when it is not JSONL at all: UTF-16 text (a
+    Windows "Unicode" save) or, when no line even opens a JSON object, a table given as labeled
+    data. A JSONL file whose every record is broken keeps its line-by-line errors."""
     with file.open("rb") as handle:
         head = handle.read(2)
     if head in (b"\xff\xfe", b"\xfe\xff"):
         return f"{file}: UTF-16 text; labeled data is UTF-8 JSONL: save it as UTF-8"
-    return (
-        f"{file}: no line is a JSON record; labeled data is JSONL, one JSON object a line "
-        "(a table of labels goes into the store with `needlens labels import`)"
-    )
+    if no_line_opens_an_object:
+        return (
+            f"{file}: no line is a JSON record; labeled data is JSONL, one JSON object a line "
+            "(a table of labels goes into the store with `needlens labels import`)"
+        )
+    return None
 
 
 def _undecodable_errors(file: Path, undecodable: list[str], lines: int) -> list[str]:

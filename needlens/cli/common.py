@@ -10,7 +10,7 @@ import functools
 import json
 import os
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import UnionType
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar, Union, get_args, get_origin
@@ -19,10 +19,11 @@ import typer
 from pydantic import BaseModel, ValidationError
 from pydantic_settings import SettingsError as PydanticSettingsError
 from rich.console import Console
+from rich.markup import escape
 
 from classifier import people
 from classifier.errors import ModelLoadError, OutputPathError
-from classifier.labels import LONE_SURROGATE, validation_message
+from classifier.labels import LONE_SURROGATE, UNDECODABLE_BYTE, validation_message
 from classifier.settings import USE_M3, Profile, Settings, profile_training, with_training_in_home
 from labeling.tables import TableError
 
@@ -69,30 +70,41 @@ def user_errors(func: F) -> F:
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            _refuse_undecodable_arguments(kwargs)
+            _refuse_undecodable_arguments([*args, *kwargs.values()])
             return func(*args, **kwargs)
         except (typer.Exit, typer.Abort):
             raise
         except Exception as exc:
             if not isinstance(exc, _user_error_types()):
                 raise
-            err_console.print(f"[red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            err_console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]
 
 
-def _refuse_undecodable_arguments(arguments: Mapping[str, Any]) -> None:
+def _refuse_undecodable_arguments(arguments: Iterable[Any]) -> None:
     """A file name or a text that is not UTF-8 (a GBK name from a Windows share, a note typed in a
     GBK terminal) reaches Python as lone surrogates, and failed with a traceback wherever it was
     first written (a job's state file, the store), after work had begun: refused before any."""
-    for value in arguments.values():
-        for item in value if isinstance(value, list | tuple) else [value]:
-            if isinstance(item, str | Path) and LONE_SURROGATE.search(str(item)):
-                raise SettingsError(
-                    f"the argument {os.fsencode(str(item))!r} is not UTF-8 (bytes in another encoding, such as "
-                    "GBK): rename the file, or give the text in UTF-8"
-                )
+    for item in _leaves(arguments):
+        if isinstance(item, str | Path) and LONE_SURROGATE.search(str(item)):
+            errors = "surrogateescape" if UNDECODABLE_BYTE.search(str(item)) else "backslashreplace"
+            raise SettingsError(
+                f"the argument {str(item).encode('utf-8', errors)!r} is not UTF-8 (bytes in another encoding, such as "
+                "GBK): rename the file, or give the text in UTF-8"
+            )
+
+
+def _leaves(values: Iterable[Any]) -> Iterator[Any]:
+    """Every value inside lists, tuples and dicts (a command may pass its flags on as a mapping)."""
+    for value in values:
+        if isinstance(value, Mapping):
+            yield from _leaves(value.values())
+        elif isinstance(value, list | tuple):
+            yield from _leaves(value)
+        else:
+            yield value
 
 
 def _user_error_types() -> tuple[type[Exception], ...]:

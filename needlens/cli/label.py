@@ -227,7 +227,7 @@ def _label_on_ray(plan: RayPlan, settings: Settings, progress: bool, explain: bo
                 explain=explain,
                 progress=progress,
                 restart=restart,
-                log=lambda note: err_console.print(note, highlight=False, soft_wrap=True),
+                log=lambda note: err_console.print(note, highlight=False, markup=False, soft_wrap=True),
             )
     except KeyboardInterrupt:
         err_console.print("interrupted: the Ray job stopped unfinished; rerun with --restart to label from the start")
@@ -310,7 +310,10 @@ def _label(
     job = LabelJob(predictor, settings.chunk_rows, settings.max_chars, explain=explain, pool=pool, sink=sink)
     try:
         summary = job.run(
-            plan, restart, progress, log=lambda note: err_console.print(note, highlight=False, soft_wrap=True)
+            plan,
+            restart,
+            progress,
+            log=lambda note: err_console.print(note, highlight=False, markup=False, soft_wrap=True),
         )
     except KeyboardInterrupt:
         err_console.print("interrupted: finished rows are kept; run the same command again to resume")

@@ -61,6 +61,7 @@ def review_add(
 
 
 @group.command("hash-password")
+@user_errors
 def hash_password_command(
     name: Annotated[str, typer.Argument(help="the account's name (shown in the UI, recorded as the annotator)")],
     role: Annotated[

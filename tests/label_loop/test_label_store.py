@@ -75,6 +75,19 @@ def test_import_reads_jsonl_lists_and_xlsx_with_named_columns(tmp_path):
     assert {e.label.annotator for e in store.current()} == {None, "王"}
 
 
+def test_an_annotator_cell_that_names_nobody_is_an_invalid_row(tmp_path):
+    """The import stored a zero-width space or a control character as an annotator's name."""
+    store = LabelStore(tmp_path / "l.db")
+    rows = [(f"第{i}台坏了", "surface", "system_error", name) for i, name in enumerate(("王", "\u200b", "a\x01b", " "))]
+    source = write_csv(tmp_path / "a.csv", rows, header=(*LABEL_HEADER, "by"))
+    report = import_labels(store, source, LabelColumns("text", "needs", "cause", annotator="by"))
+    assert report.invalid == [
+        (2, "by: blank (only white space or invisible characters): give a name"),
+        (3, "by: has a control character (U+0001) at character 2"),
+    ]
+    assert sorted(str(e.label.annotator) for e in store.current()) == ["None", "王"]  # a blank cell: no annotator
+
+
 def test_import_with_a_missing_column_fails_before_touching_the_store(tmp_path):
     from labeling.tables import TableError
 
@@ -84,9 +97,11 @@ def test_import_with_a_missing_column_fails_before_touching_the_store(tmp_path):
     assert store.count_events() == 0
 
 
-def test_export_refuses_to_write_over_the_store(tmp_path):
-    """A store named weird.jsonl was replaced by its own export, and was no database after."""
-    store = tmp_path / "weird.jsonl"
+@pytest.mark.parametrize(("store_name", "output_name"), [("weird.jsonl", "weird.jsonl"), ("s.csv.tmp", "s.csv")])
+def test_export_refuses_to_write_over_the_store(tmp_path, store_name, output_name):
+    """A store named weird.jsonl was replaced by its own export, and was no database after; one
+    named s.csv.tmp was the staging file of `-o s.csv`, renamed away."""
+    store = tmp_path / store_name
     assert (
         runner.invoke(
             app,
@@ -95,8 +110,8 @@ def test_export_refuses_to_write_over_the_store(tmp_path):
         == 0
     )
     before = store.read_bytes()
-    result = runner.invoke(app, ["labels", "export", "-o", str(store), "--store", str(store)])
-    assert result.exit_code == 2 and "output would overwrite the label store" in " ".join(result.output.split())
+    result = runner.invoke(app, ["labels", "export", "-o", str(tmp_path / output_name), "--store", str(store)])
+    assert result.exit_code == 2 and "writing it would overwrite the label store" in " ".join(result.output.split())
     assert store.read_bytes() == before and LabelStore(store).count_events() == len(GOOD)
 
 

@@ -152,7 +152,7 @@ def test_suggest_refuses_to_write_over_its_input_or_the_store_before_any_work(to
     before = out.read_bytes()
     args = ["suggest", str(source), "-o", str(out), "--store", str(store), "--model", str(toy_model[0])]
     result = runner.invoke(app, args)
-    assert result.exit_code == 2 and "output would overwrite the" in " ".join(result.output.split())
+    assert result.exit_code == 2 and "writing it would overwrite the" in " ".join(result.output.split())
     assert out.read_bytes() == before
 
 

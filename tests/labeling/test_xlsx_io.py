@@ -154,14 +154,24 @@ def test_a_cell_over_excels_limit_is_cut_with_a_note_naming_it(predictor, tmp_pa
 
 
 @pytest.mark.parametrize("name", ["needs", "text"])
-def test_a_header_naming_a_wanted_column_twice_is_refused_naming_both(tmp_path, name):
+def test_a_header_naming_a_wanted_column_twice_is_refused(tmp_path, name):
     """labels import read the first of two `needs` columns, and label the first of two `text`
     columns, without a word."""
     path = write_xlsx(
         tmp_path / "dup.xlsx", [["text", "needs", "cause", "needs", "text"], ["好", "surface", "none", "x", "差"]]
     )
     with pytest.raises(
-        TableError, match=rf"two columns are named '{name}' \(read as '{name}' and '{name}.2'; worksheet"
+        TableError, match=rf"the header names '{name}' more than once \(read as '{name}', '{name}.2', …; worksheet"
     ):
         readable_table(path, {name: name})
     assert readable_table(path, {"cause": "cause"})[0] == ["text", "needs", "cause", "needs.2", "text.2"]
+    csv_path = tmp_path / "dup.csv"
+    csv_path.write_text(f"{name},{name},other\na,b,c\n", encoding="utf-8")
+    with pytest.raises(TableError, match="more than once"):
+        readable_table(csv_path, {name: name})
+
+
+def test_a_column_really_named_like_a_renamed_one_is_no_repeat(tmp_path):
+    path = tmp_path / "real.csv"
+    path.write_text("id,text,text.2\n1,好,差\n", encoding="utf-8")
+    assert readable_table(path, {"text": "text"})[0] == ["id", "text", "text.2"]

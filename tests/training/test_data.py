@@ -227,3 +227,9 @@ def test_a_file_with_no_json_line_is_one_problem_not_one_per_line(tmp_path, cont
     path = tmp_path / "labels.jsonl"
     path.write_bytes(content * 30)
     assert_reported(path, 1, f"{path}: {said}")
+
+
+def test_a_jsonl_file_whose_one_record_is_broken_keeps_its_line_error(tmp_path):
+    path = tmp_path / "one.jsonl"
+    path.write_text(json.dumps(GOOD)[:-1] + ",}\n", encoding="utf-8")
+    assert_reported(path, 1, f"{path}:1: not valid JSON")
