@@ -11,19 +11,23 @@ import re
 
 from classifier.labels import VISIBLE_CHARACTER
 
-_CONTROLS = r"\x00-\x1f\x7f-\x9f"
-CONTROL_CHARACTER = re.compile(f"[{_CONTROLS}]")
+_HIDDEN = r"\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff0-\uffff"
+HIDDEN_CHARACTER = re.compile(f"[{_HIDDEN}]")
+"""Control characters, and those that print as nothing (zero-width, direction marks): "\u200bli"
+would be a second li that looks like the first."""
 
-NAME_PATTERN = rf"^[^{_CONTROLS}]*{VISIBLE_CHARACTER.pattern}[^{_CONTROLS}]*$"
+NAME_PATTERN = rf"^[^{_HIDDEN}]*{VISIBLE_CHARACTER.pattern}[^{_HIDDEN}]*$"
 """The rule as a regular expression, for an API schema: clients and the fuzzer see what passes."""
 
 
 def person_name(value: str) -> str:
     """``value`` stripped (sign-in strips what is typed, so " li" would be someone other than li),
     or ``ValueError`` saying why it names nobody."""
-    if control := CONTROL_CHARACTER.search(value):  # before stripping, which takes tabs and \x1f off the ends
-        raise ValueError(f"has a control character (U+{ord(control.group()):04X}) at character {control.start() + 1}")
+    if hidden := HIDDEN_CHARACTER.search(value):  # before stripping, which takes tabs and \x1f off the ends
+        raise ValueError(
+            f"has an invisible or control character (U+{ord(hidden.group()):04X}) at character {hidden.start() + 1}"
+        )
     name = value.strip()
     if not VISIBLE_CHARACTER.search(name):
-        raise ValueError("blank (only white space or invisible characters): give a name")
+        raise ValueError("blank: give a name")
     return name

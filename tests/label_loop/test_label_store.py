@@ -82,8 +82,8 @@ def test_an_annotator_cell_that_names_nobody_is_an_invalid_row(tmp_path):
     source = write_csv(tmp_path / "a.csv", rows, header=(*LABEL_HEADER, "by"))
     report = import_labels(store, source, LabelColumns("text", "needs", "cause", annotator="by"))
     assert report.invalid == [
-        (2, "by: blank (only white space or invisible characters): give a name"),
-        (3, "by: has a control character (U+0001) at character 2"),
+        (2, "by: has an invisible or control character (U+200B) at character 1"),
+        (3, "by: has an invisible or control character (U+0001) at character 2"),
     ]
     assert sorted(str(e.label.annotator) for e in store.current()) == ["None", "王"]  # a blank cell: no annotator
 

@@ -63,10 +63,10 @@ def test_a_blank_name_is_refused_in_one_line_and_a_padded_one_is_stripped(tmp_pa
     )
     store_path = tmp_path / "labels.db"
     for by, why in [
-        ("", "blank (only white space or invisible characters): give a name"),
-        ("  ", "blank (only white space or invisible characters): give a name"),
-        ("\u200b", "blank (only white space or invisible characters): give a name"),
-        ("a\x00b", "has a control character (U+0000) at character 2"),
+        ("", "blank: give a name"),
+        ("  ", "blank: give a name"),
+        ("\u200b", "has an invisible or control character (U+200B) at character 1"),
+        ("a\x00b", "has an invisible or control character (U+0000) at character 2"),
     ]:
         result = runner.invoke(app, ["labels", "gold", "add", str(gold), "--by", by, "--store", str(store_path)])
         assert result.exit_code == 2 and result.output.strip() == f"error: --by: {why}"

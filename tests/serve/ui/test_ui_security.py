@@ -60,7 +60,8 @@ def test_a_blank_name_is_no_account_and_a_padded_one_is_its_account(client):
 
 
 @pytest.mark.parametrize(
-    ("name", "why"), [("", "blank"), ("  ", "blank"), ("\u200b", "blank"), ("a\\u0000b", "control"), (" ana", "spaces")]
+    ("name", "why"),
+    [("", "blank"), ("  ", "blank"), ("\u200b", "invisible"), ("a\\u0000b", "control"), (" ana", "spaces")],
 )
 def test_a_blank_or_padded_account_name_is_refused_when_the_settings_load(name, why, monkeypatch):
     from classifier.settings import Settings
