@@ -58,6 +58,7 @@ def read_records(
     errors: list[str] = []
     seen_ids: dict[str, str] = {}
     for file in [file for path in paths for file in data_files(path)]:
+        problems: list[str] = []  # this file's, in line order
         undecodable: list[str] = []
         not_json = not_objects = lines = 0
         with file.open(encoding="utf-8-sig", errors="surrogateescape") as handle:  # Notepad's BOM
@@ -72,36 +73,34 @@ def read_records(
                 try:
                     record = parse_record(json_text.loads(line), where)
                 except json.JSONDecodeError as exc:
-                    errors.append(f"{where}: not valid JSON ({exc.msg}, column {exc.colno})")
+                    problems.append(f"{where}: not valid JSON ({exc.msg}, column {exc.colno})")
                     not_json += 1
                     not_objects += not line.lstrip().startswith("{")
                     continue
                 except DuplicateKeyError as exc:
-                    errors.append(f"{where}: {exc}")
+                    problems.append(f"{where}: {exc}")
                     continue
                 except UnusableJsonError as exc:
-                    errors.append(f"{where}: not usable JSON: {exc}")
+                    problems.append(f"{where}: not usable JSON: {exc}")
                     continue
                 except RecordError as exc:
-                    errors.append(str(exc))
+                    problems.append(str(exc))
                     continue
                 if max_chars is not None and len(record.text) > max_chars:
-                    errors.append(
+                    problems.append(
                         f"{where}: text has {len(record.text)} characters, over the limit of {max_chars} (NEEDLENS_MAX_CHARS)"
                     )
                     continue
                 if record.id in seen_ids:
-                    errors.append(f"{where}: id {record.id!r} already used at {seen_ids[record.id]}")
+                    problems.append(f"{where}: id {record.id!r} already used at {seen_ids[record.id]}")
                     continue
                 seen_ids[record.id] = where
                 records.append(record)
         parsed_none = not_json and not_json + len(undecodable) == lines
         if parsed_none and (whole := _not_jsonl_error(file, not_objects == not_json)):
-            # every line failed to parse, so this file's errors are the last not_json
-            del errors[len(errors) - not_json :]
-            errors.append(whole)
+            errors.append(whole)  # instead of a "not valid JSON" line per line
         else:
-            errors.extend(_undecodable_errors(file, undecodable, lines))
+            errors += [*problems, *_undecodable_errors(file, undecodable, lines)]
     if errors:
         shown = "\n  ".join(errors[:max_errors])
         more = f"\n  … and {len(errors) - max_errors} more" if len(errors) > max_errors else ""
