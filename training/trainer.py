@@ -177,7 +177,11 @@ def fine_tune(
     model.to(device)
     token_ids = model.encoder.token_ids(train["text"][:])  # once; every epoch batches these ids
     encoder_params = [p for p in model.encoder.parameters() if p.requires_grad]
-    encode: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = model.encoder
+    every_layer: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = model.encoder
+    if settings.distinct_token_rows and device.type == "cpu" and not bfloat16:
+        # under autocast the eager encoder runs its lower layers in bfloat16; this stays float32
+        every_layer = model.encoder.distinct_token_forward()
+    encode = every_layer
     if settings.frozen_lower_epochs:  # the cache's tables live on the CPU; elsewhere frozen layers run eagerly
         encode = model.encoder.freeze_lower_layers(token_ids if device.type == "cpu" else None)
     pos_weight, cause_weight = (
@@ -224,7 +228,7 @@ def fine_tune(
         if settings.frozen_lower_epochs and epoch == settings.frozen_lower_epochs + 1:
             for p in encoder_params:  # the frozen epochs are over: every layer trains from here
                 p.requires_grad_(True)
-            encode = model.encoder
+            encode = every_layer
         model.train()
         running = 0.0
         for idx in length_bucketed_batches(lengths, settings.batch_size, generator):

@@ -60,6 +60,11 @@ class TextEncoder(nn.Module):
         tables live on the CPU), or the encoder itself when ``token_ids`` is None."""
         raise NotImplementedError(f"{type(self).__name__} has no per-token lower layers to freeze")
 
+    def distinct_token_forward(self) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        """A forward for float32 training on the CPU that computes the layers depending on a
+        token id alone once per distinct id of a batch; the encoder itself when it has none."""
+        return self
+
     def save_extras(self, model_dir: Path) -> dict[str, str]:
         """Write what loading needs besides the weights; return facts for the config."""
         return {}

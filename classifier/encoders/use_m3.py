@@ -230,6 +230,11 @@ class UseM3Encoder(TextEncoder):
             module.requires_grad_(False)
         return self if token_ids is None else TrainingFeatureCache(self, token_ids)
 
+    def distinct_token_forward(self) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        from classifier.encoders.use_m3_cached import DistinctTokenForward  # it builds on this module
+
+        return DistinctTokenForward(self)
+
     def save_extras(self, model_dir: Path) -> dict[str, str]:
         return {"base_package": f"{PACKAGE}=={package_version()}", "tokenizer_sha256": tokenizer_sha256()}
 

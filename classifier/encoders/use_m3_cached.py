@@ -13,12 +13,17 @@ A loaded model's weights do not change at inference, so a cache belongs to one l
 (a promoted model gets a new runner, hence a new cache). It holds at most ``max_bytes`` of
 rows and is emptied when a batch's new ids would not fit, so memory stays bounded whatever
 the vocabulary of a job; a job over a few thousand texts fills it with the ids it reuses.
+
+Fine-tuning uses the same split of the computation: with the lower layers frozen, their rows
+are computed once for the whole run (`TrainingFeatureCache`); with every layer trained, once
+per distinct token id of each batch, with gradients (`DistinctTokenForward`).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -31,6 +36,80 @@ ROW_BYTES = 4 * (EMB_DIM + CNN_DIM * len(ORDERS) + sum(order for order, _ in ORD
 """What one cached token id holds: embedding row, projected row, first-convolution shares, two sums."""
 
 
+@dataclass
+class TokenRows:
+    """Per-token rows, one per slot; slot 0 is all zeros and stands for padding."""
+
+    emb: torch.Tensor  # (slots, EMB_DIM): the embedding row
+    act: torch.Tensor  # (slots, CNN_DIM * branches): projected and layer-normed
+    shares: list[torch.Tensor]  # per branch, (slots, order * CNN_DIM): the row's share at each window position
+    emb_stats: torch.Tensor  # (slots, 2): sum and sum of squares of the embedding row
+
+
+def token_rows(encoder: UseM3Encoder, ids: torch.Tensor, first: Sequence[torch.Tensor]) -> TokenRows:
+    """The rows of ``ids`` (one slot each, in order, no padding slot), with the first convolutions'
+    kernels given as (in, order * out), so a single product gives a token's share at every position."""
+    emb = encoder.embed(ids)
+    act = encoder.proj_norm(encoder.proj(emb))
+    shares = [act[:, i * CNN_DIM : (i + 1) * CNN_DIM] @ kernel for i, kernel in enumerate(first)]
+    return TokenRows(emb, act, shares, torch.stack([emb.sum(1), (emb * emb).sum(1)], dim=1))
+
+
+def first_kernel(conv: torch.nn.Conv1d) -> torch.Tensor:
+    """A first convolution's (out, in, order) kernel as (in, order * out)."""
+    return conv.weight.permute(1, 2, 0).reshape(CNN_DIM, -1)
+
+
+def encode_slots(
+    encoder: UseM3Encoder,
+    rows: TokenRows,
+    slots: torch.Tensor,
+    attention_mask: torch.Tensor,
+    first_bias: Sequence[torch.Tensor],
+    second: Sequence[tuple[torch.Tensor, torch.Tensor]],
+) -> torch.Tensor:
+    """`UseM3Encoder.forward` over a batch given as slots of ``rows`` (0 outside each text), from
+    the first convolutions' bias and the second ones' (out, in, 1, order) kernels and bias, whose
+    dtype the second convolutions run in. Autograd-safe: gradients reach whatever the rows, biases
+    and kernels were computed from."""
+    batch, time = slots.shape
+    mask = attention_mask.to(torch.float32)
+    padded = not bool(attention_mask.all())
+    shifted = F.pad(slots, (MAX_LEFT, MAX_RIGHT))  # slot 0 outside a text: it adds nothing
+    act = F.embedding(slots, rows.act)
+    ngrams = []
+    for i, (order, left) in enumerate(ORDERS):
+        # the first convolution at t sums the shares of the tokens in its window: a bag
+        # of rows (slot * order + position) of the branch's table seen as (slots * order, channels)
+        window = shifted.unfold(1, order, 1)[:, MAX_LEFT - left : MAX_LEFT - left + time]
+        rows_at = (window * order + torch.arange(order)).reshape(-1, order)
+        pre = F.embedding_bag(rows_at, rows.shares[i].view(-1, CNN_DIM), mode="sum").view(batch, time, CNN_DIM)
+        h = pre.add_(first_bias[i]).relu_() + act[..., i * CNN_DIM : (i + 1) * CNN_DIM]
+        if padded:
+            h = h * mask.unsqueeze(2)
+        weight, bias = second[i]
+        x = F.pad(h.to(weight.dtype).unsqueeze(1).permute(0, 3, 1, 2), (left, order - 1 - left))
+        y = F.conv2d(x, weight, bias).permute(0, 2, 3, 1).reshape(batch, time, CNN_DIM)
+        out = h.add(y.relu_())
+        ngrams.append(out * mask.unsqueeze(2) if padded else out)
+
+    # The last layer norm runs over [embedding, three n-gram outputs] per token and is then
+    # summed over tokens; summing x_t / sigma_t and mu_t / sigma_t gives the same result
+    # without building the 1,280-wide features.
+    stats = F.embedding(slots, rows.emb_stats)
+    width = EMB_DIM + CNN_DIM * len(ORDERS)
+    mean = (stats[..., 0] + sum(g.sum(2) for g in ngrams)) / width
+    mean_sq = (stats[..., 1] + sum((g * g).sum(2) for g in ngrams)) / width
+    inv_std = torch.rsqrt((mean_sq - mean * mean).clamp_min(0) + encoder.eps) * mask
+    weights = inv_std.unsqueeze(1)  # (batch, 1, time)
+    emb = F.embedding_bag(slots, rows.emb, per_sample_weights=inv_std, mode="sum")
+    weighted = torch.cat([emb, *(torch.bmm(weights, g).squeeze(1) for g in ngrams)], dim=1)
+    lengths = mask.sum(1, keepdim=True)
+    centred = weighted - (inv_std * mean).sum(1, keepdim=True)
+    summed = encoder.feat_norm.weight * centred + lengths * encoder.feat_norm.bias
+    return encoder.pool(summed, lengths)
+
+
 class TokenFeatureCache:
     """Encodes token batches like ``UseM3Encoder.forward`` (eval mode, no gradients).
 
@@ -40,7 +119,7 @@ class TokenFeatureCache:
 
     def __init__(self, encoder: UseM3Encoder, max_bytes: int, bfloat16: bool = False) -> None:
         self.encoder = encoder
-        self.conv_dtype = torch.bfloat16 if bfloat16 else torch.float32
+        conv_dtype = torch.bfloat16 if bfloat16 else torch.float32
         # never more rows than ids (plus the padding row): a larger budget was allocated up front
         # and failed to start at all
         self.capacity = max(2, min(max_bytes // ROW_BYTES, encoder.table.shape[0] + 1))
@@ -50,19 +129,12 @@ class TokenFeatureCache:
             # that layout is a free view of the (batch, time, channels) rows the cache produces
             self.second = [
                 (
-                    b.conv2.weight.detach()
-                    .to(self.conv_dtype)
-                    .unsqueeze(2)
-                    .contiguous(memory_format=torch.channels_last),
-                    b.conv2.bias.detach().to(self.conv_dtype),
+                    b.conv2.weight.detach().to(conv_dtype).unsqueeze(2).contiguous(memory_format=torch.channels_last),
+                    b.conv2.bias.detach().to(conv_dtype),
                 )
                 for b in encoder.branches
             ]
-            # first-convolution kernels as (in, order * out): one product gives a token's share
-            # at every window position
-            self.first = [
-                b.conv1.weight.detach().permute(1, 2, 0).reshape(CNN_DIM, -1).contiguous() for b in encoder.branches
-            ]
+            self.first = [first_kernel(b.conv1).detach().contiguous() for b in encoder.branches]
             self.first_bias = [b.conv1.bias.detach() for b in encoder.branches]
         self._allocate(self.capacity)
 
@@ -71,14 +143,18 @@ class TokenFeatureCache:
         resident memory grows with the rows written, not with the capacity."""
         self.capacity = capacity
         self.slot_of = torch.full((self.encoder.table.shape[0],), -1, dtype=torch.long)
-        self.emb = torch.empty(capacity, EMB_DIM)
-        self.act = torch.empty(capacity, CNN_DIM * len(ORDERS))
-        # per branch, a token's share at each window position: (capacity, order * channels)
-        self.shares = [torch.empty(capacity, order * CNN_DIM) for order, _ in ORDERS]
-        self.emb_stats = torch.empty(capacity, 2)  # sum and sum of squares of each embedding row
-        for table in (self.emb, self.act, *self.shares, self.emb_stats):
+        self.rows = TokenRows(
+            emb=torch.empty(capacity, EMB_DIM),
+            act=torch.empty(capacity, CNN_DIM * len(ORDERS)),
+            shares=[torch.empty(capacity, order * CNN_DIM) for order, _ in ORDERS],
+            emb_stats=torch.empty(capacity, 2),
+        )
+        for table in self._tables():
             table[0] = 0
         self.used = 1
+
+    def _tables(self) -> list[torch.Tensor]:
+        return [self.rows.emb, self.rows.act, *self.rows.shares, self.rows.emb_stats]
 
     def _fill(self, ids: torch.Tensor) -> None:
         """Compute and store the rows of ids not cached yet."""
@@ -88,65 +164,25 @@ class TokenFeatureCache:
         if self.used + len(missing) > self.capacity:
             self._allocate(max(self.capacity, len(ids) + 1))  # empty it; a batch always fits
             missing = ids
-        enc = self.encoder
-        emb = enc.embed(missing)
-        act = enc.proj_norm(enc.proj(emb))
+        new = token_rows(self.encoder, missing, self.first)
         slots = torch.arange(self.used, self.used + len(missing))
         self.slot_of[missing] = slots
-        self.emb[slots] = emb
-        self.act[slots] = act
-        for i, (table, kernel) in enumerate(zip(self.shares, self.first, strict=True)):
-            table[slots] = act[:, i * CNN_DIM : (i + 1) * CNN_DIM] @ kernel
-        self.emb_stats[slots] = torch.stack([emb.sum(1), (emb * emb).sum(1)], dim=1)
+        for table, rows in zip(self._tables(), [new.emb, new.act, *new.shares, new.emb_stats], strict=True):
+            table[slots] = rows
         self.used += len(missing)
 
-    def second_convolution(self, branch: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """The (kernel, bias) of a branch's second convolution, as the cache was built."""
-        return self.second[branch]
+    def second_convolution(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Each branch's (kernel, bias) of its second convolution, as the cache was built."""
+        return self.second
 
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         with self.lock, torch.inference_mode():
             self._fill(torch.unique(input_ids))
-            return self._encode(self.slot_of[input_ids] * attention_mask, attention_mask)
+            return self._encode(input_ids, attention_mask)
 
-    def _encode(self, slots: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        enc = self.encoder
-        batch, time = slots.shape
-        mask = attention_mask.to(torch.float32)
-        padded = not bool(attention_mask.all())
-        shifted = F.pad(slots, (MAX_LEFT, MAX_RIGHT))  # slot 0 outside a text: it adds nothing
-        act = self.act[slots]
-        ngrams = []
-        for i, (order, left) in enumerate(ORDERS):
-            # the first convolution at t sums the shares of the tokens in its window: a bag
-            # of rows (slot * order + position) of the branch's table seen as (slots * order, channels)
-            window = shifted.unfold(1, order, 1)[:, MAX_LEFT - left : MAX_LEFT - left + time]
-            rows = (window * order + torch.arange(order)).reshape(-1, order)
-            pre = F.embedding_bag(rows, self.shares[i].view(-1, CNN_DIM), mode="sum").view(batch, time, CNN_DIM)
-            h = pre.add_(self.first_bias[i]).relu_().add_(act[..., i * CNN_DIM : (i + 1) * CNN_DIM])
-            if padded:
-                h = h * mask.unsqueeze(2)
-            weight, bias = self.second_convolution(i)
-            x = F.pad(h.to(self.conv_dtype).unsqueeze(1).permute(0, 3, 1, 2), (left, order - 1 - left))
-            y = F.conv2d(x, weight, bias).permute(0, 2, 3, 1).reshape(batch, time, CNN_DIM)
-            out = h.add(y.relu_())
-            ngrams.append(out * mask.unsqueeze(2) if padded else out)
-
-        # The last layer norm runs over [embedding, three n-gram outputs] per token and is then
-        # summed over tokens; summing x_t / sigma_t and mu_t / sigma_t gives the same result
-        # without building the 1,280-wide features.
-        stats = self.emb_stats[slots]
-        width = EMB_DIM + CNN_DIM * len(ORDERS)
-        mean = (stats[..., 0] + sum(g.sum(2) for g in ngrams)) / width
-        mean_sq = (stats[..., 1] + sum((g * g).sum(2) for g in ngrams)) / width
-        inv_std = torch.rsqrt((mean_sq - mean * mean).clamp_min(0) + enc.eps) * mask
-        weights = inv_std.unsqueeze(1)  # (batch, 1, time)
-        emb = F.embedding_bag(slots, self.emb, per_sample_weights=inv_std, mode="sum")
-        weighted = torch.cat([emb, *(torch.bmm(weights, g).squeeze(1) for g in ngrams)], dim=1)
-        lengths = mask.sum(1, keepdim=True)
-        centred = weighted - (inv_std * mean).sum(1, keepdim=True)
-        summed = enc.feat_norm.weight * centred + lengths * enc.feat_norm.bias
-        return enc.pool(summed, lengths)
+    def _encode(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        slots = self.slot_of[input_ids] * attention_mask
+        return encode_slots(self.encoder, self.rows, slots, attention_mask, self.first_bias, self.second_convolution())
 
 
 class TrainingFeatureCache(TokenFeatureCache):
@@ -165,9 +201,8 @@ class TrainingFeatureCache(TokenFeatureCache):
         with torch.no_grad():
             self._fill(ids)
 
-    def second_convolution(self, branch: int) -> tuple[torch.Tensor, torch.Tensor]:
-        conv = self.encoder.branches[branch].conv2
-        return conv.weight.unsqueeze(2), conv.bias
+    def second_convolution(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        return live_second_convolutions(self.encoder)
 
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
@@ -175,4 +210,43 @@ class TrainingFeatureCache(TokenFeatureCache):
         # float32 even inside a bfloat16-autocast training step: the layer norm here is taken as
         # token sums minus a mean term, a subtraction that bfloat16 sums would cancel badly
         with torch.autocast(input_ids.device.type, enabled=False):
-            return self._encode(self.slot_of[input_ids] * attention_mask, attention_mask)
+            return self._encode(input_ids, attention_mask)
+
+
+def live_second_convolutions(encoder: UseM3Encoder) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The encoder's own second-convolution weights as `encode_slots` takes them, so gradients reach them."""
+    return [(b.conv2.weight.unsqueeze(2), b.conv2.bias) for b in encoder.branches]
+
+
+class DistinctTokenForward:
+    """`UseM3Encoder.forward` for fine-tuning every layer in float32: the per-token layers
+    (embedding row, projection, its layer norm, each token's share of the first convolutions)
+    run once per distinct token id of the batch instead of once per position, padding included,
+    and gradients flow to every weight. A batch of 32 real reviews holds about a third as many
+    distinct ids as tokens. Equal to the eager forward up to float32 rounding, gradients too
+    (``tests/classifier/test_token_cache.py``); the speed is `python -m bench.train_step`'s."""
+
+    def __init__(self, encoder: UseM3Encoder) -> None:
+        self.encoder = encoder
+
+    def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        enc = self.encoder
+        ids, inverse = torch.unique(input_ids, return_inverse=True)
+        rows = token_rows(enc, ids, [first_kernel(b.conv1) for b in enc.branches])
+        slots = (inverse + 1) * attention_mask  # slot 0: a zero row, for padding
+        with torch.autocast(input_ids.device.type, enabled=False):  # float32, as `TrainingFeatureCache`
+            return encode_slots(
+                enc,
+                _after_zero_row(rows),
+                slots,
+                attention_mask,
+                [b.conv1.bias for b in enc.branches],
+                live_second_convolutions(enc),
+            )
+
+
+def _after_zero_row(rows: TokenRows) -> TokenRows:
+    def pad(table: torch.Tensor) -> torch.Tensor:
+        return F.pad(table, (0, 0, 1, 0))
+
+    return TokenRows(pad(rows.emb), pad(rows.act), [pad(t) for t in rows.shares], pad(rows.emb_stats))
