@@ -224,7 +224,9 @@ class DistinctTokenForward:
     run once per distinct token id of the batch instead of once per position, padding included,
     and gradients flow to every weight. A batch of 32 real reviews holds about a third as many
     distinct ids as tokens. Equal to the eager forward up to float32 rounding, gradients too
-    (``tests/classifier/test_token_cache.py``); the speed is `python -m bench.train_step`'s."""
+    (``tests/classifier/test_token_cache.py``); the speed is `python -m bench.train_step`'s.
+    Not for bfloat16 autocast: the last layer norm is taken as token sums minus a mean term
+    (as in `TrainingFeatureCache`), which bfloat16 sums would cancel badly."""
 
     def __init__(self, encoder: UseM3Encoder) -> None:
         self.encoder = encoder
@@ -234,15 +236,10 @@ class DistinctTokenForward:
         ids, inverse = torch.unique(input_ids, return_inverse=True)
         rows = token_rows(enc, ids, [first_kernel(b.conv1) for b in enc.branches])
         slots = (inverse + 1) * attention_mask  # slot 0: a zero row, for padding
-        with torch.autocast(input_ids.device.type, enabled=False):  # float32, as `TrainingFeatureCache`
-            return encode_slots(
-                enc,
-                _after_zero_row(rows),
-                slots,
-                attention_mask,
-                [b.conv1.bias for b in enc.branches],
-                live_second_convolutions(enc),
-            )
+        first_bias = [b.conv1.bias for b in enc.branches]
+        return encode_slots(
+            enc, _after_zero_row(rows), slots, attention_mask, first_bias, live_second_convolutions(enc)
+        )
 
 
 def _after_zero_row(rows: TokenRows) -> TokenRows:

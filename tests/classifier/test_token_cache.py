@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from classifier.encoders.use_m3 import UseM3Encoder
-from classifier.encoders.use_m3_cached import TokenFeatureCache
+from classifier.encoders.use_m3_cached import DistinctTokenForward, TokenFeatureCache
 from tests.classifier.test_encoder_parity import SENTENCES
 
 
@@ -100,3 +100,24 @@ def test_without_token_ids_the_lower_layers_freeze_and_the_encoder_runs_them_its
     assert encoder.freeze_lower_layers(None) is encoder  # the path for a GPU, where no CPU cache is built
     assert not encoder.proj.weight.requires_grad and not encoder.branches[0].conv1.weight.requires_grad
     assert encoder.branches[0].conv2.weight.requires_grad and encoder.pool_proj.weight.requires_grad
+
+
+def test_the_distinct_token_forward_equals_the_eager_encoder_and_so_do_its_gradients(tuned_encoder):
+    """Every weight, the lower layers' included, gets the gradient the eager encoder gives it."""
+    batch = tuned_encoder.tokenize(SENTENCES)  # padded, and the sentences share ids (so rows are summed)
+    assert torch.unique(batch.input_ids[batch.attention_mask.bool()]).numel() < int(batch.attention_mask.sum())
+    direction = torch.randn(len(SENTENCES), tuned_encoder.dim, generator=torch.Generator().manual_seed(3))
+
+    def gradients(forward) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        tuned_encoder.zero_grad(set_to_none=True)
+        pooled = forward(batch.input_ids, batch.attention_mask)
+        (pooled * direction).sum().backward()
+        return pooled.detach(), {n: p.grad for n, p in tuned_encoder.named_parameters() if p.grad is not None}
+
+    eager_out, eager_grads = gradients(tuned_encoder)
+    distinct_out, distinct_grads = gradients(DistinctTokenForward(tuned_encoder))
+    torch.testing.assert_close(distinct_out, eager_out, atol=1e-5, rtol=1e-4)
+    assert distinct_grads.keys() == eager_grads.keys() == {n for n, _ in tuned_encoder.named_parameters()}
+    for name, grad in eager_grads.items():
+        scale = grad.abs().max().item()
+        torch.testing.assert_close(distinct_grads[name], grad, atol=1e-4 * scale, rtol=0, msg=name)
