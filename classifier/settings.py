@@ -100,8 +100,9 @@ class TrainingSettings(BaseModel):
         0,
         ge=0,
         description="train the first this many epochs with the use-m3 projection and first convolutions kept as "
-        "they are, computed once per token id (2.6x faster steps on 2 cores: bench.train_step); 0 never freezes "
-        "them, a number >= epochs keeps them pretrained",
+        "they are, computed once per token id for the whole run (bench.train_step, float32 on 2 Xeon cores: 0.049 s "
+        "a step, against 0.076 s with every layer trained); 0 never freezes them, a number >= epochs keeps them "
+        "pretrained",
     )
     distinct_token_rows: bool = Field(
         True,

@@ -179,7 +179,8 @@ def fine_tune(
     encoder_params = [p for p in model.encoder.parameters() if p.requires_grad]
     every_layer: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = model.encoder
     if settings.distinct_token_rows and device.type == "cpu" and not bfloat16:
-        # under autocast the eager encoder runs its lower layers in bfloat16; this stays float32
+        # not under bfloat16 autocast: its builds stay as they were, and this forward's last layer
+        # norm (token sums minus a mean term) would cancel badly in bfloat16
         every_layer = model.encoder.distinct_token_forward()
     encode = every_layer
     if settings.frozen_lower_epochs:  # the cache's tables live on the CPU; elsewhere frozen layers run eagerly

@@ -7,7 +7,7 @@ product sees one token). Kept per distinct token id, these turn the projection a
 first convolutions, about 60% of the encoder's arithmetic, into sums of cached rows; a
 batch then pays for the second convolutions, the statistics of the last layer norm and the
 pooling. The output equals `UseM3Encoder.forward` up to float32 rounding
-(``tests/test_token_cache.py``).
+(``tests/classifier/test_token_cache.py``).
 
 A loaded model's weights do not change at inference, so a cache belongs to one loaded model
 (a promoted model gets a new runner, hence a new cache). It holds at most ``max_bytes`` of
@@ -45,12 +45,20 @@ class TokenRows:
     shares: list[torch.Tensor]  # per branch, (slots, order * CNN_DIM): the row's share at each window position
     emb_stats: torch.Tensor  # (slots, 2): sum and sum of squares of the embedding row
 
+    def tensors(self) -> list[torch.Tensor]:
+        return [self.emb, self.act, *self.shares, self.emb_stats]
 
-def token_rows(encoder: UseM3Encoder, ids: torch.Tensor, first: Sequence[torch.Tensor]) -> TokenRows:
-    """The rows of ``ids`` (one slot each, in order, no padding slot), with the first convolutions'
-    kernels given as (in, order * out), so a single product gives a token's share at every position."""
+
+def token_rows(
+    encoder: UseM3Encoder, ids: torch.Tensor, first: Sequence[torch.Tensor], zero_row: bool = False
+) -> TokenRows:
+    """The rows of ``ids``, one slot each in order, after an all-zero slot 0 when ``zero_row``;
+    the first convolutions' kernels are given as (in, order * out), so that a single product
+    gives a token's share at every window position."""
     emb = encoder.embed(ids)
     act = encoder.proj_norm(encoder.proj(emb))
+    if zero_row:  # before the shares and sums, which then come out zero there without a copy
+        emb, act = F.pad(emb, (0, 0, 1, 0)), F.pad(act, (0, 0, 1, 0))
     shares = [act[:, i * CNN_DIM : (i + 1) * CNN_DIM] @ kernel for i, kernel in enumerate(first)]
     return TokenRows(emb, act, shares, torch.stack([emb.sum(1), (emb * emb).sum(1)], dim=1))
 
@@ -149,12 +157,9 @@ class TokenFeatureCache:
             shares=[torch.empty(capacity, order * CNN_DIM) for order, _ in ORDERS],
             emb_stats=torch.empty(capacity, 2),
         )
-        for table in self._tables():
+        for table in self.rows.tensors():
             table[0] = 0
         self.used = 1
-
-    def _tables(self) -> list[torch.Tensor]:
-        return [self.rows.emb, self.rows.act, *self.rows.shares, self.rows.emb_stats]
 
     def _fill(self, ids: torch.Tensor) -> None:
         """Compute and store the rows of ids not cached yet."""
@@ -167,7 +172,7 @@ class TokenFeatureCache:
         new = token_rows(self.encoder, missing, self.first)
         slots = torch.arange(self.used, self.used + len(missing))
         self.slot_of[missing] = slots
-        for table, rows in zip(self._tables(), [new.emb, new.act, *new.shares, new.emb_stats], strict=True):
+        for table, rows in zip(self.rows.tensors(), new.tensors(), strict=True):
             table[slots] = rows
         self.used += len(missing)
 
@@ -219,31 +224,24 @@ def live_second_convolutions(encoder: UseM3Encoder) -> list[tuple[torch.Tensor, 
 
 
 class DistinctTokenForward:
-    """`UseM3Encoder.forward` for fine-tuning every layer in float32: the per-token layers
-    (embedding row, projection, its layer norm, each token's share of the first convolutions)
-    run once per distinct token id of the batch instead of once per position, padding included,
-    and gradients flow to every weight. A batch of 32 real reviews holds about a third as many
-    distinct ids as tokens. Equal to the eager forward up to float32 rounding, gradients too
-    (``tests/classifier/test_token_cache.py``); the speed is `python -m bench.train_step`'s.
-    Not for bfloat16 autocast: the last layer norm is taken as token sums minus a mean term
-    (as in `TrainingFeatureCache`), which bfloat16 sums would cancel badly."""
+    """`UseM3Encoder.forward` for fine-tuning every layer in float32 on the CPU: the per-token
+    layers (embedding row, projection, its layer norm, each token's share of the first
+    convolutions) run once per distinct token id of the batch instead of once per position,
+    padding included, and gradients flow to every weight. A batch of 32 real reviews holds about
+    a third as many distinct ids as tokens. Equal to the eager forward up to float32 rounding,
+    gradients too (``tests/classifier/test_token_cache.py``); the speed is
+    `python -m bench.train_step`'s. Refused under autocast: the last layer norm is taken as token
+    sums minus a mean term (as in `TrainingFeatureCache`), which bfloat16 sums would cancel badly."""
 
     def __init__(self, encoder: UseM3Encoder) -> None:
         self.encoder = encoder
 
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        if torch.is_autocast_enabled(input_ids.device.type):
+            raise RuntimeError("DistinctTokenForward computes in float32; call it outside autocast")
         enc = self.encoder
         ids, inverse = torch.unique(input_ids, return_inverse=True)
-        rows = token_rows(enc, ids, [first_kernel(b.conv1) for b in enc.branches])
-        slots = (inverse + 1) * attention_mask  # slot 0: a zero row, for padding
+        rows = token_rows(enc, ids, [first_kernel(b.conv1) for b in enc.branches], zero_row=True)
+        slots = (inverse + 1) * attention_mask  # slot 0: the zero row, for padding
         first_bias = [b.conv1.bias for b in enc.branches]
-        return encode_slots(
-            enc, _after_zero_row(rows), slots, attention_mask, first_bias, live_second_convolutions(enc)
-        )
-
-
-def _after_zero_row(rows: TokenRows) -> TokenRows:
-    def pad(table: torch.Tensor) -> torch.Tensor:
-        return F.pad(table, (0, 0, 1, 0))
-
-    return TokenRows(pad(rows.emb), pad(rows.act), [pad(t) for t in rows.shares], pad(rows.emb_stats))
+        return encode_slots(enc, rows, slots, attention_mask, first_bias, live_second_convolutions(enc))

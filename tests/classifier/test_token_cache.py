@@ -102,11 +102,14 @@ def test_without_token_ids_the_lower_layers_freeze_and_the_encoder_runs_them_its
     assert encoder.branches[0].conv2.weight.requires_grad and encoder.pool_proj.weight.requires_grad
 
 
-def test_the_distinct_token_forward_equals_the_eager_encoder_and_so_do_its_gradients(tuned_encoder):
+@pytest.mark.parametrize("texts", [SENTENCES, [SENTENCES[1], SENTENCES[1][::-1]]], ids=["padded", "one length"])
+def test_the_distinct_token_forward_equals_the_eager_encoder_and_so_do_its_gradients(tuned_encoder, texts):
     """Every weight, the lower layers' included, gets the gradient the eager encoder gives it."""
-    batch = tuned_encoder.tokenize(SENTENCES)  # padded, and the sentences share ids (so rows are summed)
+    batch = tuned_encoder.tokenize(texts)
+    assert bool(batch.attention_mask.all()) == (texts is not SENTENCES)
+    # ids recur, so rows are summed into several positions (and their gradients gathered back)
     assert torch.unique(batch.input_ids[batch.attention_mask.bool()]).numel() < int(batch.attention_mask.sum())
-    direction = torch.randn(len(SENTENCES), tuned_encoder.dim, generator=torch.Generator().manual_seed(3))
+    direction = torch.randn(len(texts), tuned_encoder.dim, generator=torch.Generator().manual_seed(3))
 
     def gradients(forward) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         tuned_encoder.zero_grad(set_to_none=True)
@@ -118,6 +121,14 @@ def test_the_distinct_token_forward_equals_the_eager_encoder_and_so_do_its_gradi
     distinct_out, distinct_grads = gradients(DistinctTokenForward(tuned_encoder))
     torch.testing.assert_close(distinct_out, eager_out, atol=1e-5, rtol=1e-4)
     assert distinct_grads.keys() == eager_grads.keys() == {n for n, _ in tuned_encoder.named_parameters()}
+    tuned_encoder.zero_grad(set_to_none=True)
     for name, grad in eager_grads.items():
         scale = grad.abs().max().item()
         torch.testing.assert_close(distinct_grads[name], grad, atol=1e-4 * scale, rtol=0, msg=name)
+
+
+def test_the_distinct_token_forward_refuses_autocast():
+    encoder = UseM3Encoder.from_package()
+    batch = encoder.tokenize(SENTENCES)
+    with torch.autocast("cpu", dtype=torch.bfloat16), pytest.raises(RuntimeError, match="outside autocast"):
+        DistinctTokenForward(encoder)(batch.input_ids, batch.attention_mask)
