@@ -1,6 +1,7 @@
-"""What a fine-tuning step costs on this machine, with every layer trained (in float32 and under
-bfloat16 autocast, `NEEDLENS_TRAINING__BFLOAT16`) and with the lower layers frozen
-(`NEEDLENS_TRAINING__FROZEN_LOWER_EPOCHS`), through the real trainer.
+"""What a fine-tuning step costs on this machine, with every layer trained (in float32, with the
+whole encoder at every position and with the per-token layers once per distinct token,
+`NEEDLENS_TRAINING__DISTINCT_TOKEN_ROWS`; under bfloat16 autocast, `NEEDLENS_TRAINING__BFLOAT16`)
+and with the lower layers frozen (`NEEDLENS_TRAINING__FROZEN_LOWER_EPOCHS`), through the real trainer.
 
     python -m bench.train_step [--texts 3200] [--threads 2]
 
