@@ -92,7 +92,9 @@ def encode_slots(
         window = shifted.unfold(1, order, 1)[:, MAX_LEFT - left : MAX_LEFT - left + time]
         rows_at = (window * order + torch.arange(order)).reshape(-1, order)
         pre = F.embedding_bag(rows_at, rows.shares[i].view(-1, CNN_DIM), mode="sum").view(batch, time, CNN_DIM)
-        h = pre.add_(first_bias[i]).relu_() + act[..., i * CNN_DIM : (i + 1) * CNN_DIM]
+        h, residual = pre.add_(first_bias[i]).relu_(), act[..., i * CNN_DIM : (i + 1) * CNN_DIM]
+        # in place where no backward pass keeps the relu's output (inference, frozen rows)
+        h = h + residual if h.requires_grad else h.add_(residual)
         if padded:
             h = h * mask.unsqueeze(2)
         weight, bias = second[i]
