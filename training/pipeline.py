@@ -28,6 +28,7 @@ from classifier.lexical import TfidfBaseline, mix_probabilities
 from classifier.model_dir import TRAINING_FACTS, is_registered_version, is_trained_model
 from classifier.modeling import NeedlensModel
 from classifier.output_paths import check_replaceable_folder, write_failure
+from classifier.runtime import float32_runner
 from classifier.settings import TrainingSettings
 from training.calibration import (
     fit_cause_review_floor,
@@ -207,7 +208,7 @@ def calibrate(
     precision, so they fit the weights that ship)."""
     config = model.config
     texts = validation["text"][:]
-    logits = compute_logits(model, texts, settings.batch_size * 2)
+    logits = compute_logits(model, texts, settings.batch_size * 2, float32_runner(model, texts))
     need_true, cause_true = label_arrays(validation)
     config.need_temperatures = fit_need_temperatures(logits.needs, need_true)
     config.cause_temperature = fit_cause_temperature(logits.cause, cause_true)

@@ -22,7 +22,7 @@ from classifier.decisions import decide_needs
 from classifier.encoders.base import embed_texts
 from classifier.inference import compute_logits
 from classifier.modeling import NeedlensModel
-from classifier.runtime import cpu_has_native_bfloat16
+from classifier.runtime import cpu_has_native_bfloat16, float32_runner
 from classifier.settings import TrainingSettings
 from training.data import label_arrays
 from training.metrics import classification_metrics, headline
@@ -128,7 +128,8 @@ def drop_tokens(ids: list[list[int]], rate: float, generator: torch.Generator) -
 
 def validation_score(model: NeedlensModel, validation: Dataset, batch_size: int) -> float:
     """Uncalibrated, 0.5-threshold score: enough to rank epochs, calibration comes after."""
-    logits = compute_logits(model, validation["text"][:], batch_size)
+    texts = validation["text"][:]
+    logits = compute_logits(model, texts, batch_size, float32_runner(model, texts))
     need_true, cause_true = label_arrays(validation)
     need_pred = decide_needs(1 / (1 + np.exp(-logits.needs)), [0.5] * need_true.shape[1])
     return headline(classification_metrics(need_true, need_pred.astype(np.int64), cause_true, logits.cause.argmax(1)))

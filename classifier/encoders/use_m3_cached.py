@@ -36,6 +36,16 @@ ROW_BYTES = 4 * (EMB_DIM + CNN_DIM * len(ORDERS) + sum(order for order, _ in ORD
 """What one cached token id holds: embedding row, projected row, first-convolution shares, two sums."""
 
 
+def distinct_ids(token_ids: Sequence[list[int]]) -> torch.Tensor:
+    """Each id of ``token_ids`` once, sorted (id 0 when there are none)."""
+    return torch.unique(torch.tensor([i for seq in token_ids for i in seq] or [0], dtype=torch.long))
+
+
+def bytes_to_hold(ids: torch.Tensor) -> int:
+    """A cache budget that holds the rows of ``ids`` beside the padding row, so it is never emptied."""
+    return (len(ids) + 2) * ROW_BYTES
+
+
 @dataclass
 class TokenRows:
     """Per-token rows, one per slot; slot 0 is all zeros and stands for padding."""
@@ -203,8 +213,8 @@ class TrainingFeatureCache(TokenFeatureCache):
     backward pass."""
 
     def __init__(self, encoder: UseM3Encoder, token_ids: Sequence[list[int]]) -> None:
-        ids = torch.unique(torch.tensor([i for seq in token_ids for i in seq] or [0], dtype=torch.long))
-        super().__init__(encoder, (len(ids) + 2) * ROW_BYTES)
+        ids = distinct_ids(token_ids)
+        super().__init__(encoder, bytes_to_hold(ids))
         with torch.no_grad():
             self._fill(ids)
 

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from classifier.errors import ModelLoadError
-from classifier.inference import DocumentScores, Predictor
-from classifier.runtime import make_runner, resolve_runtime
+from classifier.inference import DocumentScores, Predictor, compute_logits
+from classifier.runtime import TorchRunner, float32_runner, make_runner, resolve_runtime
 from classifier.settings import Settings
 from tests.conftest import TOY_PHRASES
 from training.data import read_records
@@ -84,6 +85,39 @@ def test_use_m3_runtimes_refuse_a_hugging_face_encoder(tmp_path, runtime):
 def test_auto_is_eager_for_a_hugging_face_encoder_in_bfloat16_only_where_the_cpu_has_it(monkeypatch, native, expected):
     monkeypatch.setattr("classifier.runtime.cpu_has_native_bfloat16", lambda: native)
     assert resolve_runtime("auto", HFLike()) == expected  # type: ignore[arg-type]
+
+
+def test_the_float32_runner_follows_weights_that_change_between_passes(toy_model):
+    """Training scores every epoch with it: a cache kept from one pass to the next would score
+    the new weights with the old ones' token rows."""
+    model = Predictor.load(toy_model[0], Settings(runtime="torch")).model
+    batch = texts()
+    for _ in range(2):
+        runner = float32_runner(model, batch)
+        assert isinstance(runner, TorchRunner) and runner.cache is not None
+        ours, eager = compute_logits(model, batch, 16, runner), compute_logits(model, batch, 16, TorchRunner(model))
+        np.testing.assert_allclose(ours.needs, eager.needs, atol=1e-4)
+        np.testing.assert_allclose(ours.cause, eager.cause, atol=1e-4)
+        with torch.no_grad():  # as an epoch of fine-tuning would, in a per-token layer the cache keeps
+            model.encoder.proj.weight.mul_(1.5)
+    assert runner.cache.used > 1  # it did hold rows
+
+
+class ModelOn:
+    """A model whose weights sit on ``device``, with the given encoder."""
+
+    def __init__(self, encoder: object, device: str) -> None:
+        self.encoder, self.weight = encoder, torch.zeros(1, device=device)
+
+    def parameters(self):
+        return iter([self.weight])
+
+
+def test_the_float32_runner_is_eager_off_the_cpu_and_for_other_encoders(toy_model):
+    use_m3 = Predictor.load(toy_model[0], Settings(runtime="torch")).model.encoder
+    for model in (ModelOn(use_m3, "meta"), ModelOn(object(), "cpu")):
+        runner = float32_runner(model, texts())  # type: ignore[arg-type]
+        assert isinstance(runner, TorchRunner) and runner.cache is None and not runner.bfloat16
 
 
 @pytest.mark.slow

@@ -9,6 +9,7 @@ import torch
 from classifier.inference import Predictor
 from classifier.labels import LabeledRecord
 from classifier.modeling import WEIGHTS_FILE, NeedlensModel
+from classifier.runtime import TorchRunner, float32_runner
 from tests.conftest import quick_settings, toy_records
 from training.data import WRITTEN_SOURCE, read_records, split_dataset, to_dataset
 from training.trainer import (
@@ -157,7 +158,14 @@ def test_lower_layers_frozen_for_the_first_epoch_train_in_the_next(toy_data):
     assert all(p.requires_grad for p in model.encoder.parameters())
 
 
-def test_a_bfloat16_run_computes_its_steps_in_bfloat16_learns_and_keeps_float32_weights(toy_data):
+def test_a_bfloat16_run_computes_its_steps_in_bfloat16_learns_and_keeps_float32_weights(toy_data, monkeypatch):
+    runners: list[TorchRunner] = []  # what scored each epoch
+
+    def recording_runner(model: NeedlensModel, texts: list[str]) -> TorchRunner:
+        runners.append(float32_runner(model, texts))  # type: ignore[arg-type]
+        return runners[-1]
+
+    monkeypatch.setattr("training.trainer.float32_runner", recording_runner)
     settings = quick_settings(epochs=4, patience=10, bfloat16="on", device="cpu")
     split = split_dataset(to_dataset(read_records(toy_data)), settings.validation_fraction, settings.seed)
     model = NeedlensModel.from_base(settings.base_model, settings.dropout, settings.max_tokens, settings.seed)
@@ -165,7 +173,8 @@ def test_a_bfloat16_run_computes_its_steps_in_bfloat16_learns_and_keeps_float32_
     model.encoder.branches[0].conv2.register_forward_hook(lambda m, _, out: seen.add((m.training, out.dtype)))
     result = fine_tune(model, split.train, split.validation, settings)
     assert result.bfloat16
-    assert seen == {(True, torch.bfloat16), (False, torch.float32)}  # validation scores in float32
+    assert seen == {(True, torch.bfloat16)}  # the steps; validation reads the weights through a cache
+    assert len(runners) == 4 and all(not r.bfloat16 and r.cache.second[0][0].dtype == torch.float32 for r in runners)
     assert result.history[-1].train_loss < 0.5 * result.history[0].train_loss
     assert max(h.validation_score for h in result.history) >= 0.95
     assert {p.dtype for p in model.parameters()} == {torch.float32}
@@ -202,7 +211,7 @@ def test_float32_steps_on_the_cpu_compute_the_lower_layers_per_distinct_token(
         settings,
         on_epoch=lambda _: kept.append(torch.equal(model.encoder.proj.weight, pretrained)),
     )
-    assert modes == ({True, False} if eager_in_training else {False})  # validation always runs it, in eval mode
+    assert modes == ({True} if eager_in_training else set())  # validation reads the weights through a cache
     assert result.history[-1].train_loss < 0.8 * result.history[0].train_loss  # 1.90 -> 1.18 when written
     assert kept == [True] * frozen_epochs + [False] * (3 - frozen_epochs)  # the lower layers train too
 
