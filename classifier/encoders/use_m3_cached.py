@@ -105,13 +105,18 @@ def encode_slots(
         h, residual = pre.add_(first_bias[i]).relu_(), act[..., i * CNN_DIM : (i + 1) * CNN_DIM]
         # in place where no backward pass keeps the relu's output (inference, frozen rows)
         h = h + residual if h.requires_grad else h.add_(residual)
-        if padded:
-            h = h * mask.unsqueeze(2)
+        if padded:  # the convolution's input is zero outside the texts, as the eager encoder's
+            h = h * mask.unsqueeze(2) if h.requires_grad else h.mul_(mask.unsqueeze(2))
+        # h written once into the convolution's zero-edged input, in its dtype: in bfloat16 a
+        # cast and then a padded copy cost 6% more, and so did the convolution's own padding
         weight, bias = second[i]
-        x = F.pad(h.to(weight.dtype).unsqueeze(1).permute(0, 3, 1, 2), (left, order - 1 - left))
-        y = F.conv2d(x, weight, bias).permute(0, 2, 3, 1).reshape(batch, time, CNN_DIM)
-        out = h.add(y.relu_())
-        ngrams.append(out * mask.unsqueeze(2) if padded else out)
+        x = torch.empty(batch, time + order - 1, CNN_DIM, dtype=weight.dtype, device=h.device)
+        x[:, :left].zero_()
+        x[:, left + time :].zero_()
+        x[:, left : left + time].copy_(h)
+        y = F.conv2d(x.unsqueeze(1).permute(0, 3, 1, 2), weight, bias).permute(0, 2, 3, 1).reshape(batch, time, CNN_DIM)
+        # left unmasked outside the texts: every later use of a position there is weighted by 0
+        ngrams.append(h.add(y.relu_()))
 
     # The last layer norm runs over [embedding, three n-gram outputs] per token and is then
     # summed over tokens; summing x_t / sigma_t and mu_t / sigma_t gives the same result
@@ -119,7 +124,7 @@ def encode_slots(
     stats = F.embedding(slots, rows.emb_stats)
     width = EMB_DIM + CNN_DIM * len(ORDERS)
     mean = (stats[..., 0] + sum(g.sum(2) for g in ngrams)) / width
-    mean_sq = (stats[..., 1] + sum((g * g).sum(2) for g in ngrams)) / width
+    mean_sq = (stats[..., 1] + sum(torch.linalg.vector_norm(g, dim=2).square() for g in ngrams)) / width
     inv_std = torch.rsqrt((mean_sq - mean * mean).clamp_min(0) + encoder.eps) * mask
     weights = inv_std.unsqueeze(1)  # (batch, 1, time)
     emb = F.embedding_bag(slots, rows.emb, per_sample_weights=inv_std, mode="sum")
