@@ -107,8 +107,8 @@ def encode_slots(
         h = h + residual if h.requires_grad else h.add_(residual)
         if padded:  # the convolution's input is zero outside the texts, as the eager encoder's
             h = h * mask.unsqueeze(2) if h.requires_grad else h.mul_(mask.unsqueeze(2))
-        # h written once into the convolution's zero-edged input, in its dtype: in bfloat16 a
-        # cast and then a padded copy cost 6% more, and so did the convolution's own padding
+        # h written once into the convolution's zero-edged input, in its dtype: measured faster
+        # than a cast then a padded copy (bfloat16) and than the convolution's own padding (float32)
         weight, bias = second[i]
         x = torch.empty(batch, time + order - 1, CNN_DIM, dtype=weight.dtype, device=h.device)
         x[:, :left].zero_()
