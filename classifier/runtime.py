@@ -22,7 +22,7 @@ import torch
 
 from classifier.encoders.base import TokenBatch
 from classifier.encoders.use_m3 import UseM3Encoder
-from classifier.encoders.use_m3_cached import TokenFeatureCache, bytes_to_hold, distinct_ids
+from classifier.encoders.use_m3_cached import TokenFeatureCache
 from classifier.errors import ModelLoadError
 from classifier.modeling import NeedlensModel
 from classifier.settings import Runtime, Settings
@@ -56,13 +56,11 @@ class TorchRunner:
 def float32_runner(model: NeedlensModel, texts: Sequence[str]) -> LogitsRunner:
     """Eager float32's logits of ``texts``, sooner, for a model whose weights change between passes:
     training scores every epoch and fits calibration on the validation split this way. Each call
-    builds its own token-feature cache, sized to hold every id of ``texts``, from the weights as
-    they are now; equal to eager float32 up to rounding (``tests/classifier/test_runtime.py``). Eager
-    where the model sits on a GPU (the cache lives on the CPU) and for encoders other than use-m3."""
-    encoder = model.encoder
-    if not isinstance(encoder, UseM3Encoder) or next(model.parameters()).device.type != "cpu":
-        return TorchRunner(model)
-    return TorchRunner(model, TokenFeatureCache(encoder, bytes_to_hold(distinct_ids(encoder.token_ids(texts)))))
+    takes the encoder's forward for one pass (``TextEncoder.pass_forward``): for use-m3 on the CPU a
+    token-feature cache built from the weights as they are now, equal to eager float32 up to rounding
+    (``tests/classifier/test_runtime.py``); eager on a GPU and for other encoders."""
+    forward = model.encoder.pass_forward(texts)
+    return TorchRunner(model, forward if isinstance(forward, TokenFeatureCache) else None)
 
 
 def cpu_has_native_bfloat16() -> bool:

@@ -65,6 +65,11 @@ class TextEncoder(nn.Module):
         token id alone once per distinct id of a batch; the encoder itself when it has none."""
         return self
 
+    def pass_forward(self, texts: Sequence[str]) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        """A float32 forward without gradients for one pass over ``texts``, from the weights as they
+        are now (training changes them between passes); the encoder itself when it has nothing faster."""
+        return self
+
     def save_extras(self, model_dir: Path) -> dict[str, str]:
         """Write what loading needs besides the weights; return facts for the config."""
         return {}
@@ -104,9 +109,10 @@ def embed_texts(encoder: TextEncoder, texts: Sequence[str], batch_size: int = 64
     if not texts:
         return out
     device = next(encoder.parameters()).device
+    forward = encoder if bfloat16 else encoder.pass_forward(texts)
     encoder.eval()
     with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=bfloat16):
         for idx, batch in length_batches(encoder, texts, batch_size):
-            vectors = encoder(batch.input_ids.to(device), batch.attention_mask.to(device))
+            vectors = forward(batch.input_ids.to(device), batch.attention_mask.to(device))
             out[idx] = vectors.float().cpu().numpy()
     return out

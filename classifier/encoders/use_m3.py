@@ -235,6 +235,15 @@ class UseM3Encoder(TextEncoder):
 
         return DistinctTokenForward(self)
 
+    def pass_forward(self, texts: Sequence[str]) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        """On the CPU, a token-feature cache that holds every id of ``texts`` (one pass over the 3,919
+        validation texts: 3-4 s instead of 8-9 s on 2 Zen 4 cores); the cache lives on the CPU."""
+        if self.proj.weight.device.type != "cpu":
+            return self
+        from classifier.encoders.use_m3_cached import TokenFeatureCache, bytes_to_hold, distinct_ids
+
+        return TokenFeatureCache(self, bytes_to_hold(distinct_ids(self.token_ids(texts))))
+
     def save_extras(self, model_dir: Path) -> dict[str, str]:
         return {"base_package": f"{PACKAGE}=={package_version()}", "tokenizer_sha256": tokenizer_sha256()}
 

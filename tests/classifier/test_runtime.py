@@ -5,12 +5,14 @@ default only if, against float32 PyTorch, at least 99.5% of label decisions agre
 model output (probability per classified unit) moves by more than 0.05.
 """
 
+import copy
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from classifier.encoders.base import TextEncoder, embed_texts
 from classifier.errors import ModelLoadError
 from classifier.inference import DocumentScores, Predictor, compute_logits
 from classifier.runtime import TorchRunner, float32_runner, make_runner, resolve_runtime
@@ -103,6 +105,15 @@ def test_the_float32_runner_follows_weights_that_change_between_passes(toy_model
     assert runner.cache.used > 1  # it did hold rows
 
 
+def test_embedding_texts_in_float32_goes_through_a_cache_and_equals_the_eager_encoder(toy_model, monkeypatch):
+    encoder = Predictor.load(toy_model[0], Settings(runtime="torch")).model.encoder
+    with monkeypatch.context() as patch:
+        patch.setattr(type(encoder), "pass_forward", lambda self, _: self)  # the eager encoder
+        eager = embed_texts(encoder, texts())
+    monkeypatch.setattr(type(encoder), "forward", lambda *_: pytest.fail("the eager forward ran"))
+    np.testing.assert_allclose(embed_texts(encoder, texts()), eager, atol=1e-5)
+
+
 class ModelOn:
     """A model whose weights sit on ``device``, with the given encoder."""
 
@@ -114,8 +125,8 @@ class ModelOn:
 
 
 def test_the_float32_runner_is_eager_off_the_cpu_and_for_other_encoders(toy_model):
-    use_m3 = Predictor.load(toy_model[0], Settings(runtime="torch")).model.encoder
-    for model in (ModelOn(use_m3, "meta"), ModelOn(object(), "cpu")):
+    use_m3 = copy.deepcopy(Predictor.load(toy_model[0], Settings(runtime="torch")).model.encoder).to("meta")
+    for model in (ModelOn(use_m3, "meta"), ModelOn(TextEncoder(), "cpu")):
         runner = float32_runner(model, texts())  # type: ignore[arg-type]
         assert isinstance(runner, TorchRunner) and runner.cache is None and not runner.bfloat16
 
