@@ -237,7 +237,8 @@ class UseM3Encoder(TextEncoder):
 
     def pass_forward(self, texts: Sequence[str]) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
         """On the CPU, a token-feature cache that holds every id of ``texts`` (one pass over the 3,919
-        validation texts: 3-4 s instead of 8-9 s on 2 Zen 4 cores); the cache lives on the CPU."""
+        validation texts: 3-4 s instead of 8-9 s on 2 Zen 4 cores). About 15 KB per distinct id: the
+        65,787 pool texts hold 10,073 ids, 147 MB. The cache lives on the CPU."""
         if self.proj.weight.device.type != "cpu":
             return self
         from classifier.encoders.use_m3_cached import TokenFeatureCache, bytes_to_hold, distinct_ids
