@@ -13,7 +13,7 @@ PyTorch on this encoder, and int8 failed the agreement rule; both stay opt-in.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -36,20 +36,24 @@ class LogitsRunner(Protocol):
 
 class TorchRunner:
     """PyTorch: eager float32 (the reference every other runtime is compared with), eager under
-    bfloat16 autocast, or the use-m3 encoder through a token-feature cache (``encoders.use_m3_cached``)."""
+    bfloat16 autocast, or the heads over another forward of the encoder: the use-m3 token-feature
+    cache (``encoders.use_m3_cached``) or what ``TextEncoder.pass_forward`` gives."""
 
-    def __init__(self, model: NeedlensModel, cache: TokenFeatureCache | None = None, bfloat16: bool = False) -> None:
+    def __init__(
+        self,
+        model: NeedlensModel,
+        encode: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+        bfloat16: bool = False,
+    ) -> None:
         self.model = model
-        self.cache = cache
+        self.encode = encode or model.encoder
         self.bfloat16 = bfloat16
 
     def __call__(self, batch: TokenBatch) -> tuple[np.ndarray, np.ndarray]:
+        device = next(self.model.parameters()).device  # a GPU while training scores its epochs
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bfloat16):
-            if self.cache is None:
-                device = next(self.model.parameters()).device  # a GPU while training scores its epochs
-                needs, cause = self.model(batch.input_ids.to(device), batch.attention_mask.to(device))
-            else:
-                needs, cause = self.model.heads(self.cache(batch.input_ids, batch.attention_mask))
+            pooled = self.encode(batch.input_ids.to(device), batch.attention_mask.to(device))
+            needs, cause = self.model.heads(pooled)
         return needs.float().cpu().numpy(), cause.float().cpu().numpy()
 
 
@@ -59,8 +63,7 @@ def float32_runner(model: NeedlensModel, texts: Sequence[str]) -> LogitsRunner:
     takes the encoder's forward for one pass (``TextEncoder.pass_forward``): for use-m3 on the CPU a
     token-feature cache built from the weights as they are now, equal to eager float32 up to rounding
     (``tests/classifier/test_runtime.py``); eager on a GPU and for other encoders."""
-    forward = model.encoder.pass_forward(texts)
-    return TorchRunner(model, forward if isinstance(forward, TokenFeatureCache) else None)
+    return TorchRunner(model, model.encoder.pass_forward(texts))
 
 
 def cpu_has_native_bfloat16() -> bool:

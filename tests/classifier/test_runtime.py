@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from classifier.encoders.base import TextEncoder, embed_texts
+from classifier.encoders.use_m3_cached import TokenFeatureCache
 from classifier.errors import ModelLoadError
 from classifier.inference import DocumentScores, Predictor, compute_logits
 from classifier.runtime import TorchRunner, float32_runner, make_runner, resolve_runtime
@@ -97,13 +98,13 @@ def test_the_float32_runner_follows_weights_that_change_between_passes(toy_model
     batch = texts()
     for _ in range(2):
         runner = float32_runner(model, batch)
-        assert isinstance(runner, TorchRunner) and runner.cache is not None
+        assert isinstance(runner, TorchRunner) and isinstance(runner.encode, TokenFeatureCache)
         ours, eager = compute_logits(model, batch, 16, runner), compute_logits(model, batch, 16, TorchRunner(model))
         np.testing.assert_allclose(ours.needs, eager.needs, atol=1e-4)
         np.testing.assert_allclose(ours.cause, eager.cause, atol=1e-4)
         with torch.no_grad():  # as an epoch of fine-tuning would, in a per-token layer the cache keeps
             model.encoder.proj.weight.mul_(1.5)
-    assert runner.cache.used > 1  # it did hold rows
+    assert runner.encode.used > 1  # it did hold rows
 
 
 def test_embedding_texts_in_float32_goes_through_a_cache_and_equals_the_eager_encoder(toy_model, monkeypatch):
@@ -119,7 +120,7 @@ def test_the_float32_runner_is_eager_off_the_cpu_and_for_other_encoders(toy_mode
     use_m3 = copy.deepcopy(Predictor.load(toy_model[0], Settings(runtime="torch")).model.encoder).to("meta")
     for encoder in (use_m3, TextEncoder()):
         runner = float32_runner(SimpleNamespace(encoder=encoder), texts())  # type: ignore[arg-type]
-        assert isinstance(runner, TorchRunner) and runner.cache is None and not runner.bfloat16
+        assert isinstance(runner, TorchRunner) and runner.encode is encoder and not runner.bfloat16
 
 
 @pytest.mark.slow
