@@ -54,7 +54,6 @@ class TfidfBaseline:
         need_targets: np.ndarray,
         cause_targets: np.ndarray,
         cause_weight_power: float = 1.0,
-        need_rows: np.ndarray | None = None,
     ) -> TfidfBaseline:
         """Targets are probabilities: 0/1 needs and a one-hot cause for a person's label, anything
         between for a teacher's soft label (the pool texts the network is distilled on). A soft row
@@ -64,16 +63,11 @@ class TfidfBaseline:
         0.700 -> 0.727 (C=16; cause 0.761 -> 0.771), and the mix's 0.696 -> 0.720 (2-fold cross-fitted).
         Every model is class-balanced over its expanded rows (a soft row counts by its probabilities,
         where the network's weights count people's labels alone); the cause's balanced weights are
-        raised to ``cause_weight_power`` as the network's are (``TrainingSettings.cause_weight_power``).
-        ``need_rows`` (all when None) are the rows the need models learn from; every row teaches the cause."""
+        raised to ``cause_weight_power`` as the network's are (``TrainingSettings.cause_weight_power``)."""
         features = self.vectorizer.fit_transform(texts)
         need_targets = np.asarray(need_targets, dtype=np.float64)
-        if need_rows is not None:
-            features_for_needs, need_targets = features[need_rows], need_targets[need_rows]
-        else:
-            features_for_needs = features
         self.need_models = [
-            self._fit_one(features_for_needs, np.column_stack([1.0 - need_targets[:, j], need_targets[:, j]]))
+            self._fit_one(features, np.column_stack([1.0 - need_targets[:, j], need_targets[:, j]]))
             for j in range(need_targets.shape[1])
         ]
         self.cause_model = self._fit_one(features, np.asarray(cause_targets, dtype=np.float64), cause_weight_power)

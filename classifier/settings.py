@@ -88,11 +88,6 @@ class TrainingSettings(BaseModel):
     )
     soft_label_texts: int = Field(12000, ge=0, description="how many soft-labeled texts to sample into training")
     soft_label_weight: float = Field(1.0, gt=0.0, description="loss weight of a soft-labeled text")
-    soft_label_needs: bool = Field(
-        True,
-        description="whether the teacher's need readings are learned too; false: its soft labels teach the cause "
-        "alone, in the network and its TF-IDF half, and the needs are learned from people's labels only",
-    )
     held_out_data: tuple[Path, ...] = Field(
         (Path("data/heldout"),),
         description="labeled texts no training may see, not even as a teacher's soft label (a test set); "

@@ -91,7 +91,7 @@ def train_on_records(
         log(note)
     fit_on, soft_facts = training_set(records, split, settings, log, judged_texts)
     model, result = fit(fit_on, split.validation, settings, log)
-    lexical = fit_lexical(fit_on, settings.seed, settings.cause_weight_power, settings.soft_label_needs)
+    lexical = fit_lexical(fit_on, settings.seed, settings.cause_weight_power)
     calibrate(model, split.validation, settings, lexical)
     training_facts = describe_training(
         records, data_description, split, settings, result, soft_facts, time.monotonic() - started
@@ -189,17 +189,14 @@ def fit(
     return model, result
 
 
-def fit_lexical(train: Dataset, seed: int, cause_weight_power: float, soft_needs: bool = True) -> TfidfBaseline:
+def fit_lexical(train: Dataset, seed: int, cause_weight_power: float) -> TfidfBaseline:
     """The TF-IDF model on exactly what the network trained on: people's labels, and the
-    teacher's probabilities where the recipe distils (its need readings only with ``soft_needs``),
-    with the network's cause weighting."""
-    need_rows = None if soft_needs else np.flatnonzero(~np.asarray(train["soft"], dtype=bool))
+    teacher's probabilities where the recipe distils, with the network's cause weighting."""
     return TfidfBaseline(seed).fit(
         train["text"][:],
         np.asarray(train["needs"], dtype=np.float64),
         np.asarray(train["cause_probs"], dtype=np.float64),
         cause_weight_power,
-        need_rows,
     )
 
 

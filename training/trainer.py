@@ -204,15 +204,11 @@ def fine_tune(
     need_true_t = torch.tensor(train["needs"], dtype=torch.float32, device=device)
     cause_true_t = torch.tensor(train["cause_probs"], dtype=torch.float32, device=device)
     sample_weight = sample_weights(train, settings.written_weight, settings.soft_label_weight).to(device)
-    # 0 where a text's need targets are not to be learned (a teacher's, when it teaches the cause alone)
-    need_weight = torch.ones(len(train), dtype=torch.float32, device=device)
-    if not settings.soft_label_needs:
-        need_weight[torch.tensor(train["soft"], dtype=torch.bool, device=device)] = 0.0
 
     def batch_loss(need_logits: torch.Tensor, cause_logits: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         per_text = F.binary_cross_entropy_with_logits(
             need_logits, need_true_t[idx], pos_weight=pos_weight, reduction="none"
-        ).mean(1) * need_weight[idx] + F.cross_entropy(
+        ).mean(1) + F.cross_entropy(
             cause_logits,
             cause_true_t[idx],
             weight=cause_weight,

@@ -113,17 +113,6 @@ def test_soft_targets_teach_what_hard_labels_alone_do_not():
     assert soft.probabilities(probe)[1][0].argmax() == 1
 
 
-def test_need_rows_keep_a_teachers_need_readings_out_and_its_cause_in():
-    people = ["屏幕坏了要求换货", "服务很好，谢谢"]
-    pool = ["扣费看不懂怎么算的", "不知道怎么算的扣费", "扣费规则看不懂", "没人解释扣费怎么算"]
-    needs = np.array([[1, 0, 0], [1, 0, 0], *[[0.7, 0.9, 0.05]] * len(pool)])
-    causes = np.array([[1, 0, 0], [0, 0, 1], *[[0.1, 0.8, 0.1]] * len(pool)])
-    cause_only = TfidfBaseline().fit(people + pool, needs, causes, need_rows=np.arange(len(people)))
-    need_probs, cause_probs = cause_only.probabilities(["扣费怎么算的看不懂"])
-    assert np.allclose(need_probs[:, 1:], 0.0)  # emotional and growth: nobody's label carried them
-    assert cause_probs[0].argmax() == 1  # the teacher's cause reading is learned
-
-
 def test_soft_rows_enter_once_per_class_they_are_given():
     targets = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.5, 0.5, 0.0], [0.2, 0.3, 0.5]])
     rows, labels, weights = expand_soft_rows(targets)
