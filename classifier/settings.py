@@ -170,7 +170,8 @@ PROFILES: dict[str, dict[str, object]] = {
     # `make demo` took 9 min 47 s in a clean clone, too close to its 10 minutes; with 19,000 it
     # took 9 min 57 s (the machine varies by more than that saves), so 16,000: an epoch of
     # ~35,500 texts; with round ten's labels (21,025 training texts) 14,500 kept it there, and
-    # with rounds eleven (its emotional-boundary half) to thirteen (24,765) 10,750 does.
+    # with rounds eleven (its emotional-boundary half) to thirteen (24,765) 10,750 does. 16,000
+    # (session thirty-three) failed its rule: left-out hotel's emotional F1 0.736 -> 0.705.
     # Its steps run under bfloat16 autocast where the CPU has it natively (session eighteen,
     # data/annotation/rules/bfloat16_training.md): 441 s of training instead of 676 s on 2 Zen 4
     # cores, no lower than float32 on average over four left-out domains (cause macro-F1 +0.0005,
