@@ -194,11 +194,11 @@ class SoftLabelFile:
     texts: int
 
 
-SAME_RECIPE_EXCEPT = {"base_model", "soft_labels", "soft_label_texts", "distinct_token_rows"}
+SAME_RECIPE_EXCEPT = {"base_model", "soft_labels", "soft_label_texts", "distinct_token_rows", "winograd_convolutions"}
 """What a self-trained student may differ from its teacher in: its soft labels, the base
 model's local path (training.json keeps the name it was given), and how float32 steps compute
-the per-token layers (the same arithmetic up to rounding; teachers before the setting ran them
-the old way, which its default would not say)."""
+the per-token layers and the second convolutions (the same arithmetic up to rounding; teachers
+before those settings ran them the old way, which their defaults would not say)."""
 
 
 def _teacher_soft_labels_plus_domain(

@@ -34,6 +34,7 @@ RUNS = {
     "torch": "PyTorch eager, float32",
     "torch-bf16": "PyTorch eager, bfloat16 autocast",
     "torch-cached": "PyTorch, token-feature cache, float32 (optimized path)",
+    "torch-cached-direct": "PyTorch, token-feature cache, float32, direct convolutions (not Winograd's)",
     "torch-cached-bf16": "PyTorch, token-feature cache, bfloat16 convolutions (optimized path)",
     "auto": "default runtime (`auto`)",
     "onnx": "ONNX Runtime, float32",
@@ -74,7 +75,11 @@ def run_one(name: str, model: Path, n: int, threads: int, out: Path) -> None:
         from classifier.inference import Predictor
         from classifier.settings import Settings
 
-        settings = Settings(runtime=name, threads=threads, cache_dir=out.parent / "cache")
+        # a row is a runtime, or a runtime with one setting changed
+        runtime, winograd = ("torch-cached", False) if name == "torch-cached-direct" else (name, True)
+        settings = Settings(
+            runtime=runtime, winograd_convolutions=winograd, threads=threads, cache_dir=out.parent / "cache"
+        )
         predictor = Predictor.load(model, settings)
         predictor.score(texts[:64])
         start = time.perf_counter()

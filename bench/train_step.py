@@ -1,6 +1,7 @@
 """What a fine-tuning step costs on this machine, with every layer trained (in float32, with the
 whole encoder at every position and with the per-token layers once per distinct token,
-`NEEDLENS_TRAINING__DISTINCT_TOKEN_ROWS`; under bfloat16 autocast, `NEEDLENS_TRAINING__BFLOAT16`)
+`NEEDLENS_TRAINING__DISTINCT_TOKEN_ROWS`, its second convolutions direct or by Winograd's algorithm,
+`NEEDLENS_TRAINING__WINOGRAD_CONVOLUTIONS`; under bfloat16 autocast, `NEEDLENS_TRAINING__BFLOAT16`)
 and with the lower layers frozen (`NEEDLENS_TRAINING__FROZEN_LOWER_EPOCHS`), through the real trainer.
 
     python -m bench.train_step [--texts 3200] [--threads 2]
@@ -53,7 +54,13 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|")
     modes = {  # the fast profile's own bfloat16 setting would turn autocast on in every row
         "every layer, float32, whole encoder at every position": {"bfloat16": "off", "distinct_token_rows": False},
-        "every layer, float32, lower layers once per distinct token (default)": {"bfloat16": "off"},
+        "every layer, float32, lower layers once per distinct token, direct convolutions": {
+            "bfloat16": "off",
+            "winograd_convolutions": False,
+        },
+        "every layer, float32, lower layers once per distinct token, Winograd convolutions (default)": {
+            "bfloat16": "off"
+        },
         "every layer, bfloat16 autocast": {"bfloat16": "on"},
         "lower layers frozen, float32": {"frozen_lower_epochs": 1, "bfloat16": "off"},
     }

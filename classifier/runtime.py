@@ -117,7 +117,12 @@ def make_runner(model: NeedlensModel, settings: Settings) -> LogitsRunner:
             f"runtime {runtime!r} supports the built-in use-m3 encoder; this model uses {model.config.base_model}"
         )
     if runtime in ("torch-cached", "torch-cached-bf16"):
-        cache = TokenFeatureCache(model.encoder, settings.token_cache_mb << 20, bfloat16=runtime == "torch-cached-bf16")
+        cache = TokenFeatureCache(
+            model.encoder,
+            settings.token_cache_mb << 20,
+            bfloat16=runtime == "torch-cached-bf16",
+            winograd=settings.winograd_convolutions,
+        )
         return TorchRunner(model, cache)
     from classifier.onnx_export import onnx_graph
 

@@ -110,6 +110,13 @@ class TrainingSettings(BaseModel):
         "once per distinct id of each batch: the same arithmetic up to rounding, faster steps (bench.train_step); "
         "false runs the whole encoder at every position, as every model trained before 2026-12-05 was",
     )
+    winograd_convolutions: bool = Field(
+        True,
+        description="in float32 training on the CPU (distinct_token_rows or frozen lower layers), run use-m3's "
+        "second convolutions as Winograd's F(4, order): the same arithmetic up to rounding with under half the "
+        "multiplications (bench.train_step); false runs oneDNN's direct convolution, as every model trained before "
+        "2026-12-06 did",
+    )
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto",
         description="where fine-tuning runs: 'auto' takes a CUDA GPU when torch sees one; the model ships on CPU",
@@ -278,6 +285,12 @@ class Settings(HttpSettings, BaseSettings):
     )
     token_cache_mb: int = Field(
         256, ge=1, description="per loaded model: features of seen token ids (about 15 KB each), emptied when full"
+    )
+    winograd_convolutions: bool = Field(
+        True,
+        description="the float32 token-feature cache (runtime torch-cached) runs use-m3's second convolutions as "
+        "Winograd's F(4, order), equal up to rounding with under half the multiplications; false: oneDNN's direct "
+        "convolution (bench.throughput compares them)",
     )
     cache_dir: Path = Field(Path.home() / ".cache" / "needlens", description="exported ONNX graphs")
     training: TrainingSettings = TrainingSettings()

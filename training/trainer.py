@@ -182,10 +182,12 @@ def fine_tune(
     if settings.distinct_token_rows and device.type == "cpu" and not bfloat16:
         # not under bfloat16 autocast: its builds stay as they were, and this forward's last layer
         # norm (token sums minus a mean term) would cancel badly in bfloat16
-        every_layer = model.encoder.distinct_token_forward()
+        every_layer = model.encoder.distinct_token_forward(settings.winograd_convolutions)
     encode = every_layer
     if settings.frozen_lower_epochs:  # the cache's tables live on the CPU; elsewhere frozen layers run eagerly
-        encode = model.encoder.freeze_lower_layers(token_ids if device.type == "cpu" else None)
+        encode = model.encoder.freeze_lower_layers(
+            token_ids if device.type == "cpu" else None, settings.winograd_convolutions
+        )
     pos_weight, cause_weight = (
         w.to(device) for w in loss_weights(train, settings.max_pos_weight, settings.cause_weight_power)
     )

@@ -53,16 +53,19 @@ class TextEncoder(nn.Module):
         raise NotImplementedError(f"{type(self).__name__} has no trainable word-embedding table")
 
     def freeze_lower_layers(
-        self, token_ids: Sequence[list[int]] | None
+        self, token_ids: Sequence[list[int]] | None, winograd: bool = True
     ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
         """Keep the layers below the first context-dependent one as pretrained, and return a
         forward for training: one that computes them once per token id of ``token_ids`` (its
-        tables live on the CPU), or the encoder itself when ``token_ids`` is None."""
+        tables live on the CPU), or the encoder itself when ``token_ids`` is None. ``winograd``
+        (`TrainingSettings.winograd_convolutions`) lets such a forward take float32 convolutions
+        by Winograd's algorithm."""
         raise NotImplementedError(f"{type(self).__name__} has no per-token lower layers to freeze")
 
-    def distinct_token_forward(self) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    def distinct_token_forward(self, winograd: bool = True) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
         """A forward for float32 training on the CPU that computes the layers depending on a
-        token id alone once per distinct id of a batch; the encoder itself when it has none."""
+        token id alone once per distinct id of a batch; the encoder itself when it has none.
+        ``winograd`` as for `freeze_lower_layers`."""
         return self
 
     def pass_forward(self, texts: Sequence[str]) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:

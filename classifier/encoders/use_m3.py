@@ -222,18 +222,18 @@ class UseM3Encoder(TextEncoder):
         return z / z.norm(dim=1, keepdim=True).clamp_min(self.eps**0.5)
 
     def freeze_lower_layers(
-        self, token_ids: Sequence[list[int]] | None
+        self, token_ids: Sequence[list[int]] | None, winograd: bool = True
     ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
         from classifier.encoders.use_m3_cached import TrainingFeatureCache  # it builds on this module
 
         for module in (self.proj, self.proj_norm, *(branch.conv1 for branch in self.branches)):
             module.requires_grad_(False)
-        return self if token_ids is None else TrainingFeatureCache(self, token_ids)
+        return self if token_ids is None else TrainingFeatureCache(self, token_ids, winograd)
 
-    def distinct_token_forward(self) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    def distinct_token_forward(self, winograd: bool = True) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
         from classifier.encoders.use_m3_cached import DistinctTokenForward  # it builds on this module
 
-        return DistinctTokenForward(self)
+        return DistinctTokenForward(self, winograd)
 
     def pass_forward(self, texts: Sequence[str]) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
         """On the CPU, a token-feature cache that holds every id of ``texts`` (one pass over the 3,919

@@ -22,18 +22,23 @@ per distinct token id of each batch, with gradients (`DistinctTokenForward`).
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 from classifier.encoders.use_m3 import CNN_DIM, EMB_DIM, ORDERS, UseM3Encoder
+from classifier.encoders.winograd import WinogradConvolution
 
 MAX_LEFT = max(left for _, left in ORDERS)
 MAX_RIGHT = max(order - 1 - left for order, left in ORDERS)
 ROW_BYTES = 4 * (EMB_DIM + CNN_DIM * len(ORDERS) + sum(order for order, _ in ORDERS) * CNN_DIM + 2)
 """What one cached token id holds: embedding row, projected row, first-convolution shares, two sums."""
+
+SecondConvolution = Callable[[torch.Tensor, int], torch.Tensor]
+"""A branch's second convolution: (batch, time, in) rows, zero outside the texts, and the
+branch's tokens of left context -> (batch, time, out), bias added, before the relu."""
 
 
 def distinct_ids(token_ids: Sequence[list[int]]) -> torch.Tensor:
@@ -78,18 +83,61 @@ def first_kernel(conv: torch.nn.Conv1d) -> torch.Tensor:
     return conv.weight.permute(1, 2, 0).reshape(CNN_DIM, -1)
 
 
+class DirectConvolution:
+    """A second convolution as oneDNN's conv2d, in the dtype of its (out, in, order) kernel: the
+    bfloat16 path (native bfloat16 convolutions beat fewer float32 products) and the float32 one
+    that `WinogradConvolution` replaced (``winograd_convolutions`` false)."""
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor, channels_last: bool) -> None:
+        # (out, in, 1, order) for a conv2d over (batch, channels, 1, time), which reads the
+        # (batch, time, channels) rows the cache produces as a free view; a channels-last kernel
+        # was measured faster at inference
+        self.weight, self.bias = weight.unsqueeze(2), bias
+        if channels_last:
+            self.weight = self.weight.contiguous(memory_format=torch.channels_last)
+
+    def __call__(self, h: torch.Tensor, left: int) -> torch.Tensor:
+        batch, time, channels = h.shape
+        order = self.weight.shape[3]
+        # h written once into the convolution's zero-edged input, in its dtype: measured faster
+        # than a cast then a padded copy (bfloat16) and than the convolution's own padding (float32)
+        x = torch.empty(batch, time + order - 1, channels, dtype=self.weight.dtype, device=h.device)
+        x[:, :left].zero_()
+        x[:, left + time :].zero_()
+        x[:, left : left + time].copy_(h)
+        y = F.conv2d(x.unsqueeze(1).permute(0, 3, 1, 2), self.weight, self.bias)
+        return y.permute(0, 2, 3, 1).reshape(batch, time, -1)
+
+
+def second_convolutions(
+    encoder: UseM3Encoder, winograd: bool, dtype: torch.dtype | None = None
+) -> list[SecondConvolution]:
+    """The encoder's second convolutions as `encode_slots` takes them: Winograd's F(4, order) in
+    float32 when ``winograd``, oneDNN's direct convolution otherwise. Without ``dtype`` they read
+    the live weights, so gradients reach them; with it, detached copies in that dtype."""
+    convolutions: list[SecondConvolution] = []
+    for branch in encoder.branches:
+        weight, bias = branch.conv2.weight, branch.conv2.bias
+        if dtype is not None:
+            weight, bias = weight.detach().to(dtype), bias.detach().to(dtype)
+        if winograd and weight.dtype == torch.float32:
+            convolutions.append(WinogradConvolution(weight, bias))
+        else:
+            convolutions.append(DirectConvolution(weight, bias, channels_last=dtype is not None))
+    return convolutions
+
+
 def encode_slots(
     encoder: UseM3Encoder,
     rows: TokenRows,
     slots: torch.Tensor,
     attention_mask: torch.Tensor,
     first_bias: Sequence[torch.Tensor],
-    second: Sequence[tuple[torch.Tensor, torch.Tensor]],
+    second: Sequence[SecondConvolution],
 ) -> torch.Tensor:
     """`UseM3Encoder.forward` over a batch given as slots of ``rows`` (0 outside each text), from
-    the first convolutions' bias and the second ones' (out, in, 1, order) kernels and bias, whose
-    dtype the second convolutions run in. Autograd-safe: gradients reach whatever the rows, biases
-    and kernels were computed from."""
+    the first convolutions' bias and the second convolutions. Autograd-safe: gradients reach
+    whatever the rows, biases and kernels were computed from."""
     batch, time = slots.shape
     mask = attention_mask.to(torch.float32)
     padded = not bool(attention_mask.all())
@@ -107,14 +155,7 @@ def encode_slots(
         h = h + residual if h.requires_grad else h.add_(residual)
         if padded:  # the convolution's input is zero outside the texts, as the eager encoder's
             h = h * mask.unsqueeze(2) if h.requires_grad else h.mul_(mask.unsqueeze(2))
-        # h written once into the convolution's zero-edged input, in its dtype: measured faster
-        # than a cast then a padded copy (bfloat16) and than the convolution's own padding (float32)
-        weight, bias = second[i]
-        x = torch.empty(batch, time + order - 1, CNN_DIM, dtype=weight.dtype, device=h.device)
-        x[:, :left].zero_()
-        x[:, left + time :].zero_()
-        x[:, left : left + time].copy_(h)
-        y = F.conv2d(x.unsqueeze(1).permute(0, 3, 1, 2), weight, bias).permute(0, 2, 3, 1).reshape(batch, time, CNN_DIM)
+        y = second[i](h, left)
         # left unmasked outside the texts: every later use of a position there is weighted by 0
         ngrams.append(h.add(y.relu_()))
 
@@ -139,26 +180,19 @@ class TokenFeatureCache:
     """Encodes token batches like ``UseM3Encoder.forward`` (eval mode, no gradients).
 
     ``bfloat16`` runs the second convolutions in bfloat16 (float32 accumulation); the cached
-    rows and everything else stay float32.
+    rows and everything else stay float32. In float32 ``winograd`` runs them as Winograd's
+    F(4, order) (`classifier.encoders.winograd`), equal up to rounding with fewer products.
     """
 
-    def __init__(self, encoder: UseM3Encoder, max_bytes: int, bfloat16: bool = False) -> None:
+    def __init__(self, encoder: UseM3Encoder, max_bytes: int, bfloat16: bool = False, winograd: bool = True) -> None:
         self.encoder = encoder
-        conv_dtype = torch.bfloat16 if bfloat16 else torch.float32
+        self.winograd = winograd
         # never more rows than ids (plus the padding row): a larger budget was allocated up front
         # and failed to start at all
         self.capacity = max(2, min(max_bytes // ROW_BYTES, encoder.table.shape[0] + 1))
         self.lock = threading.Lock()  # the service may call one runner from several threads
         with torch.inference_mode():
-            # (out, in, 1, order) kernels for a channels-last conv2d over (batch, channels, 1, time):
-            # that layout is a free view of the (batch, time, channels) rows the cache produces
-            self.second = [
-                (
-                    b.conv2.weight.detach().to(conv_dtype).unsqueeze(2).contiguous(memory_format=torch.channels_last),
-                    b.conv2.bias.detach().to(conv_dtype),
-                )
-                for b in encoder.branches
-            ]
+            self.second = second_convolutions(encoder, winograd, torch.bfloat16 if bfloat16 else torch.float32)
             self.first = [first_kernel(b.conv1).detach().contiguous() for b in encoder.branches]
             self.first_bias = [b.conv1.bias.detach() for b in encoder.branches]
         self._allocate(self.capacity)
@@ -193,8 +227,8 @@ class TokenFeatureCache:
             table[slots] = rows
         self.used += len(missing)
 
-    def second_convolution(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Each branch's (kernel, bias) of its second convolution, as the cache was built."""
+    def second_convolution(self) -> list[SecondConvolution]:
+        """Each branch's second convolution, as the cache was built."""
         return self.second
 
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -217,14 +251,14 @@ class TrainingFeatureCache(TokenFeatureCache):
     (`python -m bench.train_step`): the frozen layers cost neither their forward pass nor their
     backward pass."""
 
-    def __init__(self, encoder: UseM3Encoder, token_ids: Sequence[list[int]]) -> None:
+    def __init__(self, encoder: UseM3Encoder, token_ids: Sequence[list[int]], winograd: bool = True) -> None:
         ids = distinct_ids(token_ids)
-        super().__init__(encoder, bytes_to_hold(ids))
+        super().__init__(encoder, bytes_to_hold(ids), winograd=winograd)
         with torch.no_grad():
             self._fill(ids)
 
-    def second_convolution(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        return live_second_convolutions(self.encoder)
+    def second_convolution(self) -> list[SecondConvolution]:
+        return second_convolutions(self.encoder, self.winograd)
 
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
@@ -233,11 +267,6 @@ class TrainingFeatureCache(TokenFeatureCache):
         # token sums minus a mean term, a subtraction that bfloat16 sums would cancel badly
         with torch.autocast(input_ids.device.type, enabled=False):
             return self._encode(input_ids, attention_mask)
-
-
-def live_second_convolutions(encoder: UseM3Encoder) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """The encoder's own second-convolution weights as `encode_slots` takes them, so gradients reach them."""
-    return [(b.conv2.weight.unsqueeze(2), b.conv2.bias) for b in encoder.branches]
 
 
 class DistinctTokenForward:
@@ -250,8 +279,9 @@ class DistinctTokenForward:
     `python -m bench.train_step`'s. Refused under autocast: the last layer norm is taken as token
     sums minus a mean term (as in `TrainingFeatureCache`), which bfloat16 sums would cancel badly."""
 
-    def __init__(self, encoder: UseM3Encoder) -> None:
+    def __init__(self, encoder: UseM3Encoder, winograd: bool = True) -> None:
         self.encoder = encoder
+        self.winograd = winograd
 
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         if torch.is_autocast_enabled(input_ids.device.type):
@@ -261,4 +291,4 @@ class DistinctTokenForward:
         rows = token_rows(enc, ids, [first_kernel(b.conv1) for b in enc.branches], zero_row=True)
         slots = (inverse + 1) * attention_mask  # slot 0: the zero row, for padding
         first_bias = [b.conv1.bias for b in enc.branches]
-        return encode_slots(enc, rows, slots, attention_mask, first_bias, live_second_convolutions(enc))
+        return encode_slots(enc, rows, slots, attention_mask, first_bias, second_convolutions(enc, self.winograd))
