@@ -21,10 +21,15 @@ its own window, so no text is padded to a multiple of the tile.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from fractions import Fraction
 from functools import cache
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    import sympy
 
 POINTS = (Fraction(0), Fraction(1), Fraction(-1), Fraction(2), Fraction(-2), Fraction(1, 2), Fraction(-1, 2))
 """Finite evaluation points, in the order they are taken (1 always among them: the bias enters
@@ -32,26 +37,13 @@ there); infinity is always the last point. Points beyond these (±3) were measur
 precision: tiles of 8 gave 5e-5 where the direct convolution's rounding is 4e-6."""
 
 
-def _evaluation(points: tuple[Fraction, ...], terms: int) -> list[list[Fraction]]:
+def _evaluation(points: Sequence[Fraction], terms: int) -> sympy.Matrix:
     """Rows that evaluate a polynomial of ``terms`` coefficients at ``points`` and at infinity
     (its leading coefficient)."""
-    rows = [[point**power for power in range(terms)] for point in points]
-    return [*rows, [Fraction(0)] * (terms - 1) + [Fraction(1)]]
+    import sympy  # a dependency of torch; imported here, so only building a first convolution pays its 0.3 s
 
-
-def _inverse(matrix: list[list[Fraction]]) -> list[list[Fraction]]:
-    """Exact Gauss-Jordan inverse of a small square matrix."""
-    size = len(matrix)
-    rows = [row[:] + [Fraction(int(i == j)) for j in range(size)] for i, row in enumerate(matrix)]
-    for col in range(size):
-        pivot = next(r for r in range(col, size) if rows[r][col] != 0)
-        rows[col], rows[pivot] = rows[pivot], rows[col]
-        rows[col] = [value / rows[col][col] for value in rows[col]]
-        for r in range(size):
-            if r != col and rows[r][col] != 0:
-                factor = rows[r][col]
-                rows[r] = [a - factor * b for a, b in zip(rows[r], rows[col], strict=True)]
-    return [row[size:] for row in rows]
+    rows = [[sympy.Rational(point) ** power for power in range(terms)] for point in points]
+    return sympy.Matrix([*rows, [0] * (terms - 1) + [1]])
 
 
 @cache
@@ -63,15 +55,14 @@ def winograd_matrices(tile: int, order: int) -> tuple[torch.Tensor, torch.Tensor
     if points - 1 > len(POINTS):
         raise ValueError(f"F({tile}, {order}) needs {points - 1} finite points; {len(POINTS)} are defined")
     finite = POINTS[: points - 1]
-    interpolate = _inverse(_evaluation(finite, points))
-    out_eval, kernel_eval = _evaluation(finite, tile), _evaluation(finite, order)
+    # a linear convolution of a tile-long and an order-long sequence, as Toom-Cook computes it:
+    # evaluate both, multiply point by point, interpolate; the correlation is its transpose
+    interpolate = _evaluation(finite, points).inv()  # exact, in rationals
 
-    def tensor(rows: list[list[Fraction]]) -> torch.Tensor:
-        return torch.tensor([[float(value) for value in row] for row in rows], dtype=torch.float64)
+    def tensor(matrix: sympy.Matrix) -> torch.Tensor:
+        return torch.tensor([[float(value) for value in row] for row in matrix.tolist()], dtype=torch.float64)
 
-    output = tensor([[out_eval[p][i] for p in range(points)] for i in range(tile)])
-    inputs = tensor([[interpolate[j][p] for j in range(points)] for p in range(points)])
-    return output, tensor(kernel_eval), inputs
+    return tensor(_evaluation(finite, tile).T), tensor(_evaluation(finite, order)), tensor(interpolate.T)
 
 
 class WinogradConvolution:
