@@ -284,7 +284,10 @@ class Settings(HttpSettings, BaseSettings):
         "auto", description="what computes the logits: PyTorch (eager or token-feature cache), or ONNX Runtime"
     )
     token_cache_mb: int = Field(
-        256, ge=1, description="per loaded model: features of seen token ids (about 15 KB each), emptied when full"
+        256,
+        ge=1,
+        description="per loaded model and per scoring pass in training: features of seen token ids (about 15 KB each), "
+        "emptied when full",
     )
     winograd_convolutions: bool = Field(
         True,

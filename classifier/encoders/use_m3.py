@@ -237,13 +237,18 @@ class UseM3Encoder(TextEncoder):
 
     def pass_forward(self, texts: Sequence[str]) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
         """On the CPU, a token-feature cache that holds every id of ``texts`` (one pass over the 3,919
-        validation texts: 3-4 s instead of 8-9 s on 2 Zen 4 cores). About 15 KB per distinct id: the
-        65,787 pool texts hold 10,073 ids, 147 MB. The cache lives on the CPU."""
+        validation texts: 3-4 s instead of 8-9 s on 2 Zen 4 cores), up to `Settings.token_cache_mb`
+        as the labeling cache: about 15 KB per distinct id, so the 65,787 pool texts' 10,073 ids
+        (147 MB) fit the default 256 MB, and texts holding the whole 128k vocabulary would have
+        asked for 1.9 GB; past the budget it empties and refills, the same result. The cache lives
+        on the CPU."""
         if self.proj.weight.device.type != "cpu":
             return self
         from classifier.encoders.use_m3_cached import TokenFeatureCache, bytes_to_hold, distinct_ids
+        from classifier.settings import Settings
 
-        return TokenFeatureCache(self, bytes_to_hold(distinct_ids(self.token_ids(texts))))
+        budget = Settings().token_cache_mb << 20
+        return TokenFeatureCache(self, min(bytes_to_hold(distinct_ids(self.token_ids(texts))), budget))
 
     def save_extras(self, model_dir: Path) -> dict[str, str]:
         return {"base_package": f"{PACKAGE}=={package_version()}", "tokenizer_sha256": tokenizer_sha256()}

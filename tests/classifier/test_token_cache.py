@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from classifier.encoders.use_m3 import UseM3Encoder
-from classifier.encoders.use_m3_cached import DistinctTokenForward, TokenFeatureCache
+from classifier.encoders.use_m3_cached import ROW_BYTES, DistinctTokenForward, TokenFeatureCache
 from tests.classifier.test_encoder_parity import SENTENCES
 
 
@@ -54,6 +54,17 @@ def test_a_full_cache_is_emptied_and_stays_within_its_budget(tuned_encoder):
 def test_a_budget_beyond_the_vocabulary_holds_one_row_per_id_and_no_more(tuned_encoder):
     cache = TokenFeatureCache(tuned_encoder, max_bytes=200_000 << 20)  # 200 GB asked: allocated, it failed to start
     assert cache.capacity == tuned_encoder.table.shape[0] + 1
+
+
+def test_a_pass_holds_its_texts_ids_within_the_token_cache_budget(tuned_encoder, monkeypatch):
+    ids = torch.unique(tuned_encoder.tokenize(SENTENCES).input_ids).numel()
+    assert tuned_encoder.pass_forward(SENTENCES).capacity == ids + 2  # every id, beside the padding row
+    monkeypatch.setenv("NEEDLENS_TOKEN_CACHE_MB", "1")  # ~68 rows: fewer than the sentences' ids
+    forward = tuned_encoder.pass_forward(SENTENCES)
+    assert forward.capacity == (1 << 20) // ROW_BYTES < ids
+    for text, expected in zip(SENTENCES, eager(tuned_encoder, SENTENCES), strict=True):
+        torch.testing.assert_close(cached(forward, [text])[0], expected, atol=1e-5, rtol=1e-4)
+        assert forward.used <= forward.capacity
 
 
 def test_bfloat16_convolutions_stay_close(tuned_encoder):
