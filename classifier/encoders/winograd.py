@@ -96,9 +96,9 @@ class WinogradConvolution:
         texts[:, left + time :].zero_()
         line[batch * width :].zero_()
         texts[:, left : left + time].copy_(h)
-        # (points, tiles, in): each tile's inputs, point by point
-        # a window is its tile's block and the first order - 1 rows of the next one: taken as two
-        # slices of the blocks, whose backward pass is cheap (unfold's was 5% of a training step)
+        # (tile + order - 1 window positions, tiles, in): a window is its tile's block and the first
+        # order - 1 rows of the next one, taken as two slices of the blocks, whose backward pass is
+        # cheap (unfold's was 5% of a training step)
         blocks = line.view(tiles + 1, self.tile, channels).transpose(0, 1)
         windows = torch.cat([blocks[:, :-1], blocks[: self.order - 1, 1:]])
         mixed = (self.input_mix @ windows.view(self.points, -1)).view(self.points, tiles, channels)
