@@ -24,6 +24,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 import torch.nn.functional as F
@@ -187,12 +188,12 @@ class TokenFeatureCache:
     def __init__(self, encoder: UseM3Encoder, max_bytes: int, bfloat16: bool = False, winograd: bool = True) -> None:
         self.encoder = encoder
         self.winograd = winograd
+        self.conv_dtype = torch.bfloat16 if bfloat16 else torch.float32
         # never more rows than ids (plus the padding row): a larger budget was allocated up front
         # and failed to start at all
         self.capacity = max(2, min(max_bytes // ROW_BYTES, encoder.table.shape[0] + 1))
         self.lock = threading.Lock()  # the service may call one runner from several threads
         with torch.inference_mode():
-            self.second = second_convolutions(encoder, winograd, torch.bfloat16 if bfloat16 else torch.float32)
             self.first = [first_kernel(b.conv1).detach().contiguous() for b in encoder.branches]
             self.first_bias = [b.conv1.bias.detach() for b in encoder.branches]
         self._allocate(self.capacity)
@@ -227,8 +228,15 @@ class TokenFeatureCache:
             table[slots] = rows
         self.used += len(missing)
 
+    @cached_property
+    def second(self) -> list[SecondConvolution]:
+        """Each branch's second convolution from the weights detached, built on first use (under
+        the lock): a training cache reads the live weights instead and never builds these."""
+        with torch.inference_mode():
+            return second_convolutions(self.encoder, self.winograd, self.conv_dtype)
+
     def second_convolution(self) -> list[SecondConvolution]:
-        """Each branch's second convolution, as the cache was built."""
+        """The second convolutions a batch runs through."""
         return self.second
 
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

@@ -77,9 +77,9 @@ class WinogradConvolution:
             raise ValueError(f"F({tile}, {order}): a window must fit in two tiles and hold two taps")
         output, kernel, inputs = winograd_matrices(tile, order)
         self.tile, self.order, self.points = tile, order, tile + order - 1
-        self.output_mix, self.input_mix = output.to(weight.dtype), inputs.to(weight.dtype)
+        self.output_mix, self.input_mix = output.to(weight), inputs.to(weight)  # its dtype and device
         # (points, in, out): the taps mixed per point, transposed for rows-times-kernel products
-        self.kernel = torch.einsum("pk,oik->pio", kernel.to(weight.dtype), weight)
+        self.kernel = torch.einsum("pk,oik->pio", kernel.to(weight), weight)
         self.bias = bias
 
     def __call__(self, h: torch.Tensor, left: int) -> torch.Tensor:

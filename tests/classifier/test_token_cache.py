@@ -82,6 +82,7 @@ def test_the_training_cache_computes_the_encoder_and_trains_only_above_the_froze
     batch = encoder.tokenize(SENTENCES)  # padded: the sentences differ in length
     pooled = forward(batch.input_ids, batch.attention_mask)
     torch.testing.assert_close(pooled, eager(encoder, SENTENCES), atol=1e-5, rtol=1e-4)
+    assert "second" not in vars(forward)  # it read the live convolutions, never built detached ones
 
     optimizer = torch.optim.SGD([p for p in encoder.parameters() if p.requires_grad], lr=1.0)
     pooled[:, 0].sum().backward()
